@@ -1,0 +1,57 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/spf13/cobra"
+
+	"github.com/hookline/hookline/internal/migrate"
+)
+
+func newMigrateCmd(getenv func(string) string) *cobra.Command {
+	return &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply River's and Hookline's database migrations",
+		Long: `Apply every pending migration: River's job tables, then Hookline's own
+(migrations/). It is safe to run again, and two copies started at once take
+turns on an advisory lock. Reads DATABASE_URL.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			pool, err := connect(cmd, getenv)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			res, err := migrate.Up(cmd.Context(), pool)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "migrated: river versions applied %v, hookline versions applied %v\n", orNone(res.River), orNone(res.Hookline))
+			return nil
+		},
+	}
+}
+
+func connect(cmd *cobra.Command, getenv func(string) string) (*pgxpool.Pool, error) {
+	url := getenv("DATABASE_URL")
+	if url == "" {
+		return nil, fmt.Errorf("DATABASE_URL is not set")
+	}
+	pool, err := pgxpool.New(cmd.Context(), url)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	if err := pool.Ping(cmd.Context()); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	return pool, nil
+}
+
+func orNone[T any](vs []T) any {
+	if len(vs) == 0 {
+		return "(none, already current)"
+	}
+	return vs
+}

@@ -1,0 +1,32 @@
+package dispatch
+
+import "github.com/riverqueue/river"
+
+// Queue is the River queue that carries event jobs.
+const Queue = "events"
+
+// Kind is the River job kind of Args.
+const Kind = "process_event"
+
+// Args are the River job args that ask a worker to process one stored event.
+//
+// They refer to the inbox row rather than carrying the payload: River keeps
+// args as jsonb under a GIN index, which reorders keys (breaking byte-exact
+// bodies) and makes large args slow to insert and fetch.
+type Args struct {
+	// InboxID is the inbox_events row id.
+	InboxID int64 `json:"inbox_id"`
+	// Source and EventID repeat the inbox key so that River UI and logs show
+	// which event a job is for without a join.
+	Source  string `json:"source"`
+	EventID string `json:"event_id"`
+	// Replay makes the worker apply the event even if it was processed
+	// before. Only an operator's deliberate replay sets it.
+	Replay bool `json:"replay,omitempty"`
+}
+
+// Kind implements river.JobArgs.
+func (Args) Kind() string { return Kind }
+
+// InsertOpts implements river.JobArgsWithInsertOpts.
+func (Args) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: Queue} }

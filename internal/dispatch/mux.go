@@ -1,0 +1,84 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hookline/hookline/internal/inbox"
+)
+
+// Handler applies the business effect of one event.
+//
+// Handle runs inside tx, the transaction that also marks the event processed
+// and completes its River job. Write the effect through tx and it commits
+// exactly once with them; on any error everything rolls back and the job is
+// retried with backoff. Work done outside tx (an HTTP call, an email) is not
+// covered: it may run again on a retry, so make it idempotent, for example
+// by passing ev.Source+"/"+ev.EventID downstream as an idempotency key.
+type Handler interface {
+	Handle(ctx context.Context, tx pgx.Tx, ev inbox.Event) error
+}
+
+// HandlerFunc adapts a function to a Handler.
+type HandlerFunc func(ctx context.Context, tx pgx.Tx, ev inbox.Event) error
+
+// Handle implements Handler.
+func (f HandlerFunc) Handle(ctx context.Context, tx pgx.Tx, ev inbox.Event) error {
+	return f(ctx, tx, ev)
+}
+
+// Mux routes events to handlers by source and event type.
+//
+//	mux := dispatch.NewMux()
+//	mux.HandleFunc("stripe", "charge.succeeded", onCharge)
+type Mux struct {
+	routes map[route]Handler
+}
+
+type route struct{ source, eventType string }
+
+// NewMux returns an empty Mux.
+func NewMux() *Mux { return &Mux{routes: make(map[route]Handler)} }
+
+// Handle registers h for events of eventType from source. Registering the
+// same pair twice panics, as it does in net/http: it is a wiring mistake that
+// should stop the worker at start-up, not silently drop a handler.
+func (m *Mux) Handle(source, eventType string, h Handler) {
+	r := route{source, eventType}
+	if _, dup := m.routes[r]; dup {
+		panic(fmt.Sprintf("dispatch: handler for %s/%s registered twice", source, eventType))
+	}
+	m.routes[r] = h
+}
+
+// HandleFunc registers f for events of eventType from source.
+func (m *Mux) HandleFunc(source, eventType string, f func(ctx context.Context, tx pgx.Tx, ev inbox.Event) error) {
+	m.Handle(source, eventType, HandlerFunc(f))
+}
+
+// Lookup returns the handler for an event, if one is registered.
+func (m *Mux) Lookup(source, eventType string) (Handler, bool) {
+	h, ok := m.routes[route{source, eventType}]
+	return h, ok
+}
+
+// permanentError marks an error that no retry can fix.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return "permanent: " + e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// Permanent wraps err to say that retrying the event cannot help, for
+// example because its payload lacks a field the handler needs. The job is
+// cancelled at once instead of being retried for weeks; it stays visible in
+// River as cancelled, with the error recorded.
+func Permanent(err error) error { return &permanentError{err: err} }
+
+// IsPermanent reports whether err, or an error it wraps, came from Permanent.
+func IsPermanent(err error) bool {
+	var p *permanentError
+	return errors.As(err, &p)
+}

@@ -1,0 +1,100 @@
+// Package inbox stores received events in the inbox_events table, the
+// idempotency record of everything Hookline has acknowledged.
+//
+// Functions take a pgx.Tx rather than a pool: an inbox write is only ever
+// meaningful together with another write in the same transaction (the
+// River job on the way in, the business effect on the way out).
+package inbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// ErrNotFound is returned when no event has the requested id.
+var ErrNotFound = errors.New("inbox event not found")
+
+// NewEvent is an event as the receiver accepts it.
+type NewEvent struct {
+	Source     string
+	EventID    string
+	Type       string
+	APIVersion string // empty is stored as NULL
+	Payload    []byte
+	Headers    map[string]string
+}
+
+// Event is a stored event.
+type Event struct {
+	ID          int64
+	Source      string
+	EventID     string
+	Type        string
+	APIVersion  string
+	Payload     []byte
+	Headers     map[string]string
+	ReceivedAt  time.Time
+	ProcessedAt *time.Time
+}
+
+// Insert stores ev unless an event with the same source and id is already
+// there. It returns the new row's id and true, or 0 and false for a
+// duplicate. A duplicate costs one index probe and writes nothing.
+func Insert(ctx context.Context, tx pgx.Tx, ev NewEvent) (int64, bool, error) {
+	var id int64
+	err := tx.QueryRow(ctx, `
+		INSERT INTO inbox_events (source, event_id, event_type, api_version, payload, headers)
+		VALUES ($1, $2, $3, NULLIF($4, ''), $5, $6)
+		ON CONFLICT (source, event_id) DO NOTHING
+		RETURNING id`,
+		ev.Source, ev.EventID, ev.Type, ev.APIVersion, ev.Payload, headersOrEmpty(ev.Headers),
+	).Scan(&id)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return 0, false, nil
+	case err != nil:
+		return 0, false, fmt.Errorf("insert event %s/%s: %w", ev.Source, ev.EventID, err)
+	}
+	return id, true, nil
+}
+
+// GetForUpdate loads the event with the given row id and locks it until tx
+// ends, so that two jobs for one event (a replay racing a retry) apply it
+// one after the other, never at once.
+func GetForUpdate(ctx context.Context, tx pgx.Tx, id int64) (Event, error) {
+	var ev Event
+	var apiVersion *string
+	err := tx.QueryRow(ctx, `
+		SELECT id, source, event_id, event_type, api_version, payload, headers, received_at, processed_at
+		FROM inbox_events WHERE id = $1 FOR UPDATE`, id,
+	).Scan(&ev.ID, &ev.Source, &ev.EventID, &ev.Type, &apiVersion, &ev.Payload, &ev.Headers, &ev.ReceivedAt, &ev.ProcessedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Event{}, fmt.Errorf("get event %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Event{}, fmt.Errorf("get event %d: %w", id, err)
+	}
+	if apiVersion != nil {
+		ev.APIVersion = *apiVersion
+	}
+	return ev, nil
+}
+
+// MarkProcessed records that the event's effects were applied in tx.
+func MarkProcessed(ctx context.Context, tx pgx.Tx, id int64) error {
+	if _, err := tx.Exec(ctx, `UPDATE inbox_events SET processed_at = now() WHERE id = $1`, id); err != nil {
+		return fmt.Errorf("mark event %d processed: %w", id, err)
+	}
+	return nil
+}
+
+func headersOrEmpty(h map[string]string) map[string]string {
+	if h == nil {
+		return map[string]string{}
+	}
+	return h
+}

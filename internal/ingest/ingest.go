@@ -1,0 +1,73 @@
+// Package ingest stores a verified event and enqueues its processing, both
+// in one Postgres transaction: after a commit the event is durable and will
+// be processed; after a failure, neither happened and the sender retries.
+package ingest
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+
+	"github.com/hookline/hookline/internal/dispatch"
+	"github.com/hookline/hookline/internal/inbox"
+)
+
+// Outcome is what happened to an ingested event.
+type Outcome int
+
+// The outcomes of a successful Ingest.
+const (
+	// Accepted means the event was new: it is now stored and enqueued.
+	Accepted Outcome = iota + 1
+	// Duplicate means the event was stored before; nothing was written.
+	Duplicate
+)
+
+// String returns the outcome as used in logs and metrics.
+func (o Outcome) String() string {
+	switch o {
+	case Accepted:
+		return "accepted"
+	case Duplicate:
+		return "duplicate"
+	}
+	return fmt.Sprintf("Outcome(%d)", int(o))
+}
+
+// Single ingests each event in a transaction of its own.
+type Single struct {
+	pool  *pgxpool.Pool
+	river *river.Client[pgx.Tx]
+}
+
+// NewSingle returns an ingester that writes through pool and enqueues with
+// rc, which may be an insert-only River client that is never started.
+func NewSingle(pool *pgxpool.Pool, rc *river.Client[pgx.Tx]) *Single {
+	return &Single{pool: pool, river: rc}
+}
+
+// Ingest stores ev and enqueues its job unless ev is a duplicate. It returns
+// only after the transaction has committed; any error means nothing of ev
+// was stored.
+func (s *Single) Ingest(ctx context.Context, ev inbox.NewEvent) (Outcome, error) {
+	outcome := Duplicate
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		id, inserted, err := inbox.Insert(ctx, tx, ev)
+		if err != nil || !inserted {
+			return err
+		}
+		args := dispatch.Args{InboxID: id, Source: ev.Source, EventID: ev.EventID}
+		if _, err := s.river.InsertTx(ctx, tx, args, nil); err != nil {
+			return fmt.Errorf("enqueue event %s/%s: %w", ev.Source, ev.EventID, err)
+		}
+		outcome = Accepted
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("ingest event %s/%s: %w", ev.Source, ev.EventID, err)
+	}
+	return outcome, nil
+}

@@ -1,0 +1,83 @@
+// Package migrate brings a database to the schema this build of Hookline
+// expects: River's tables (through rivermigrate) and Hookline's own (the
+// goose files in migrations/).
+package migrate
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
+
+	"github.com/hookline/hookline/migrations"
+)
+
+// lockKey is the advisory lock that serialises migrators. Neither River's
+// migrator nor goose's provider (as configured here) takes one, and two
+// deploy jobs racing on the same CREATE TABLE would fail one of them.
+const lockKey int64 = 0x686f6f6b6c696e65 // "hookline"
+
+// Result lists the migrations one Up applied.
+type Result struct {
+	// River holds the River migration versions applied.
+	River []int
+	// Hookline holds the Hookline migration versions applied.
+	Hookline []int64
+}
+
+// Up applies every pending River and Hookline migration. It is idempotent,
+// and concurrent calls (two deploy jobs at once) run one after the other.
+func Up(ctx context.Context, pool *pgxpool.Pool) (Result, error) {
+	var res Result
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return res, fmt.Errorf("acquire connection for migration lock: %w", err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, lockKey); err != nil {
+		return res, fmt.Errorf("take migration lock: %w", err)
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, lockKey) //nolint:errcheck // released with the session anyway
+
+	riverMigrator, err := rivermigrate.New(riverpgxv5.New(pool), nil)
+	if err != nil {
+		return res, fmt.Errorf("create river migrator: %w", err)
+	}
+	rr, err := riverMigrator.Migrate(ctx, rivermigrate.DirectionUp, nil)
+	if err != nil {
+		return res, fmt.Errorf("apply river migrations: %w", err)
+	}
+	for _, v := range rr.Versions {
+		res.River = append(res.River, v.Version)
+	}
+
+	provider, err := newProvider(pool)
+	if err != nil {
+		return res, err
+	}
+	defer provider.Close()
+	hr, err := provider.Up(ctx)
+	if err != nil {
+		return res, fmt.Errorf("apply hookline migrations: %w", err)
+	}
+	for _, r := range hr {
+		res.Hookline = append(res.Hookline, r.Source.Version)
+	}
+	return res, nil
+}
+
+// newProvider returns a goose provider over pool's database. Closing it
+// closes only the database/sql wrapper, not pool.
+func newProvider(pool *pgxpool.Pool) (*goose.Provider, error) {
+	db := stdlib.OpenDBFromPool(pool)
+	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS())
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("create goose provider: %w", err)
+	}
+	return p, nil
+}

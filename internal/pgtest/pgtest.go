@@ -1,0 +1,191 @@
+// Package pgtest gives each test a fresh, fully migrated database of its own
+// on a real Postgres server.
+//
+// The first NewDB in a test binary creates a template database and migrates
+// it; every NewDB then clones that template, which takes a fraction of the
+// time of migrating. Databases are named hltest_<pid>_..., dropped when their
+// test ends, and the template is dropped by Main. Databases left by a test
+// binary that died are dropped by the next run, whose sweep removes every
+// hltest_<pid>_ database whose process is gone.
+//
+// The server is TEST_DATABASE_URL, or postgres://postgres@127.0.0.1:5432.
+package pgtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/hookline/hookline/internal/migrate"
+)
+
+const defaultAdminURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// The template is per test binary; a package-level once is the only way to
+// share it between the tests of a package without threading it through
+// every test's signature.
+var (
+	templateOnce sync.Once
+	templateName string
+	templateErr  error
+	dbCounter    atomic.Int64
+)
+
+// Main runs a package's tests and then drops its template database. Call it
+// from TestMain:
+//
+//	func TestMain(m *testing.M) { pgtest.Main(m) }
+func Main(m *testing.M) {
+	code := m.Run()
+	if templateName != "" {
+		if err := dropDatabase(context.Background(), templateName); err != nil {
+			fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
+		}
+	}
+	os.Exit(code)
+}
+
+// DB is a test's own database.
+type DB struct {
+	// Name is the database name.
+	Name string
+	// URL connects to the database.
+	URL string
+	// Pool is a pool connected to the database, closed when the test ends.
+	Pool *pgxpool.Pool
+}
+
+// NewDB returns a new migrated database, dropped when t ends.
+func NewDB(t testing.TB) *DB {
+	t.Helper()
+	ctx := context.Background()
+	templateOnce.Do(func() { templateName, templateErr = createTemplate(ctx) })
+	if templateErr != nil {
+		t.Fatalf("pgtest: %v", templateErr)
+	}
+	name := fmt.Sprintf("hltest_%d_%d", os.Getpid(), dbCounter.Add(1))
+	if err := adminExec(ctx, fmt.Sprintf(`CREATE DATABASE %s TEMPLATE %s`, name, templateName)); err != nil {
+		t.Fatalf("pgtest: clone template into %s: %v", name, err)
+	}
+	dbURL := URLFor(name)
+	pool, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		t.Fatalf("pgtest: connect to %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		pool.Close()
+		if err := dropDatabase(context.Background(), name); err != nil {
+			t.Errorf("pgtest: %v", err)
+		}
+	})
+	return &DB{Name: name, URL: dbURL, Pool: pool}
+}
+
+// AdminURL is the URL of the server's maintenance database.
+func AdminURL() string {
+	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
+		return u
+	}
+	return defaultAdminURL
+}
+
+// URLFor returns the URL of database name on the test server.
+func URLFor(name string) string {
+	u, err := url.Parse(AdminURL())
+	if err != nil {
+		panic(fmt.Sprintf("pgtest: TEST_DATABASE_URL is not a URL: %v", err))
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+func createTemplate(ctx context.Context) (string, error) {
+	if err := sweepStale(ctx); err != nil {
+		return "", err
+	}
+	name := fmt.Sprintf("hltest_%d_template", os.Getpid())
+	if err := adminExec(ctx, `CREATE DATABASE `+name); err != nil {
+		return "", fmt.Errorf("create template %s (is Postgres running at %s?): %w", name, redact(AdminURL()), err)
+	}
+	pool, err := pgxpool.New(ctx, URLFor(name))
+	if err != nil {
+		return "", fmt.Errorf("connect to template %s: %w", name, err)
+	}
+	defer pool.Close()
+	if _, err := migrate.Up(ctx, pool); err != nil {
+		return "", fmt.Errorf("migrate template %s: %w", name, err)
+	}
+	return name, nil
+}
+
+// sweepStale drops databases left behind by test binaries that have exited.
+func sweepStale(ctx context.Context) error {
+	conn, err := pgx.Connect(ctx, AdminURL())
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", redact(AdminURL()), err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE 'hltest\_%'`)
+	if err != nil {
+		return fmt.Errorf("list test databases: %w", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("list test databases: %w", err)
+	}
+	for _, name := range names {
+		pid, err := strconv.Atoi(strings.Split(name, "_")[1])
+		if err != nil || processAlive(pid) {
+			continue
+		}
+		if err := dropDatabase(ctx, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+func dropDatabase(ctx context.Context, name string) error {
+	if err := adminExec(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, name)); err != nil {
+		return fmt.Errorf("drop database %s: %w", name, err)
+	}
+	return nil
+}
+
+func adminExec(ctx context.Context, sql string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, AdminURL())
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", redact(AdminURL()), err)
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, sql)
+	return err
+}
+
+// redact hides a password in a database URL before it goes into a message.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,78 @@
+package receiver
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// Context keys under which handlers leave fields for the request log line.
+const (
+	logSource  = "hookline.source"
+	logEventID = "hookline.event_id"
+	logOutcome = "hookline.outcome"
+	logReason  = "hookline.reason"
+)
+
+// logRequests writes one structured line per request. It logs what a
+// handler chose to record, never headers or bodies, which may carry secrets.
+func logRequests(logger *slog.Logger) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			err := next(c)
+			if err != nil {
+				c.Error(err) // writes the response, so the status below is final
+			}
+			path := c.Path()
+			if path == "/healthz" || path == "/readyz" {
+				return nil // probes would drown out the events
+			}
+			attrs := []slog.Attr{
+				slog.String("method", c.Request().Method),
+				slog.String("path", c.Request().URL.Path),
+				slog.Int("status", c.Response().Status),
+				slog.Duration("latency", time.Since(start)),
+			}
+			for _, k := range []string{logSource, logEventID, logOutcome, logReason} {
+				if v, ok := c.Get(k).(string); ok && v != "" {
+					attrs = append(attrs, slog.String(k[len("hookline."):], v))
+				}
+			}
+			level := slog.LevelInfo
+			if c.Response().Status >= http.StatusInternalServerError {
+				level = slog.LevelWarn
+			}
+			logger.LogAttrs(c.Request().Context(), level, "request", attrs...)
+			return nil
+		}
+	}
+}
+
+// errorHandler answers every error as {"error": message}. Messages of
+// errors that are not *echo.HTTPError stay internal.
+func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		code, msg := http.StatusInternalServerError, "internal error"
+		if he, ok := err.(*echo.HTTPError); ok {
+			code = he.Code
+			if s, ok := he.Message.(string); ok {
+				msg = s
+			} else {
+				msg = http.StatusText(code)
+			}
+		} else {
+			logger.Error("unhandled error", "error", err)
+		}
+		if c.Request().Method == http.MethodHead {
+			_ = c.NoContent(code)
+			return
+		}
+		_ = c.JSON(code, map[string]string{"error": msg})
+	}
+}

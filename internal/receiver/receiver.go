@@ -1,0 +1,80 @@
+// Package receiver is Hookline's HTTP front door: it verifies each webhook
+// over its raw bytes, stores it with its job in one transaction, and only
+// then answers 2xx. No business logic runs here.
+package receiver
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/hookline/hookline/internal/health"
+	"github.com/hookline/hookline/internal/inbox"
+	"github.com/hookline/hookline/internal/ingest"
+	"github.com/hookline/hookline/internal/verify"
+)
+
+// Source is one sender of webhooks, served at /api/webhooks/<Name>.
+type Source struct {
+	// Name is the source's path segment and its key in the inbox.
+	Name string
+	// Verifier checks the sender's signature.
+	Verifier verify.Verifier
+	// KeepHeaders names the request headers stored with each event, for
+	// audit and re-verification.
+	KeepHeaders []string
+}
+
+// Ingester stores a verified event and enqueues its processing.
+type Ingester interface {
+	Ingest(ctx context.Context, ev inbox.NewEvent) (ingest.Outcome, error)
+}
+
+// Options tune the request path.
+type Options struct {
+	// MaxBodyBytes is the largest body accepted; larger ones get 413.
+	MaxBodyBytes int64
+	// IngestTimeout bounds the store-and-enqueue transaction, so that a
+	// stalled database turns into a 503 the sender retries rather than a
+	// request that hangs until the sender gives up.
+	IngestTimeout time.Duration
+	// RetryAfter is sent with 503 answers.
+	RetryAfter time.Duration
+}
+
+// New returns the receiver's HTTP handler, with every route in place.
+func New(logger *slog.Logger, sources []Source, ing Ingester, db health.Pinger, opts Options) *echo.Echo {
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.HTTPErrorHandler = errorHandler(logger)
+	e.Use(middleware.Recover())
+	e.Use(logRequests(logger))
+	addRoutes(e, logger, sources, ing, db, opts)
+	return e
+}
+
+// addRoutes lists every route the receiver serves.
+func addRoutes(e *echo.Echo, logger *slog.Logger, sources []Source, ing Ingester, db health.Pinger, opts Options) {
+	e.GET("/healthz", health.Live())
+	e.GET("/readyz", health.Ready(db))
+	e.POST("/api/webhooks/:source", handleWebhook(logger, sources, ing, opts))
+}
+
+// NewServer wraps h in an http.Server with timeouts that keep slow or
+// stalled clients from holding connections and memory indefinitely.
+func NewServer(addr string, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+}

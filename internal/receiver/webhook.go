@@ -1,0 +1,119 @@
+package receiver
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/hookline/hookline/internal/envelope"
+	"github.com/hookline/hookline/internal/inbox"
+	"github.com/hookline/hookline/internal/verify"
+)
+
+// The answers senders see. The signature message is the same whatever
+// failed, so a forger learns nothing from it.
+const (
+	msgInvalidSignature = "Invalid signature"
+	msgUnavailable      = "The event could not be stored; retry later"
+)
+
+// handleWebhook serves POST /api/webhooks/:source. In order: read the
+// bounded body, verify its signature over the raw bytes, parse the envelope,
+// then store and enqueue in one transaction. It answers 200 only after that
+// transaction has committed.
+func handleWebhook(logger *slog.Logger, sources []Source, ing Ingester, opts Options) echo.HandlerFunc {
+	byName := make(map[string]Source, len(sources))
+	for _, s := range sources {
+		byName[s.Name] = s
+	}
+	retryAfter := strconv.Itoa(max(1, int(opts.RetryAfter.Seconds())))
+
+	return func(c echo.Context) error {
+		src, ok := byName[c.Param("source")]
+		if !ok {
+			c.Set(logOutcome, "unknown_source")
+			return echo.NewHTTPError(http.StatusNotFound, "unknown source")
+		}
+		c.Set(logSource, src.Name)
+
+		body, err := readBody(c.Response(), c.Request(), opts.MaxBodyBytes)
+		if err != nil {
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				c.Set(logOutcome, "too_large")
+				return echo.NewHTTPError(http.StatusRequestEntityTooLarge,
+					fmt.Sprintf("body is larger than the limit of %d bytes", opts.MaxBodyBytes))
+			}
+			c.Set(logOutcome, "read_error")
+			return echo.NewHTTPError(http.StatusBadRequest, "could not read the request body")
+		}
+
+		if err := src.Verifier.Verify(c.Request().Header, body); err != nil {
+			c.Set(logOutcome, "bad_signature")
+			var ve *verify.Error
+			if errors.As(err, &ve) {
+				c.Set(logReason, string(ve.Reason))
+			}
+			return echo.NewHTTPError(http.StatusBadRequest, msgInvalidSignature)
+		}
+
+		env, err := envelope.Parse(body)
+		if err != nil {
+			c.Set(logOutcome, "malformed")
+			return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+		}
+		c.Set(logEventID, env.ID)
+
+		ev := inbox.NewEvent{
+			Source:     src.Name,
+			EventID:    env.ID,
+			Type:       env.Type,
+			APIVersion: env.APIVersion,
+			Payload:    body,
+			Headers:    keptHeaders(c.Request().Header, src.KeepHeaders),
+		}
+		ctx, cancel := context.WithTimeout(c.Request().Context(), opts.IngestTimeout)
+		defer cancel()
+		outcome, err := ing.Ingest(ctx, ev)
+		if err != nil {
+			c.Set(logOutcome, "unavailable")
+			logger.WarnContext(ctx, "could not store event", "source", src.Name, "event_id", env.ID, "error", err)
+			c.Response().Header().Set("Retry-After", retryAfter)
+			return echo.NewHTTPError(http.StatusServiceUnavailable, msgUnavailable)
+		}
+		c.Set(logOutcome, outcome.String())
+		return c.JSON(http.StatusOK, map[string]bool{"received": true})
+	}
+}
+
+// readBody reads at most limit bytes of the request body. A declared
+// Content-Length over the limit fails before reading anything; a chunked body
+// fails as soon as it passes the limit, so memory stays bounded either way.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, &http.MaxBytesError{Limit: limit}
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	_, err := io.Copy(&buf, http.MaxBytesReader(w, r.Body, limit))
+	return buf.Bytes(), err
+}
+
+func keptHeaders(h http.Header, names []string) map[string]string {
+	out := make(map[string]string, len(names))
+	for _, name := range names {
+		if v := h.Get(name); v != "" {
+			out[name] = v
+		}
+	}
+	return out
+}

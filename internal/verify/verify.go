@@ -1,0 +1,60 @@
+// Package verify checks that a webhook body was signed by its sender.
+//
+// A Verifier sees the request headers and the raw body bytes exactly as they
+// arrived, before anything parses them: a signature is over bytes, and
+// re-encoding a parsed body would change them.
+//
+// Every failure is an *Error that matches ErrInvalidSignature with errors.Is.
+// Its Reason is for logs and metrics only; callers must answer the sender
+// with the same generic message whatever the reason, so that a forger learns
+// nothing about which part of a signature was wrong.
+package verify
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// ErrInvalidSignature is matched by every verification failure.
+var ErrInvalidSignature = errors.New("invalid signature")
+
+// Verifier checks the signature of one source's requests.
+type Verifier interface {
+	// Verify returns nil if body carries a valid signature in header under
+	// one of the verifier's secrets, and an *Error otherwise.
+	Verify(header http.Header, body []byte) error
+}
+
+// Reason says why a verification failed, in a word fit for a log field or
+// a metric label. It never contains secret material.
+type Reason string
+
+// The reasons a verification can fail.
+const (
+	ReasonMissingHeader   Reason = "missing_header"
+	ReasonMalformedHeader Reason = "malformed_header"
+	ReasonNoMatch         Reason = "no_match"
+	ReasonTooOld          Reason = "too_old"
+)
+
+// Error is a verification failure.
+type Error struct {
+	// Reason is why the request failed.
+	Reason Reason
+	// SecretsTried is how many configured secrets were compared against the
+	// signature before giving up; zero when the header could not be read.
+	SecretsTried int
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	return fmt.Sprintf("invalid signature: %s (secrets tried: %d)", e.Reason, e.SecretsTried)
+}
+
+// Is makes every *Error match ErrInvalidSignature.
+func (e *Error) Is(target error) bool { return target == ErrInvalidSignature }
+
+// errNoSecrets is returned by constructors: a source without a secret would
+// accept nothing, or worse, be mistaken for one that accepts everything.
+var errNoSecrets = errors.New("no secrets configured")
