@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"strings"
 
 	"github.com/caarlos0/env/v11"
@@ -46,7 +47,7 @@ func Load(getenv func(string) string, cfg any) error {
 		}
 	}
 	if err := env.ParseWithOptions(cfg, env.Options{Environment: values}); err != nil {
-		return fmt.Errorf("parse environment: %w", flatten(err))
+		return fmt.Errorf("parse environment: %w", flatten(err, cfg, values))
 	}
 	return nil
 }
@@ -71,17 +72,38 @@ func lookup(getenv func(string) string, key string) (string, error) {
 	return strings.TrimRight(string(b), "\r\n"), nil
 }
 
-// flatten turns the library's aggregate error into one line per problem.
-func flatten(err error) error {
+// flatten turns the library's aggregate error into one line per problem,
+// naming the variable rather than the Go field that failed to parse.
+func flatten(err error, cfg any, values map[string]string) error {
 	var agg env.AggregateError
 	if !errors.As(err, &agg) {
 		return err
 	}
+	keys := envKeys(cfg)
 	msgs := make([]string, 0, len(agg.Errors))
 	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) && keys[pe.Name] != "" {
+			key := keys[pe.Name]
+			msgs = append(msgs, fmt.Sprintf("%s=%q: %v", key, values[key], pe.Err))
+			continue
+		}
 		msgs = append(msgs, e.Error())
 	}
 	return errors.New(strings.Join(msgs, "; "))
+}
+
+// envKeys maps the field names of the struct cfg points to onto their
+// variable names.
+func envKeys(cfg any) map[string]string {
+	t := reflect.TypeOf(cfg).Elem()
+	keys := make(map[string]string, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		key, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+		keys[f.Name] = key
+	}
+	return keys
 }
 
 // List splits a comma-separated setting such as a list of secrets,

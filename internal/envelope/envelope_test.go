@@ -1,0 +1,64 @@
+package envelope_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hookline/hookline/internal/envelope"
+)
+
+func TestParse(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		body    string
+		want    envelope.Envelope
+		wantErr string
+	}{
+		{"stripe event", `{"id":"evt_1","type":"charge.succeeded","api_version":"2023-10-16"}`, envelope.Envelope{ID: "evt_1", Type: "charge.succeeded", APIVersion: "2023-10-16"}, ""},
+		{"bank event", `{"id":"tr_1","type":"transfer.settled","amount_cents":1}`, envelope.Envelope{ID: "tr_1", Type: "transfer.settled"}, ""},
+		{"no type", `{"id":"x"}`, envelope.Envelope{ID: "x"}, ""},
+		{"null type", `{"id":"x","type":null}`, envelope.Envelope{ID: "x"}, ""},
+		{"id of 255 bytes", `{"id":"` + strings.Repeat("a", 255) + `"}`, envelope.Envelope{ID: strings.Repeat("a", 255)}, ""},
+		{"not JSON", `nope`, envelope.Envelope{}, "not a JSON object"},
+		{"empty body", ``, envelope.Envelope{}, "not a JSON object"},
+		{"missing id", `{"type":"a"}`, envelope.Envelope{}, "missing id"},
+		{"null id", `{"id":null}`, envelope.Envelope{}, "missing id"},
+		{"empty id", `{"id":""}`, envelope.Envelope{}, "missing id"},
+		{"numeric id", `{"id":1}`, envelope.Envelope{}, "string id"},
+		{"object id", `{"id":{"a":1}}`, envelope.Envelope{}, "string id"},
+		{"id of 256 bytes", `{"id":"` + strings.Repeat("a", 256) + `"}`, envelope.Envelope{}, "id is 256 bytes"},
+		{"NUL in id", `{"id":"a\u0000"}`, envelope.Envelope{}, "id has a control character"},
+		{"newline in type", `{"id":"a","type":"x\ny"}`, envelope.Envelope{}, "type has a control character"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := envelope.Parse([]byte(tt.body))
+			if tt.wantErr != "" {
+				require.ErrorIs(t, err, envelope.ErrMalformed)
+				require.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(`{"id":"evt_1","type":"t"}`))
+	f.Add([]byte(`{"id":1}`))
+	f.Add([]byte(`[`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		env, err := envelope.Parse(body)
+		if err != nil {
+			return
+		}
+		if env.ID == "" || len(env.ID) > envelope.MaxIDLen || strings.ContainsRune(env.ID, 0) {
+			t.Fatalf("Parse accepted an id Postgres cannot key on: %q", env.ID)
+		}
+	})
+}
