@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -33,15 +34,17 @@ type Result struct {
 // and concurrent calls (two deploy jobs at once) run one after the other.
 func Up(ctx context.Context, pool *pgxpool.Pool) (Result, error) {
 	var res Result
-	conn, err := pool.Acquire(ctx)
+	// The lock lives on a connection of its own, outside pool: migrators
+	// waiting for it must not hold pool connections that the one holding it
+	// needs to do its work.
+	conn, err := pgx.ConnectConfig(ctx, pool.Config().ConnConfig.Copy())
 	if err != nil {
-		return res, fmt.Errorf("acquire connection for migration lock: %w", err)
+		return res, fmt.Errorf("connect for migration lock: %w", err)
 	}
-	defer conn.Release()
+	defer conn.Close(context.WithoutCancel(ctx)) // closing the session releases the lock
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, lockKey); err != nil {
 		return res, fmt.Errorf("take migration lock: %w", err)
 	}
-	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, lockKey) //nolint:errcheck // released with the session anyway
 
 	riverMigrator, err := rivermigrate.New(riverpgxv5.New(pool), nil)
 	if err != nil {

@@ -70,14 +70,26 @@ type DB struct {
 // NewDB returns a new migrated database, dropped when t ends.
 func NewDB(t testing.TB) *DB {
 	t.Helper()
-	ctx := context.Background()
-	templateOnce.Do(func() { templateName, templateErr = createTemplate(ctx) })
+	templateOnce.Do(func() { templateName, templateErr = createTemplate(context.Background()) })
 	if templateErr != nil {
 		t.Fatalf("pgtest: %v", templateErr)
 	}
+	return newDB(t, templateName)
+}
+
+// NewEmptyDB returns a new database with no tables at all, dropped when t
+// ends, for tests of the migrations themselves.
+func NewEmptyDB(t testing.TB) *DB {
+	t.Helper()
+	return newDB(t, "template0")
+}
+
+func newDB(t testing.TB, template string) *DB {
+	t.Helper()
+	ctx := context.Background()
 	name := fmt.Sprintf("hltest_%d_%d", os.Getpid(), dbCounter.Add(1))
-	if err := adminExec(ctx, fmt.Sprintf(`CREATE DATABASE %s TEMPLATE %s`, name, templateName)); err != nil {
-		t.Fatalf("pgtest: clone template into %s: %v", name, err)
+	if err := adminExec(ctx, fmt.Sprintf(`CREATE DATABASE %s TEMPLATE %s`, name, template)); err != nil {
+		t.Fatalf("pgtest: create %s from %s: %v", name, template, err)
 	}
 	dbURL := URLFor(name)
 	pool, err := pgxpool.New(ctx, dbURL)

@@ -1,0 +1,61 @@
+package migrate_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hookline/hookline/internal/migrate"
+	"github.com/hookline/hookline/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func TestUpCreatesRiverAndHooklineTables(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewEmptyDB(t)
+	res, err := migrate.Up(context.Background(), db.Pool)
+	require.NoError(t, err)
+	require.NotEmpty(t, res.River)
+	require.Equal(t, []int64{1, 2}, res.Hookline)
+
+	for _, table := range []string{"river_job", "river_queue", "inbox_events", "account_balances"} {
+		var exists bool
+		require.NoError(t, db.Pool.QueryRow(context.Background(), `SELECT to_regclass($1) IS NOT NULL`, table).Scan(&exists))
+		require.True(t, exists, table)
+	}
+}
+
+func TestUpIsIdempotent(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewEmptyDB(t)
+	_, err := migrate.Up(context.Background(), db.Pool)
+	require.NoError(t, err)
+	res, err := migrate.Up(context.Background(), db.Pool)
+	require.NoError(t, err)
+	require.Empty(t, res.River)
+	require.Empty(t, res.Hookline)
+}
+
+// Without the advisory lock, concurrent migrators race on CREATE TABLE and
+// on goose's version table, and all but one fail.
+func TestConcurrentUpsTakeTurns(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewEmptyDB(t)
+	const n = 4
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	results := make([]migrate.Result, n)
+	for i := range n {
+		wg.Go(func() { results[i], errs[i] = migrate.Up(context.Background(), db.Pool) })
+	}
+	wg.Wait()
+	applied := 0
+	for i := range n {
+		require.NoError(t, errs[i], "migrator %d", i)
+		applied += len(results[i].Hookline)
+	}
+	require.Equal(t, 2, applied, "each migration applied exactly once")
+}

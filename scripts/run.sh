@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+# Start the receiver and the worker for local development (`make run`):
+# find or start a Postgres, migrate it, run both processes until Ctrl-C or
+# until one of them dies, then stop everything this script started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+HL_TAG=run
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+
+PGDATA_DIR=$ROOT/.dev/pg
+PGLOG=$ROOT/.dev/pg.log
+PG_BINDIR=
+CLUSTER_STARTED=
+RECEIVER_PID=
+WORKER_PID=
+
+for bin in receiver worker hookctl; do
+	[[ -x bin/$bin ]] || hl_die "bin/$bin is missing: run 'make build' (or use 'make run', which builds first)"
+done
+
+# as_pg_owner runs a command as the owner of the private cluster. initdb and
+# postgres refuse to run as root, so root hands them to the postgres user.
+as_pg_owner() {
+	if ((EUID != 0)); then
+		"$@"
+	elif command -v runuser >/dev/null; then
+		runuser -u postgres -- "$@"
+	else
+		su postgres -s /bin/bash -c "$(printf '%q ' "$@")"
+	fi
+}
+
+# start_private_cluster creates (once) and starts a cluster in .dev/pg that
+# listens only on 127.0.0.1:$HL_DEV_PORT, with its socket inside .dev/pg so it
+# touches nothing outside the repo.
+start_private_cluster() {
+	PG_BINDIR=$(hl_pg_bindir) || hl_die "no Postgres at 127.0.0.1:$HL_PROBE_PORT, and no initdb/pg_ctl on PATH or under /usr/lib/postgresql/*/bin to start a private one.
+  Either install PostgreSQL (Debian/Ubuntu: apt-get install postgresql-15; macOS: brew install postgresql@15),
+  or start a server on 127.0.0.1:5432 with a 'postgres' user and trust auth,
+  or set DATABASE_URL=postgres://USER:PASSWORD@HOST:PORT/DB"
+
+	# The socket path must fit in a sockaddr_un (107 bytes).
+	local sock="$PGDATA_DIR/.s.PGSQL.$HL_DEV_PORT"
+	((${#sock} <= 107)) || hl_die "the repo path is too long for a Unix socket in .dev/pg ($sock); set DATABASE_URL instead"
+
+	mkdir -p "$ROOT/.dev"
+	if ((EUID == 0)); then
+		id postgres >/dev/null 2>&1 || hl_die "running as root, and initdb/postgres refuse to run as root; there is no 'postgres' OS user to run them as.
+  Run 'make run' as a normal user, create the user (useradd --system postgres), or set DATABASE_URL"
+		mkdir -p "$PGDATA_DIR"
+		touch "$PGLOG"
+		chown postgres: "$PGLOG"
+		if [[ $(stat -c %U "$PGDATA_DIR") != postgres ]]; then
+			chown -R postgres: "$PGDATA_DIR"
+		fi
+		as_pg_owner test -w "$PGDATA_DIR" || hl_die "the postgres OS user cannot write $PGDATA_DIR (is a parent folder of the repo closed to it?); set DATABASE_URL instead"
+	fi
+
+	if [[ ! -s $PGDATA_DIR/PG_VERSION ]]; then
+		hl_log "creating a private cluster in .dev/pg ($PG_BINDIR/initdb)"
+		# C locale and UTF-8: a locale missing from the machine cannot break initdb.
+		as_pg_owner "$PG_BINDIR/initdb" -D "$PGDATA_DIR" -U postgres --auth=trust \
+			--encoding=UTF8 --no-locale >>"$PGLOG" 2>&1 ||
+			hl_die "initdb failed; see .dev/pg.log"
+	fi
+
+	if as_pg_owner "$PG_BINDIR/pg_ctl" -D "$PGDATA_DIR" status >/dev/null 2>&1; then
+		hl_die "the private cluster in .dev/pg is running but not answering on 127.0.0.1:$HL_DEV_PORT; stop it with: $PG_BINDIR/pg_ctl -D .dev/pg stop"
+	fi
+	hl_log "starting the private cluster on 127.0.0.1:$HL_DEV_PORT (log: .dev/pg.log)"
+	# Set before starting, so a start that half-succeeds is still stopped.
+	CLUSTER_STARTED=1
+	as_pg_owner "$PG_BINDIR/pg_ctl" -D "$PGDATA_DIR" -l "$PGLOG" -w -t 60 \
+		-o "-c listen_addresses=127.0.0.1 -p $HL_DEV_PORT -k '$PGDATA_DIR'" start >/dev/null ||
+		{
+			tail -n 20 "$PGLOG" >&2 || true
+			hl_die "the private cluster did not start; see .dev/pg.log"
+		}
+	DATABASE_URL=$(hl_url "$HL_DEV_PORT")
+	export DATABASE_URL
+}
+
+stop_private_cluster() {
+	[[ -n $CLUSTER_STARTED ]] || return 0
+	CLUSTER_STARTED=
+	hl_log "stopping the private cluster"
+	as_pg_owner "$PG_BINDIR/pg_ctl" -D "$PGDATA_DIR" -m fast -w stop >/dev/null ||
+		hl_log "warning: could not stop the private cluster; try: $PG_BINDIR/pg_ctl -D .dev/pg stop"
+}
+
+# ensure_hookline_db creates database hookline on 127.0.0.1:PORT unless it exists.
+ensure_hookline_db() {
+	local port=$1 psql exists
+	psql=$(hl_pg_tool psql) || hl_die "psql not found: install the PostgreSQL client (apt-get install postgresql-client-15), or set DATABASE_URL"
+	exists=$("$psql" -X -qtA -h 127.0.0.1 -p "$port" -U postgres -d postgres \
+		-c "SELECT 1 FROM pg_database WHERE datname='hookline'") ||
+		hl_die "cannot connect as user postgres to 127.0.0.1:$port (it needs trust auth); set DATABASE_URL instead"
+	if [[ $exists != 1 ]]; then
+		hl_log "creating database hookline on 127.0.0.1:$port"
+		"$psql" -X -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -c 'CREATE DATABASE hookline'
+	fi
+}
+
+# stop_children asks both processes to shut down gracefully and waits for
+# them (the receiver finishes requests in flight, the worker its jobs).
+stop_children() {
+	local pid
+	for pid in $RECEIVER_PID $WORKER_PID; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in $RECEIVER_PID $WORKER_PID; do
+		wait "$pid" 2>/dev/null || true
+	done
+	RECEIVER_PID="" WORKER_PID=""
+}
+
+# cleanup runs once, on any exit. It ignores further INT/TERM so a second
+# Ctrl-C cannot leave the private cluster running; the processes' own
+# shutdown timeouts bound how long it takes.
+cleanup() {
+	trap - EXIT
+	trap '' INT TERM
+	stop_children
+	stop_private_cluster
+}
+trap 'cleanup' EXIT
+trap 'hl_log "stopping"; cleanup; exit 130' INT
+trap 'hl_log "stopping"; cleanup; exit 143' TERM
+
+# 1. The database.
+hl_find_database
+case $HL_DB_KIND in
+env) ;;
+probe) ensure_hookline_db "$HL_PROBE_PORT" ;;
+private)
+	hl_log "reusing the private cluster already running on 127.0.0.1:$HL_DEV_PORT; this run did not start it, so leaves it running (stop it with: pg_ctl -D .dev/pg stop, as its owner)"
+	ensure_hookline_db "$HL_DEV_PORT"
+	;;
+none)
+	start_private_cluster
+	ensure_hookline_db "$HL_DEV_PORT"
+	;;
+esac
+
+# 2. Development defaults; anything already in the environment wins.
+export STRIPE_WEBHOOK_SECRET=${STRIPE_WEBHOOK_SECRET:-whsec_dev_stripe_secret}
+export BANK_WEBHOOK_SECRET=${BANK_WEBHOOK_SECRET:-dev_bank_secret}
+export LOG_FORMAT=${LOG_FORMAT:-text}
+export RECEIVER_ADDR=${RECEIVER_ADDR:-:8080}
+export WORKER_ADDR=${WORKER_ADDR:-:9091}
+
+# 3. The schema.
+bin/hookctl migrate
+
+# 4. The processes. Each one's output goes through a prefixer that ignores
+# INT and TERM: on Ctrl-C it must outlive its process, or that process's
+# shutdown logs would hit a closed pipe and kill it before it finished.
+prefix() {
+	trap '' INT TERM
+	local line
+	while IFS= read -r line || [[ -n $line ]]; do
+		printf '[%s] %s\n' "$1" "$line"
+	done
+}
+bin/receiver > >(prefix receiver) 2>&1 &
+RECEIVER_PID=$!
+bin/worker > >(prefix worker) 2>&1 &
+WORKER_PID=$!
+
+# 5. How to use it. The URL holds no password in development.
+port=${RECEIVER_ADDR##*:}
+for _ in $(seq 1 50); do
+	curl -fsS -o /dev/null "http://localhost:$port/healthz" 2>/dev/null && break
+	kill -0 "$RECEIVER_PID" 2>/dev/null || break
+	sleep 0.1
+done
+# hookctl in another terminal needs the same secrets; spell out the dev
+# defaults, but never echo a secret that came from the environment.
+env_for() {
+	local name=$1 dev=$2
+	if [[ ${!name} == "$dev" ]]; then printf '%s=%s ' "$name" "$dev"; fi
+}
+stripe_env=$(env_for STRIPE_WEBHOOK_SECRET whsec_dev_stripe_secret)
+bank_env=$(env_for BANK_WEBHOOK_SECRET dev_bank_secret)
+# The dev URLs hold no password, but one from the environment might.
+shown_url=$(sed -E 's#(://[^:/@]*):[^@/]*@#\1:***@#' <<<"$DATABASE_URL")
+url_flag="" demo="make demo"
+if [[ $port != 8080 ]]; then
+	url_flag=" --url http://localhost:$port" demo="RECEIVER_PORT=$port make demo"
+fi
+# (No banner if the receiver already died; the loop below reports it.)
+kill -0 "$RECEIVER_PID" 2>/dev/null && cat >&2 <<EOF
+[run] receiver on $RECEIVER_ADDR (pid $RECEIVER_PID), worker admin on $WORKER_ADDR (pid $WORKER_PID)
+[run] DATABASE_URL=$shown_url
+[run] send events from another terminal:
+[run]   ${stripe_env}bin/hookctl send stripe --type charge.succeeded --customer cus_1 --amount 2000$url_flag
+[run]   ${bank_env}bin/hookctl send bank --type transfer.settled --account acc_9 --amount-cents 1250$url_flag
+[run]   $demo
+[run] Ctrl-C stops everything.
+EOF
+
+# Run until a signal (handled by the traps) or until either process exits,
+# which is a failure: stop the other one and say which died.
+while :; do
+	for name in receiver worker; do
+		pid_var=${name^^}_PID
+		if ! kill -0 "${!pid_var}" 2>/dev/null; then
+			status=0
+			wait "${!pid_var}" 2>/dev/null || status=$?
+			printf -v "$pid_var" ''
+			if ((status == 0)); then
+				hl_log "error: the $name stopped on its own (was it signalled directly?); stopping the rest"
+			else
+				hl_log "error: the $name exited with status $status; stopping the rest"
+			fi
+			exit 1
+		fi
+	done
+	wait -n || true
+done
