@@ -416,4 +416,3 @@ func TestWebhookLogsOneLinePerRequestWithoutSecretsOrBodies(t *testing.T) {
 		require.NotContains(t, logs, secret)
 	}
 }
-
