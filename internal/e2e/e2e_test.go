@@ -156,7 +156,9 @@ func TestShutdownFinishesWorkInFlight(t *testing.T) {
 	require.NoError(t, err)
 
 	status := make(chan int, 1)
-	go func() { status <- postBank(t, p.receiverURL, bankBody("tr_inflight", "transfer.settled", "acc_sd", 40)) }()
+	go func() {
+		status <- postBank(t, p.receiverURL, bankBody("tr_inflight", "transfer.settled", "acc_sd", 40))
+	}()
 	waitFor(t, 10*time.Second, "the request to wait on the inbox key", func() bool {
 		var waiting int
 		require.NoError(t, p.db.Pool.QueryRow(ctx, `
