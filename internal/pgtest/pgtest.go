@@ -70,39 +70,60 @@ type DB struct {
 // NewDB returns a new migrated database, dropped when t ends.
 func NewDB(t testing.TB) *DB {
 	t.Helper()
-	templateOnce.Do(func() { templateName, templateErr = createTemplate(context.Background()) })
-	if templateErr != nil {
-		t.Fatalf("pgtest: %v", templateErr)
+	db, drop, err := Open()
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
 	}
-	return newDB(t, templateName)
+	t.Cleanup(func() {
+		if err := drop(); err != nil {
+			t.Errorf("pgtest: %v", err)
+		}
+	})
+	return db
 }
 
 // NewEmptyDB returns a new database with no tables at all, dropped when t
 // ends, for tests of the migrations themselves.
 func NewEmptyDB(t testing.TB) *DB {
 	t.Helper()
-	return newDB(t, "template0")
+	db, drop, err := create(context.Background(), "template0")
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := drop(); err != nil {
+			t.Errorf("pgtest: %v", err)
+		}
+	})
+	return db
 }
 
-func newDB(t testing.TB, template string) *DB {
-	t.Helper()
-	ctx := context.Background()
+// Open returns a new migrated database and a function that drops it. Tests
+// use NewDB; Open is for runnable examples, which have no testing.T.
+func Open() (*DB, func() error, error) {
+	templateOnce.Do(func() { templateName, templateErr = createTemplate(context.Background()) })
+	if templateErr != nil {
+		return nil, nil, templateErr
+	}
+	return create(context.Background(), templateName)
+}
+
+func create(ctx context.Context, template string) (*DB, func() error, error) {
 	name := fmt.Sprintf("hltest_%d_%d", os.Getpid(), dbCounter.Add(1))
 	if err := adminExec(ctx, fmt.Sprintf(`CREATE DATABASE %s TEMPLATE %s`, name, template)); err != nil {
-		t.Fatalf("pgtest: create %s from %s: %v", name, template, err)
+		return nil, nil, fmt.Errorf("create %s from %s: %w", name, template, err)
 	}
 	dbURL := URLFor(name)
 	pool, err := pgxpool.New(ctx, dbURL)
 	if err != nil {
-		t.Fatalf("pgtest: connect to %s: %v", name, err)
+		_ = dropDatabase(ctx, name)
+		return nil, nil, fmt.Errorf("connect to %s: %w", name, err)
 	}
-	t.Cleanup(func() {
+	drop := func() error {
 		pool.Close()
-		if err := dropDatabase(context.Background(), name); err != nil {
-			t.Errorf("pgtest: %v", err)
-		}
-	})
-	return &DB{Name: name, URL: dbURL, Pool: pool}
+		return dropDatabase(context.Background(), name)
+	}
+	return &DB{Name: name, URL: dbURL, Pool: pool}, drop, nil
 }
 
 // AdminURL is the URL of the server's maintenance database.

@@ -1,0 +1,74 @@
+package balances_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hookline/hookline/internal/balances"
+	"github.com/hookline/hookline/internal/dispatch"
+	"github.com/hookline/hookline/internal/inbox"
+	"github.com/hookline/hookline/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func TestHandlers(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		source    string
+		eventType string
+		payload   string
+		account   string
+		want      int64
+		permanent bool
+	}{
+		{"stripe charge credits the customer", "stripe", "charge.succeeded", `{"data":{"object":{"amount":2000,"customer":"cus_1"}}}`, "stripe:cus_1", 2000, false},
+		{"bank settlement credits the account", "bank", "transfer.settled", `{"account":"acc_9","amount_cents":1250}`, "bank:acc_9", 1250, false},
+		{"bank reversal debits the account", "bank", "transfer.reversed", `{"account":"acc_9","amount_cents":1250}`, "bank:acc_9", -1250, false},
+		{"charge without customer is permanent", "stripe", "charge.succeeded", `{"data":{"object":{"amount":1}}}`, "stripe:", 0, true},
+		{"transfer without amount is permanent", "bank", "transfer.settled", `{"account":"acc_9"}`, "bank:acc_9", 0, true},
+		{"non-JSON payload is permanent", "bank", "transfer.settled", `nope`, "bank:acc_9", 0, true},
+	}
+	mux := dispatch.NewMux()
+	balances.Register(mux)
+	db := pgtest.NewDB(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			h, ok := mux.Lookup(tt.source, tt.eventType)
+			require.True(t, ok)
+			// Each case runs in its own rolled-back transaction.
+			tx, err := db.Pool.Begin(ctx)
+			require.NoError(t, err)
+			defer tx.Rollback(ctx) //nolint:errcheck
+
+			err = h.Handle(ctx, tx, inbox.Event{Source: tt.source, Type: tt.eventType, Payload: []byte(tt.payload)})
+			if tt.permanent {
+				require.True(t, dispatch.IsPermanent(err), "want a permanent error, got %v", err)
+				return
+			}
+			require.NoError(t, err)
+			got, err := balances.Get(ctx, tx, tt.account)
+			require.NoError(t, err)
+			require.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestAddAccumulates(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t)
+	ctx := context.Background()
+	require.NoError(t, pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		require.NoError(t, balances.Add(ctx, tx, "a", 5))
+		return balances.Add(ctx, tx, "a", 7)
+	}))
+	got, err := balances.Get(ctx, db.Pool, "a")
+	require.NoError(t, err)
+	require.Equal(t, int64(12), got)
+}
