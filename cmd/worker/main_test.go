@@ -1,0 +1,46 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestLoadConfig(t *testing.T) {
+	t.Parallel()
+	base := map[string]string{"DATABASE_URL": "postgres://x/y"}
+	getenv := func(extra map[string]string) func(string) string {
+		return func(k string) string {
+			if v, ok := extra[k]; ok {
+				return v
+			}
+			return base[k]
+		}
+	}
+
+	t.Run("defaults", func(t *testing.T) {
+		t.Parallel()
+		cfg, err := loadConfig([]string{"worker"}, getenv(nil))
+		require.NoError(t, err)
+		require.Equal(t, 50, cfg.Concurrency)
+		require.Equal(t, time.Minute, cfg.JobTimeout)
+		require.Equal(t, 5*time.Minute, cfg.RescueAfter)
+	})
+	t.Run("the --concurrency flag overrides WORKER_CONCURRENCY", func(t *testing.T) {
+		t.Parallel()
+		cfg, err := loadConfig([]string{"worker", "--concurrency", "7"}, getenv(map[string]string{"WORKER_CONCURRENCY": "20"}))
+		require.NoError(t, err)
+		require.Equal(t, 7, cfg.Concurrency)
+	})
+	t.Run("concurrency out of range", func(t *testing.T) {
+		t.Parallel()
+		_, err := loadConfig([]string{"worker", "--concurrency", "0"}, getenv(nil))
+		require.ErrorContains(t, err, "concurrency 0 out of range")
+	})
+	t.Run("rescue must outlast the job timeout", func(t *testing.T) {
+		t.Parallel()
+		_, err := loadConfig([]string{"worker"}, getenv(map[string]string{"WORKER_JOB_TIMEOUT": "5m", "WORKER_RESCUE_AFTER": "5m"}))
+		require.ErrorContains(t, err, "WORKER_RESCUE_AFTER=5m0s must be longer than WORKER_JOB_TIMEOUT=5m0s")
+	})
+}
