@@ -98,3 +98,49 @@ func headersOrEmpty(h map[string]string) map[string]string {
 	}
 	return h
 }
+
+// Key identifies an event: the sender and the sender's event id.
+type Key struct {
+	Source  string
+	EventID string
+}
+
+// Inserted is a row that InsertMany created.
+type Inserted struct {
+	ID int64
+	Key
+}
+
+// InsertMany stores every event of evs whose key is not yet in the inbox,
+// in one statement, and returns the rows it created. Keys already present
+// are skipped, as by Insert. The caller should pass keys in a consistent
+// order (InsertMany does not sort): two transactions inserting overlapping
+// keys in opposite orders could deadlock on the unique index.
+func InsertMany(ctx context.Context, tx pgx.Tx, evs []NewEvent) ([]Inserted, error) {
+	n := len(evs)
+	sources, ids, types, versions := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	payloads, headers := make([][]byte, n), make([]map[string]string, n)
+	for i, ev := range evs {
+		sources[i], ids[i], types[i], versions[i] = ev.Source, ev.EventID, ev.Type, ev.APIVersion
+		payloads[i], headers[i] = ev.Payload, headersOrEmpty(ev.Headers)
+	}
+	rows, err := tx.Query(ctx, `
+		INSERT INTO inbox_events (source, event_id, event_type, api_version, payload, headers)
+		SELECT s, e, t, NULLIF(v, ''), p, h
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::jsonb[]) AS u(s, e, t, v, p, h)
+		ON CONFLICT (source, event_id) DO NOTHING
+		RETURNING id, source, event_id`,
+		sources, ids, types, versions, payloads, headers)
+	if err != nil {
+		return nil, fmt.Errorf("insert %d events: %w", n, err)
+	}
+	inserted, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Inserted, error) {
+		var in Inserted
+		err := row.Scan(&in.ID, &in.Source, &in.EventID)
+		return in, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("insert %d events: %w", n, err)
+	}
+	return inserted, nil
+}

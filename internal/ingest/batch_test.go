@@ -1,0 +1,241 @@
+package ingest_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hookline/hookline/internal/inbox"
+	"github.com/hookline/hookline/internal/ingest"
+	"github.com/hookline/hookline/internal/pgtest"
+)
+
+type batchBundle struct {
+	db       *pgtest.DB
+	batcher  *ingest.Batcher
+	observer *flushRecorder
+}
+
+func setupBatch(t *testing.T, opts ingest.BatchOptions) *batchBundle {
+	t.Helper()
+	db := pgtest.NewDB(t)
+	rc, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	rec := &flushRecorder{}
+	opts.Observer = rec
+	b := ingest.NewBatcher(db.Pool, rc, slog.New(slog.DiscardHandler), opts)
+	t.Cleanup(func() { _ = b.Close(context.Background()) })
+	return &batchBundle{db: db, batcher: b, observer: rec}
+}
+
+func (b *batchBundle) count(t *testing.T, table string) int {
+	t.Helper()
+	var n int
+	require.NoError(t, b.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM `+table).Scan(&n))
+	return n
+}
+
+// ingestAll submits evs concurrently and returns each one's outcome and error.
+func (b *batchBundle) ingestAll(ctx context.Context, evs []inbox.NewEvent) ([]ingest.Outcome, []error) {
+	outcomes, errs := make([]ingest.Outcome, len(evs)), make([]error, len(evs))
+	var wg sync.WaitGroup
+	for i, ev := range evs {
+		wg.Go(func() { outcomes[i], errs[i] = b.batcher.Ingest(ctx, ev) })
+	}
+	wg.Wait()
+	return outcomes, errs
+}
+
+type flushRecorder struct {
+	mu    sync.Mutex
+	sizes []int
+	errs  int
+}
+
+func (r *flushRecorder) ObserveFlush(size int, _, _ time.Duration, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sizes = append(r.sizes, size)
+	if err != nil {
+		r.errs++
+	}
+}
+
+func (r *flushRecorder) snapshot() ([]int, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]int(nil), r.sizes...), r.errs
+}
+
+func events(prefix string, n int) []inbox.NewEvent {
+	evs := make([]inbox.NewEvent, n)
+	for i := range evs {
+		evs[i] = event(fmt.Sprintf("%s_%03d", prefix, i))
+	}
+	return evs
+}
+
+func TestBatcherGivesEachConcurrentCallerItsOwnOutcome(t *testing.T) {
+	t.Parallel()
+	b := setupBatch(t, ingest.BatchOptions{MaxSize: 50, MaxWait: 5 * time.Millisecond})
+	ctx := context.Background()
+
+	// Ten events already stored, then 200 callers: 190 new, 10 replays.
+	_, errs := b.ingestAll(ctx, events("tr", 10))
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	evs := events("tr", 200)
+	outcomes, errs := b.ingestAll(ctx, evs)
+	for i := range evs {
+		require.NoError(t, errs[i], "caller %d", i)
+		want := ingest.Accepted
+		if i < 10 {
+			want = ingest.Duplicate
+		}
+		require.Equal(t, want, outcomes[i], "caller %d (%s)", i, evs[i].EventID)
+	}
+	require.Equal(t, 200, b.count(t, "inbox_events"))
+	require.Equal(t, 200, b.count(t, "river_job"))
+	sizes, _ := b.observer.snapshot()
+	require.Greater(t, len(sizes), 1)
+	for _, s := range sizes {
+		require.LessOrEqual(t, s, 50, "no batch exceeds MaxSize")
+	}
+}
+
+func TestBatcherStoresAnEventRepeatedWithinOneBatchOnce(t *testing.T) {
+	t.Parallel()
+	// A long MaxWait and a MaxSize equal to the number of callers make all
+	// of them share one batch.
+	b := setupBatch(t, ingest.BatchOptions{MaxSize: 20, MaxWait: time.Hour})
+	evs := make([]inbox.NewEvent, 20)
+	for i := range evs {
+		evs[i] = event("tr_same")
+	}
+	outcomes, errs := b.ingestAll(context.Background(), evs)
+	accepted := 0
+	for i := range evs {
+		require.NoError(t, errs[i])
+		if outcomes[i] == ingest.Accepted {
+			accepted++
+		}
+	}
+	require.Equal(t, 1, accepted, "exactly one caller owns the new event")
+	sizes, _ := b.observer.snapshot()
+	require.Equal(t, []int{20}, sizes)
+	require.Equal(t, 1, b.count(t, "inbox_events"))
+	require.Equal(t, 1, b.count(t, "river_job"))
+}
+
+func TestBatcherFailedBatchStoresNothingAndFailsOnlyItsOwnCallers(t *testing.T) {
+	t.Parallel()
+	b := setupBatch(t, ingest.BatchOptions{MaxSize: 5, MaxWait: time.Hour})
+	ctx := context.Background()
+
+	// The inbox rows insert, then the job COPY fails: the batch must leave
+	// no row behind.
+	_, err := b.db.Pool.Exec(ctx, `ALTER TABLE river_job ADD CONSTRAINT refuse_all CHECK (false) NOT VALID`)
+	require.NoError(t, err)
+	_, errs := b.ingestAll(ctx, events("tr_fail", 5))
+	for _, err := range errs {
+		require.ErrorContains(t, err, "enqueue 5 jobs")
+	}
+	require.Equal(t, 0, b.count(t, "inbox_events"), "nothing half-stored")
+
+	// The batcher goes on: the next batch commits.
+	_, err = b.db.Pool.Exec(ctx, `ALTER TABLE river_job DROP CONSTRAINT refuse_all`)
+	require.NoError(t, err)
+	outcomes, errs := b.ingestAll(ctx, events("tr_ok", 5))
+	for i := range errs {
+		require.NoError(t, errs[i])
+		require.Equal(t, ingest.Accepted, outcomes[i])
+	}
+	require.Equal(t, 5, b.count(t, "inbox_events"))
+	_, failures := b.observer.snapshot()
+	require.Equal(t, 1, failures)
+}
+
+func TestBatcherDropsCallersWhoLeftBeforeTheFlush(t *testing.T) {
+	t.Parallel()
+	b := setupBatch(t, ingest.BatchOptions{MaxSize: 3, MaxWait: time.Hour})
+	gone, leave := context.WithCancel(context.Background())
+
+	errc := make(chan error, 1)
+	go func() {
+		_, err := b.batcher.Ingest(gone, event("tr_gone"))
+		errc <- err
+	}()
+	time.Sleep(20 * time.Millisecond) // the event joins the open batch
+	leave()
+	require.ErrorIs(t, <-errc, context.Canceled, "a caller who leaves is answered at once")
+
+	// Two more callers fill the batch to MaxSize; the one who left must not
+	// be stored, and must not spoil the others.
+	outcomes, errs := b.ingestAll(context.Background(), events("tr_stay", 2))
+	for i := range errs {
+		require.NoError(t, errs[i])
+		require.Equal(t, ingest.Accepted, outcomes[i])
+	}
+	require.Equal(t, 2, b.count(t, "inbox_events"))
+	sizes, _ := b.observer.snapshot()
+	require.Equal(t, []int{2}, sizes, "the batch flushed without the caller who left")
+}
+
+func TestBatcherCloseFlushesTheOpenBatch(t *testing.T) {
+	t.Parallel()
+	b := setupBatch(t, ingest.BatchOptions{MaxSize: 100, MaxWait: time.Hour})
+
+	type res struct {
+		outcome ingest.Outcome
+		err     error
+	}
+	results := make(chan res, 3)
+	for _, ev := range events("tr_close", 3) {
+		go func() {
+			o, err := b.batcher.Ingest(context.Background(), ev)
+			results <- res{o, err}
+		}()
+	}
+	time.Sleep(50 * time.Millisecond) // the three wait in an open batch, far from MaxWait
+	require.Zero(t, b.count(t, "inbox_events"))
+
+	require.NoError(t, b.batcher.Close(context.Background()))
+	for range 3 {
+		r := <-results
+		require.NoError(t, r.err)
+		require.Equal(t, ingest.Accepted, r.outcome)
+	}
+	require.Equal(t, 3, b.count(t, "inbox_events"))
+
+	_, err := b.batcher.Ingest(context.Background(), event("tr_late"))
+	require.ErrorIs(t, err, ingest.ErrClosed)
+}
+
+func TestBatcherFlushesALoneEventAfterMaxWait(t *testing.T) {
+	t.Parallel()
+	b := setupBatch(t, ingest.BatchOptions{MaxSize: 100, MaxWait: 2 * time.Millisecond})
+	outcome, err := b.batcher.Ingest(context.Background(), event("tr_alone"))
+	require.NoError(t, err)
+	require.Equal(t, ingest.Accepted, outcome)
+	sizes, _ := b.observer.snapshot()
+	require.Equal(t, []int{1}, sizes)
+}
+
+func TestBatcherClosesBatchesAtMaxSize(t *testing.T) {
+	t.Parallel()
+	b := setupBatch(t, ingest.BatchOptions{MaxSize: 10, MaxWait: time.Hour})
+	_, errs := b.ingestAll(context.Background(), events("tr_size", 30))
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	sizes, _ := b.observer.snapshot()
+	require.Equal(t, []int{10, 10, 10}, sizes, "with an hour's wait, only size can close a batch")
+}
