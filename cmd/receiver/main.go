@@ -43,6 +43,10 @@ type Config struct {
 	StripeTolerance time.Duration `env:"STRIPE_TIMESTAMP_TOLERANCE" envDefault:"5m"`
 	BankSecrets     []string      `env:"BANK_WEBHOOK_SECRET"`
 	MaxBodyBytes    int64         `env:"MAX_BODY_BYTES" envDefault:"1048576"`
+	IngestMode      string        `env:"INGEST_MODE" envDefault:"batch"`
+	BatchMaxSize    int           `env:"INGEST_BATCH_MAX_SIZE" envDefault:"100"`
+	BatchMaxWait    time.Duration `env:"INGEST_BATCH_MAX_WAIT" envDefault:"2ms"`
+	BatchFlushers   int           `env:"INGEST_BATCH_FLUSHERS" envDefault:"4"`
 	IngestTimeout   time.Duration `env:"INGEST_TIMEOUT" envDefault:"5s"`
 	RetryAfter      time.Duration `env:"RETRY_AFTER" envDefault:"5s"`
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"25s"`
@@ -55,8 +59,8 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stderr io.
 	if err := config.Load(getenv, &cfg); err != nil {
 		return err
 	}
-	if cfg.MaxBodyBytes <= 0 {
-		return fmt.Errorf("MAX_BODY_BYTES=%d must be positive", cfg.MaxBodyBytes)
+	if err := cfg.validate(); err != nil {
+		return err
 	}
 	logger, err := logging.New(stderr, cfg.LogFormat, cfg.LogLevel)
 	if err != nil {
@@ -80,11 +84,32 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stderr io.
 		return fmt.Errorf("create river client: %w", err)
 	}
 
-	handler := receiver.New(logger, sources, ingest.NewSingle(pool, rc), pool, receiver.Options{
+	var ing receiver.Ingester
+	switch cfg.IngestMode {
+	case "single":
+		ing = ingest.NewSingle(pool, rc)
+	case "batch":
+		b := ingest.NewBatcher(pool, rc, logger, ingest.BatchOptions{
+			MaxSize: cfg.BatchMaxSize, MaxWait: cfg.BatchMaxWait, Flushers: cfg.BatchFlushers, Timeout: cfg.IngestTimeout,
+		})
+		// Runs after the HTTP server has drained: flush what its last
+		// requests left in the open batch.
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.IngestTimeout)
+			defer cancel()
+			if err := b.Close(ctx); err != nil {
+				logger.Error("flush on shutdown", "error", err)
+			}
+		}()
+		ing = b
+	}
+
+	handler := receiver.New(logger, sources, ing, pool, receiver.Options{
 		MaxBodyBytes:  cfg.MaxBodyBytes,
 		IngestTimeout: cfg.IngestTimeout,
 		RetryAfter:    cfg.RetryAfter,
 	})
+	logger.Info("ingest mode", "mode", cfg.IngestMode, "batch_max_size", cfg.BatchMaxSize, "batch_max_wait", cfg.BatchMaxWait, "batch_flushers", cfg.BatchFlushers)
 	return serve(ctx, logger, receiver.NewServer(cfg.Addr, handler), cfg.ShutdownTimeout)
 }
 
@@ -133,5 +158,21 @@ func serve(ctx context.Context, logger *slog.Logger, srv *http.Server, timeout t
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	logger.Info("receiver stopped")
+	return nil
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.MaxBodyBytes <= 0:
+		return fmt.Errorf("MAX_BODY_BYTES=%d must be positive", c.MaxBodyBytes)
+	case c.IngestMode != "batch" && c.IngestMode != "single":
+		return fmt.Errorf("INGEST_MODE=%q: want batch or single", c.IngestMode)
+	case c.BatchMaxSize < 1 || c.BatchMaxSize > 10_000:
+		return fmt.Errorf("INGEST_BATCH_MAX_SIZE=%d out of range [1, 10000]", c.BatchMaxSize)
+	case c.BatchMaxWait <= 0:
+		return fmt.Errorf("INGEST_BATCH_MAX_WAIT=%s must be positive", c.BatchMaxWait)
+	case c.BatchFlushers < 1:
+		return fmt.Errorf("INGEST_BATCH_FLUSHERS=%d must be at least 1", c.BatchFlushers)
+	}
 	return nil
 }

@@ -41,13 +41,19 @@ type testBundle struct {
 	url  string
 }
 
-// setup starts a receiver over real HTTP on a fresh database. With
-// unreachableDB, the receiver's pool points at a port nobody listens on.
-func setup(t *testing.T, unreachableDB bool) *testBundle {
+type setupOpts struct {
+	// unreachableDB points the receiver's pool at a port nobody listens on.
+	unreachableDB bool
+	// batch ingests with group commit instead of a transaction per request.
+	batch bool
+}
+
+// setup starts a receiver over real HTTP on a fresh database.
+func setup(t *testing.T, opts setupOpts) *testBundle {
 	t.Helper()
 	db := pgtest.NewDB(t)
 	pool := db.Pool
-	if unreachableDB {
+	if opts.unreachableDB {
 		var err error
 		pool, err = pgxpool.New(context.Background(), "postgres://postgres@127.0.0.1:1/none?connect_timeout=2")
 		require.NoError(t, err)
@@ -66,7 +72,13 @@ func setup(t *testing.T, unreachableDB bool) *testBundle {
 		{Name: "stripe", Verifier: stripeV, KeepHeaders: []string{verify.StripeHeader}},
 		{Name: "bank", Verifier: bankV, KeepHeaders: []string{verify.HMACHeader}},
 	}
-	h := receiver.New(logger, sources, ingest.NewSingle(pool, rc), pool, receiver.Options{
+	var ing receiver.Ingester = ingest.NewSingle(pool, rc)
+	if opts.batch {
+		b := ingest.NewBatcher(pool, rc, logger, ingest.BatchOptions{MaxWait: time.Millisecond})
+		t.Cleanup(func() { _ = b.Close(context.Background()) })
+		ing = b
+	}
+	h := receiver.New(logger, sources, ing, pool, receiver.Options{
 		MaxBodyBytes: maxBody, IngestTimeout: 5 * time.Second, RetryAfter: 7 * time.Second,
 	})
 	srv := httptest.NewServer(h)
@@ -159,7 +171,7 @@ func (s *syncBuffer) String() string {
 
 func TestWebhookStoresVerifiedEventWithItsJobAndAnswers200(t *testing.T) {
 	t.Parallel()
-	b := setup(t, false)
+	b := setup(t, setupOpts{})
 	body := stripeEvent("evt_stored", "2023-10-16", "cus_1", 2000)
 
 	requireReceived(t, b.postStripe(t, body, stripeSecret))
@@ -221,7 +233,7 @@ func TestWebhookRejectsInvalidSignaturesAndStoresNothing(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			b := setup(t, false)
+			b := setup(t, setupOpts{})
 			r := post(t, b.url+"/api/webhooks/"+tt.path, tt.body, tt.header)
 			require.Equal(t, http.StatusBadRequest, r.status, r.body)
 			require.JSONEq(t, `{"error":"Invalid signature"}`, r.body, "the answer must not say which part failed")
@@ -250,7 +262,7 @@ func TestWebhookRejectsMalformedSignedBodiesWithClearMessage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			b := setup(t, false)
+			b := setup(t, setupOpts{})
 			requireError(t, b.postBank(t, []byte(tt.body), bankSecret), http.StatusBadRequest, tt.msg)
 			events, jobs := b.counts(t)
 			require.Zero(t, events)
@@ -261,7 +273,7 @@ func TestWebhookRejectsMalformedSignedBodiesWithClearMessage(t *testing.T) {
 
 func TestWebhookDuplicateGets200AndNoSecondJob(t *testing.T) {
 	t.Parallel()
-	b := setup(t, false)
+	b := setup(t, setupOpts{})
 	body := bankEvent("tr_dup", 500)
 
 	requireReceived(t, b.postBank(t, body, bankSecret))
@@ -273,9 +285,22 @@ func TestWebhookDuplicateGets200AndNoSecondJob(t *testing.T) {
 	require.Contains(t, b.logs.String(), `"outcome":"duplicate"`)
 }
 
+var modes = []struct {
+	name  string
+	batch bool
+}{{"single", false}, {"batch", true}}
+
 func TestWebhookConcurrentDeliveriesOfOneEventGiveOneRowAndOneJob(t *testing.T) {
 	t.Parallel()
-	b := setup(t, false)
+	for _, mode := range modes {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			testConcurrentDeliveries(t, setup(t, setupOpts{batch: mode.batch}))
+		})
+	}
+}
+
+func testConcurrentDeliveries(t *testing.T, b *testBundle) {
 	body := stripeEvent("evt_storm", "2023-10-16", "cus_storm", 100)
 
 	var wg sync.WaitGroup
@@ -303,7 +328,7 @@ func TestWebhookConcurrentDeliveriesOfOneEventGiveOneRowAndOneJob(t *testing.T) 
 
 func TestWebhookSameEventIDFromTwoSourcesIsTwoEvents(t *testing.T) {
 	t.Parallel()
-	b := setup(t, false)
+	b := setup(t, setupOpts{})
 	requireReceived(t, b.postStripe(t, stripeEvent("shared_1", "2023-10-16", "c", 1), stripeSecret))
 	requireReceived(t, b.postBank(t, bankEvent("shared_1", 1), bankSecret))
 	events, jobs := b.counts(t)
@@ -313,7 +338,7 @@ func TestWebhookSameEventIDFromTwoSourcesIsTwoEvents(t *testing.T) {
 
 func TestWebhookAcceptsEverySecretInTheRotationList(t *testing.T) {
 	t.Parallel()
-	b := setup(t, false)
+	b := setup(t, setupOpts{})
 	requireReceived(t, b.postStripe(t, stripeEvent("evt_new_secret", "2023-10-16", "c", 1), stripeSecret))
 	requireReceived(t, b.postStripe(t, stripeEvent("evt_old_secret", "2023-10-16", "c", 1), stripeOldSecret))
 	requireReceived(t, b.postBank(t, bankEvent("tr_new_secret", 1), bankSecret))
@@ -324,7 +349,7 @@ func TestWebhookAcceptsEverySecretInTheRotationList(t *testing.T) {
 
 func TestWebhookAcceptsStripeEventOfAnotherAPIVersion(t *testing.T) {
 	t.Parallel()
-	b := setup(t, false)
+	b := setup(t, setupOpts{})
 	requireReceived(t, b.postStripe(t, stripeEvent("evt_old_api", "2019-02-19", "cus_1", 1), stripeSecret))
 	var apiVer string
 	require.NoError(t, b.db.Pool.QueryRow(context.Background(),
@@ -339,14 +364,14 @@ func TestWebhookRejectsBodyOverLimitWith413(t *testing.T) {
 
 	t.Run("with Content-Length", func(t *testing.T) {
 		t.Parallel()
-		b := setup(t, false)
+		b := setup(t, setupOpts{})
 		requireError(t, b.postBank(t, big, bankSecret), http.StatusRequestEntityTooLarge, "larger than the limit of 4096 bytes")
 		events, _ := b.counts(t)
 		require.Zero(t, events)
 	})
 	t.Run("chunked, without Content-Length", func(t *testing.T) {
 		t.Parallel()
-		b := setup(t, false)
+		b := setup(t, setupOpts{})
 		// A reader of unknown length makes the client send chunked encoding.
 		req, err := http.NewRequest(http.MethodPost, b.url+"/api/webhooks/bank", io.MultiReader(bytes.NewReader(big)))
 		require.NoError(t, err)
@@ -363,16 +388,21 @@ func TestWebhookRejectsBodyOverLimitWith413(t *testing.T) {
 
 func TestWebhookAnswers503WithRetryAfterWhenDatabaseIsUnreachable(t *testing.T) {
 	t.Parallel()
-	b := setup(t, true)
-	r := b.postBank(t, bankEvent("tr_nodb", 1), bankSecret)
-	requireError(t, r, http.StatusServiceUnavailable, "retry later")
-	require.Equal(t, "7", r.header.Get("Retry-After"))
-	require.Contains(t, b.logs.String(), `"outcome":"unavailable"`)
+	for _, mode := range modes {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, setupOpts{unreachableDB: true, batch: mode.batch})
+			r := b.postBank(t, bankEvent("tr_nodb", 1), bankSecret)
+			requireError(t, r, http.StatusServiceUnavailable, "retry later")
+			require.Equal(t, "7", r.header.Get("Retry-After"))
+			require.Contains(t, b.logs.String(), `"outcome":"unavailable"`)
+		})
+	}
 }
 
 func TestRoutes(t *testing.T) {
 	t.Parallel()
-	b := setup(t, false)
+	b := setup(t, setupOpts{})
 
 	get := func(path string) int {
 		resp, err := http.Get(b.url + path)
@@ -388,7 +418,7 @@ func TestRoutes(t *testing.T) {
 
 	t.Run("readyz fails while the database is unreachable", func(t *testing.T) {
 		t.Parallel()
-		down := setup(t, true)
+		down := setup(t, setupOpts{unreachableDB: true})
 		resp, err := http.Get(down.url + "/readyz")
 		require.NoError(t, err)
 		resp.Body.Close()
@@ -402,7 +432,7 @@ func TestRoutes(t *testing.T) {
 
 func TestWebhookLogsOneLinePerRequestWithoutSecretsOrBodies(t *testing.T) {
 	t.Parallel()
-	b := setup(t, false)
+	b := setup(t, setupOpts{})
 	body := bankEvent("tr_logged", 4242)
 	requireReceived(t, b.postBank(t, body, bankSecret))
 	b.postBank(t, body, "wrong-secret")
