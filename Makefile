@@ -30,8 +30,9 @@ fmt:
 fmt-check:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "not gofmt-ed:"; echo "$$out"; exit 1; fi
 
-## bench: benchmarks; results and analysis go in docs/BENCHMARKS.md
-bench:
+## bench: the pipeline benchmark (docs/BENCHMARKS.md) and Go micro-benchmarks
+bench: build
+	./$(BIN)/hookbench -out docs/bench
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 clean:

@@ -23,7 +23,7 @@ CREATE TABLE inbox_events (
     CONSTRAINT inbox_events_event_id_check CHECK (octet_length(event_id) BETWEEN 1 AND 255)
 );
 
-CREATE INDEX inbox_events_received_at_idx ON inbox_events (received_at);
+CREATE INDEX inbox_events_received_at_idx ON inbox_events USING brin (received_at);
 
 -- +goose Down
 DROP TABLE inbox_events;

@@ -10,16 +10,17 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/hookline/hookline/internal/config"
+	"github.com/hookline/hookline/internal/dbpool"
 	"github.com/hookline/hookline/internal/ingest"
 	"github.com/hookline/hookline/internal/logging"
 	"github.com/hookline/hookline/internal/receiver"
@@ -38,6 +39,7 @@ func main() {
 // Config is the receiver's configuration, read from the environment.
 type Config struct {
 	DatabaseURL     string        `env:"DATABASE_URL,required,notEmpty"`
+	MaxConns        int           `env:"DATABASE_MAX_CONNS" envDefault:"0"`
 	Addr            string        `env:"RECEIVER_ADDR" envDefault:":8080"`
 	StripeSecrets   []string      `env:"STRIPE_WEBHOOK_SECRET"`
 	StripeTolerance time.Duration `env:"STRIPE_TIMESTAMP_TOLERANCE" envDefault:"5m"`
@@ -50,6 +52,7 @@ type Config struct {
 	IngestTimeout   time.Duration `env:"INGEST_TIMEOUT" envDefault:"5s"`
 	RetryAfter      time.Duration `env:"RETRY_AFTER" envDefault:"5s"`
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"25s"`
+	DebugAddr       string        `env:"RECEIVER_DEBUG_ADDR"`
 	LogFormat       string        `env:"LOG_FORMAT" envDefault:"json"`
 	LogLevel        slog.Level    `env:"LOG_LEVEL" envDefault:"info"`
 }
@@ -73,9 +76,15 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stderr io.
 
 	// The pool connects lazily: the receiver starts, and reports not ready,
 	// while the database is down, rather than crash-looping.
-	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	// Batch mode needs a connection per flusher, plus headroom for
+	// readiness probes; single mode, one per request in flight.
+	autoConns := cfg.BatchFlushers + 2
+	if cfg.IngestMode == "single" {
+		autoConns = 16
+	}
+	pool, err := dbpool.New(ctx, cfg.DatabaseURL, cfg.MaxConns, autoConns)
 	if err != nil {
-		return fmt.Errorf("DATABASE_URL: %w", err)
+		return err
 	}
 	defer pool.Close()
 	// An insert-only River client: never started, it only enqueues.
@@ -109,6 +118,9 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stderr io.
 		IngestTimeout: cfg.IngestTimeout,
 		RetryAfter:    cfg.RetryAfter,
 	})
+	if cfg.DebugAddr != "" {
+		go serveDebug(logger, cfg.DebugAddr)
+	}
 	logger.Info("ingest mode", "mode", cfg.IngestMode, "batch_max_size", cfg.BatchMaxSize, "batch_max_wait", cfg.BatchMaxWait, "batch_flushers", cfg.BatchFlushers)
 	return serve(ctx, logger, receiver.NewServer(cfg.Addr, handler), cfg.ShutdownTimeout)
 }
@@ -175,4 +187,19 @@ func (c Config) validate() error {
 		return fmt.Errorf("INGEST_BATCH_FLUSHERS=%d must be at least 1", c.BatchFlushers)
 	}
 	return nil
+}
+
+// serveDebug serves Go's profiler on its own address, which must never be
+// exposed beyond the host: profiles show memory, and so may show secrets.
+func serveDebug(logger *slog.Logger, addr string) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	logger.Warn("serving pprof; keep this address private", "addr", addr)
+	if err := srv.ListenAndServe(); err != nil {
+		logger.Error("debug server", "addr", addr, "error", err)
+	}
 }

@@ -16,12 +16,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/hookline/hookline/internal/config"
+	"github.com/hookline/hookline/internal/dbpool"
 	"github.com/hookline/hookline/internal/dispatch"
 	"github.com/hookline/hookline/internal/health"
 	"github.com/hookline/hookline/internal/logging"
@@ -39,13 +39,14 @@ func main() {
 // Config is the worker's configuration, read from the environment.
 type Config struct {
 	DatabaseURL       string        `env:"DATABASE_URL,required,notEmpty"`
+	MaxConns          int           `env:"DATABASE_MAX_CONNS" envDefault:"0"`
 	Addr              string        `env:"WORKER_ADDR" envDefault:":9091"`
 	Concurrency       int           `env:"WORKER_CONCURRENCY" envDefault:"50"`
 	JobTimeout        time.Duration `env:"WORKER_JOB_TIMEOUT" envDefault:"1m"`
 	RescueAfter       time.Duration `env:"WORKER_RESCUE_AFTER" envDefault:"5m"`
 	SoftStopTimeout   time.Duration `env:"WORKER_SOFT_STOP_TIMEOUT" envDefault:"20s"`
 	HardStopTimeout   time.Duration `env:"WORKER_HARD_STOP_TIMEOUT" envDefault:"5s"`
-	FetchCooldown     time.Duration `env:"WORKER_FETCH_COOLDOWN" envDefault:"100ms"`
+	FetchCooldown     time.Duration `env:"WORKER_FETCH_COOLDOWN" envDefault:"10ms"`
 	FetchPollInterval time.Duration `env:"WORKER_FETCH_POLL_INTERVAL" envDefault:"1s"`
 	LogFormat         string        `env:"LOG_FORMAT" envDefault:"json"`
 	LogLevel          slog.Level    `env:"LOG_LEVEL" envDefault:"info"`
@@ -61,9 +62,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return fmt.Errorf("LOG_FORMAT: %w", err)
 	}
 
-	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	// A connection per job in flight, plus River's own: fetching,
+	// completing, leader election, maintenance.
+	pool, err := dbpool.New(ctx, cfg.DatabaseURL, cfg.MaxConns, cfg.Concurrency+5)
 	if err != nil {
-		return fmt.Errorf("DATABASE_URL: %w", err)
+		return err
 	}
 	defer pool.Close()
 

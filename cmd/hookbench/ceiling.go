@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/hookline/hookline/internal/inbox"
+	"github.com/hookline/hookline/internal/ingest"
+	"github.com/hookline/hookline/internal/receiver"
+	"github.com/hookline/hookline/internal/verify"
+)
+
+// serveCeiling runs the verify-only server: the receiver's own echo stack,
+// routes, body limit, signature check and envelope parsing, with an ingester
+// that acknowledges without touching a database. It is the ceiling the real
+// receiver is measured against, and lives here, not in cmd/receiver, so that
+// no production binary can ever be configured to acknowledge unstored events.
+func serveCeiling(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("ceiling-server", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:0", "listen address")
+	secret := fs.String("bank-secret", "", "bank HMAC secret")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	v, err := verify.NewHMAC(verify.HMACHeader, []string{*secret})
+	if err != nil {
+		return fmt.Errorf("bank secret: %w", err)
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, nil))
+	h := receiver.New(logger, []receiver.Source{{Name: "bank", Verifier: v, KeepHeaders: []string{verify.HMACHeader}}},
+		discard{}, alwaysUp{}, receiver.Options{MaxBodyBytes: 1 << 20, IngestTimeout: 5 * time.Second, RetryAfter: 5 * time.Second})
+	srv := receiver.NewServer(*addr, h)
+	go func() { <-ctx.Done(); _ = srv.Shutdown(context.WithoutCancel(ctx)) }()
+	if err := srv.ListenAndServe(); err != nil && ctx.Err() == nil {
+		return err
+	}
+	return nil
+}
+
+type discard struct{}
+
+func (discard) Ingest(context.Context, inbox.NewEvent) (ingest.Outcome, error) {
+	return ingest.Accepted, nil
+}
+
+type alwaysUp struct{}
+
+func (alwaysUp) Ping(context.Context) error { return nil }

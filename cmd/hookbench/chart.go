@@ -1,0 +1,74 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+	"os"
+)
+
+// chart draws throughput and p99 at 80% load for each receiver
+// configuration, side by side, as a PNG.
+func (r *report) chart(path string) error {
+	names := make([]string, len(r.Servers))
+	rates, p99s := make(plotter.Values, len(r.Servers)), make(plotter.Values, len(r.Servers))
+	for i, s := range r.Servers {
+		names[i], rates[i], p99s[i] = s.Name, s.Max.Rate, s.At80.P99
+	}
+	left, err := barPlot("Maximum sustained events/s", "events/s", names, rates)
+	if err != nil {
+		return err
+	}
+	right, err := barPlot("p99 latency at 80% of maximum", "ms", names, p99s)
+	if err != nil {
+		return err
+	}
+	const w, h = 10 * vg.Inch, 4 * vg.Inch
+	img := vgimg.New(w, h)
+	dc := draw.New(img)
+	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Millimeter * 4, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2}
+	canvases := plot.Align([][]*plot.Plot{{left, right}}, tiles, dc)
+	left.Draw(canvases[0][0])
+	right.Draw(canvases[0][1])
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+func barPlot(title, unit string, names []string, values plotter.Values) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = title
+	p.Y.Label.Text = unit
+	bars, err := plotter.NewBarChart(values, vg.Points(40))
+	if err != nil {
+		return nil, err
+	}
+	bars.Color = plotter.DefaultLineStyle.Color
+	p.Add(bars)
+	p.NominalX(names...)
+	return p, nil
+}
+
+func splitComma(s string) []string {
+	var out []string
+	for f := range strings.SplitSeq(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func sortStrings(s []string) { slices.Sort(s) }

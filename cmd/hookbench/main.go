@@ -1,0 +1,114 @@
+// Command hookbench measures Hookline's throughput and latency on this
+// machine, in one run, so that its ratios compare like with like:
+//
+//  1. a verify-only server (the receiver's HTTP stack and signature check,
+//     no database): the ceiling;
+//  2. the receiver with a transaction per request (INGEST_MODE=single);
+//  3. the receiver with group commit (INGEST_MODE=batch);
+//  4. the worker draining a backlog at several concurrencies;
+//  5. the end-to-end latency from the receiver's 200 to the job's completion.
+//
+// It drives the real binaries over loopback HTTP, and fails if any
+// acknowledged event is missing from the inbox or lacks its job.
+//
+//	go build -o bin/ ./cmd/... && bin/hookbench -out docs/bench
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintf(os.Stderr, "hookbench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	adminURL      string
+	binDir        string
+	out           string
+	duration      time.Duration
+	conns         int
+	bigConns      int
+	dupShare      float64
+	poolConns     int
+	backlog       int
+	workerLevels  []int
+	e2eRate       float64
+	fetchCooldown time.Duration
+}
+
+const benchSecret = "hookbench-bank-secret"
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 1 && args[1] == "ceiling-server" {
+		return serveCeiling(ctx, args[2:], stderr)
+	}
+	var o options
+	fs := flag.NewFlagSet("hookbench", flag.ContinueOnError)
+	fs.StringVar(&o.adminURL, "admin-url", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "Postgres maintenance database; benchmark databases are created and dropped beside it")
+	fs.StringVar(&o.binDir, "bin", "bin", "folder holding the receiver and worker binaries")
+	fs.StringVar(&o.out, "out", "", "folder to write results.md, results.json and chart.png (default: print only)")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of each load phase")
+	fs.IntVar(&o.conns, "conns", 256, "concurrent connections in the maximum-throughput phase")
+	fs.IntVar(&o.bigConns, "big-conns", 1000, "concurrent connections in the memory phase (batch mode)")
+	fs.Float64Var(&o.dupShare, "dup", 0.10, "share of deliveries that replay an earlier event")
+	fs.IntVar(&o.poolConns, "pool-conns", 16, "receiver pool_max_conns, the same for both modes")
+	fs.IntVar(&o.backlog, "backlog", 20000, "events in the worker's backlog")
+	fs.Float64Var(&o.e2eRate, "e2e-rate", 1000, "events per second in the end-to-end latency phase")
+	fs.DurationVar(&o.fetchCooldown, "fetch-cooldown", 0, "WORKER_FETCH_COOLDOWN for the worker phases (default: the worker's own default)")
+	levels := fs.String("worker-levels", "10,50,200", "worker concurrencies to measure")
+	phases := fs.String("phases", "ceiling,single,batch,workers,e2e", "phases to run, in order")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	var err error
+	if o.workerLevels, err = parseInts(*levels); err != nil {
+		return fmt.Errorf("-worker-levels: %w", err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+
+	b := &bench{o: o, self: self, log: stderr}
+	rep := report{Options: o.describe(), Machine: machineFacts(ctx, o.adminURL)}
+	steps := map[string]func(context.Context, *report) error{
+		"ceiling": b.ceiling, "single": b.single, "batch": b.batch, "workers": b.workers, "e2e": b.endToEnd,
+	}
+	for _, name := range splitComma(*phases) {
+		step, ok := steps[name]
+		if !ok {
+			return fmt.Errorf("-phases: unknown phase %q", name)
+		}
+		if err := step(ctx, &rep); err != nil {
+			return fmt.Errorf("phase %s: %w", name, err)
+		}
+	}
+	rep.evaluate()
+	md := rep.markdown()
+	fmt.Fprint(stdout, md)
+	if o.out != "" {
+		if err := rep.write(o.out, md); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "\nwrote %s\n", filepath.Join(o.out, "results.md"))
+	}
+	if len(rep.Lost) > 0 {
+		return errors.New("the benchmark lost events: " + fmt.Sprint(rep.Lost))
+	}
+	return nil
+}

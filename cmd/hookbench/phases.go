@@ -1,0 +1,358 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/hookline/hookline/internal/inbox"
+	"github.com/hookline/hookline/internal/ingest"
+)
+
+type bench struct {
+	o    options
+	self string
+	log  io.Writer
+}
+
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(b.log, "hookbench: "+format+"\n", args...)
+}
+
+// serverResult is what was measured of one receiver configuration.
+type serverResult struct {
+	Name      string      `json:"name"`
+	Max       loadResult  `json:"max"`
+	At80      loadResult  `json:"at_80_percent"`
+	Big       *loadResult `json:"big_conns,omitempty"`
+	PeakRSSMB float64     `json:"peak_rss_mb"`
+	Acked     int         `json:"unique_acked"`
+	Stored    int         `json:"stored"`
+	Jobs      int         `json:"jobs"`
+}
+
+// measure runs the load phases against a started server.
+func (b *bench) measure(ctx context.Context, name string, p *process, ev *events, big bool) serverResult {
+	url := p.base + "/api/webhooks/bank"
+	r := serverResult{Name: name}
+	b.logf("%s: warming up", name)
+	closedLoop(ctx, url, ev, b.o.conns, time.Second)
+	b.logf("%s: maximum throughput, %d connections, %s", name, b.o.conns, b.o.duration)
+	r.Max = closedLoop(ctx, url, ev, b.o.conns, b.o.duration)
+	b.logf("%s: %.0f events/s; now p99 at 80%% of it", name, r.Max.Rate)
+	r.At80 = openLoop(ctx, url, ev, 0.8*r.Max.Rate, b.o.duration, b.o.conns)
+	if big {
+		b.logf("%s: %d connections", name, b.o.bigConns)
+		res := closedLoop(ctx, url, ev, b.o.bigConns, b.o.duration)
+		r.Big = &res
+	}
+	r.PeakRSSMB = p.peakRSSMB()
+	return r
+}
+
+func (b *bench) ceiling(ctx context.Context, rep *report) error {
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	p, err := startProcess(ctx, b.self, []string{"ceiling-server", "-addr", addr, "-bank-secret", benchSecret}, nil, "http://"+addr)
+	if err != nil {
+		return err
+	}
+	defer p.stop()
+	r := b.measure(ctx, "verify-only", p, newEvents("ceiling", benchSecret, b.o.dupShare, 4_000_000), false)
+	r.Acked, r.Stored, r.Jobs = -1, -1, -1
+	rep.Servers = append(rep.Servers, r)
+	return nil
+}
+
+func (b *bench) single(ctx context.Context, rep *report) error { return b.receiver(ctx, rep, "single") }
+func (b *bench) batch(ctx context.Context, rep *report) error  { return b.receiver(ctx, rep, "batch") }
+
+// receiver measures the real receiver binary in one ingest mode, then checks
+// that every acknowledged event was stored, with its job.
+func (b *bench) receiver(ctx context.Context, rep *report, mode string) error {
+	db, err := newDatabase(ctx, b.o.adminURL, mode)
+	if err != nil {
+		return err
+	}
+	defer db.drop(ctx)
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	p, err := startProcess(ctx, filepath.Join(b.o.binDir, "receiver"), nil, []string{
+		"DATABASE_URL=" + db.url, "DATABASE_MAX_CONNS=" + strconv.Itoa(b.o.poolConns),
+		"RECEIVER_ADDR=" + addr, "INGEST_MODE=" + mode,
+		"BANK_WEBHOOK_SECRET=" + benchSecret, "STRIPE_WEBHOOK_SECRET=unused",
+	}, "http://"+addr)
+	if err != nil {
+		return err
+	}
+	ev := newEvents(mode, benchSecret, b.o.dupShare, 4_000_000)
+	r := b.measure(ctx, mode, p, ev, mode == "batch")
+	p.stop()
+
+	if err := b.check(ctx, rep, db, ev, &r); err != nil {
+		return err
+	}
+	rep.Servers = append(rep.Servers, r)
+	return nil
+}
+
+// check verifies the benchmark's own promise: every acknowledged event is
+// in the inbox, and every stored event has exactly one job.
+func (b *bench) check(ctx context.Context, rep *report, db *database, ev *events, r *serverResult) error {
+	acked := ev.ackedIDs()
+	rows, err := db.pool.Query(ctx, `SELECT event_id FROM inbox_events`)
+	if err != nil {
+		return fmt.Errorf("list stored events: %w", err)
+	}
+	stored, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("list stored events: %w", err)
+	}
+	have := make(map[string]bool, len(stored))
+	for _, id := range stored {
+		have[id] = true
+	}
+	missing := 0
+	for id := range acked {
+		if !have[id] {
+			missing++
+		}
+	}
+	r.Acked, r.Stored = len(acked), len(stored)
+	if r.Jobs, err = db.count(ctx, `SELECT count(*) FROM river_job`); err != nil {
+		return err
+	}
+	if missing > 0 {
+		rep.Lost = append(rep.Lost, fmt.Sprintf("%s: %d acknowledged events not stored", r.Name, missing))
+	}
+	if r.Jobs != r.Stored {
+		rep.Lost = append(rep.Lost, fmt.Sprintf("%s: %d events stored but %d jobs", r.Name, r.Stored, r.Jobs))
+	}
+	return nil
+}
+
+// workerResult is the worker's throughput at one concurrency.
+type workerResult struct {
+	Concurrency int     `json:"concurrency"`
+	Jobs        int     `json:"jobs"`
+	JobsPerSec  float64 `json:"jobs_per_sec"`
+	Seconds     float64 `json:"seconds"`
+}
+
+// workers measures how fast the worker binary drains a backlog of stored
+// events through the example handler.
+func (b *bench) workers(ctx context.Context, rep *report) error {
+	for _, c := range b.o.workerLevels {
+		db, err := newDatabase(ctx, b.o.adminURL, fmt.Sprintf("worker%d", c))
+		if err != nil {
+			return err
+		}
+		res, err := b.drain(ctx, db, c)
+		db.drop(ctx)
+		if err != nil {
+			return err
+		}
+		b.logf("worker, concurrency %d: %.0f jobs/s", c, res.JobsPerSec)
+		rep.Workers = append(rep.Workers, res)
+	}
+	return nil
+}
+
+func (b *bench) drain(ctx context.Context, db *database, concurrency int) (workerResult, error) {
+	if err := fillBacklog(ctx, db, b.o.backlog); err != nil {
+		return workerResult{}, err
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return workerResult{}, err
+	}
+	// A connection per job in flight, but within Postgres's default
+	// max_connections of 100, whatever the concurrency.
+	env := []string{"DATABASE_URL=" + db.url, "DATABASE_MAX_CONNS=" + strconv.Itoa(min(concurrency+5, 60)),
+		"WORKER_ADDR=" + addr, "WORKER_CONCURRENCY=" + strconv.Itoa(concurrency)}
+	if b.o.fetchCooldown > 0 {
+		env = append(env, "WORKER_FETCH_COOLDOWN="+b.o.fetchCooldown.String())
+	}
+	p, err := startProcess(ctx, filepath.Join(b.o.binDir, "worker"), nil, env, "http://"+addr)
+	if err != nil {
+		return workerResult{}, err
+	}
+	defer p.stop()
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		done, err := db.count(ctx, `SELECT count(*) FROM river_job WHERE state = 'completed'`)
+		if err != nil {
+			return workerResult{}, err
+		}
+		if done == b.o.backlog {
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return workerResult{}, fmt.Errorf("worker at concurrency %d completed %d of %d jobs in 5m", concurrency, done, b.o.backlog)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Measured by the database, from the first job's start to the last
+	// one's completion, so that process start-up does not count.
+	var secs float64
+	err = db.pool.QueryRow(ctx, `SELECT extract(epoch FROM max(finalized_at) - min(attempted_at))::float8 FROM river_job`).Scan(&secs)
+	if err != nil {
+		return workerResult{}, err
+	}
+	return workerResult{Concurrency: concurrency, Jobs: b.o.backlog, JobsPerSec: float64(b.o.backlog) / secs, Seconds: secs}, nil
+}
+
+// accounts is how many distinct balances the generated events touch: enough
+// that row locks on hot balances do not dominate what is measured.
+const accounts = 10_000
+
+// fillBacklog stores n bank events with their jobs, as the receiver would.
+func fillBacklog(ctx context.Context, db *database, n int) error {
+	rc, err := river.NewClient(riverpgxv5.New(db.pool), &river.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err
+	}
+	batcher := ingest.NewBatcher(db.pool, rc, slog.New(slog.DiscardHandler), ingest.BatchOptions{MaxSize: 500})
+	defer batcher.Close(ctx) //nolint:errcheck
+	var wg sync.WaitGroup
+	errs := make(chan error, 1)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := g; i < n; i += 8 {
+				id := fmt.Sprintf("backlog_%d", i)
+				body := fmt.Appendf(nil, `{"id":%q,"type":"transfer.settled","account":"acc_%d","amount_cents":1}`, id, i%accounts)
+				if _, err := batcher.Ingest(ctx, inbox.NewEvent{Source: "bank", EventID: id, Type: "transfer.settled", Payload: body}); err != nil {
+					select {
+					case errs <- err:
+					default:
+					}
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return fmt.Errorf("fill backlog: %w", err)
+	default:
+		return nil
+	}
+}
+
+// e2eResult is the delay from the receiver's 200 to the job's completion.
+type e2eResult struct {
+	Rate   float64 `json:"events_per_sec"`
+	Events int     `json:"events"`
+	P50    float64 `json:"p50_ms"`
+	P99    float64 `json:"p99_ms"`
+}
+
+// endToEnd runs a receiver and a worker together at a steady rate below
+// saturation and measures, per event, the time from its 200 to its job's
+// completion.
+func (b *bench) endToEnd(ctx context.Context, rep *report) error {
+	db, err := newDatabase(ctx, b.o.adminURL, "e2e")
+	if err != nil {
+		return err
+	}
+	defer db.drop(ctx)
+	raddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	waddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	base := []string{"DATABASE_URL=" + db.url, "DATABASE_MAX_CONNS=" + strconv.Itoa(b.o.poolConns), "BANK_WEBHOOK_SECRET=" + benchSecret, "STRIPE_WEBHOOK_SECRET=unused"}
+	recv, err := startProcess(ctx, filepath.Join(b.o.binDir, "receiver"), nil, append(base, "RECEIVER_ADDR="+raddr), "http://"+raddr)
+	if err != nil {
+		return err
+	}
+	defer recv.stop()
+	wenv := append(base, "WORKER_ADDR="+waddr)
+	if b.o.fetchCooldown > 0 {
+		wenv = append(wenv, "WORKER_FETCH_COOLDOWN="+b.o.fetchCooldown.String())
+	}
+	work, err := startProcess(ctx, filepath.Join(b.o.binDir, "worker"), nil, wenv, "http://"+waddr)
+	if err != nil {
+		return err
+	}
+	defer work.stop()
+
+	b.logf("end to end: %.0f events/s for %s", b.o.e2eRate, b.o.duration)
+	ev := newEvents("e2e", benchSecret, 0, int(b.o.e2eRate*b.o.duration.Seconds())+1)
+	openLoop(ctx, "http://"+raddr+"/api/webhooks/bank", ev, b.o.e2eRate, b.o.duration, b.o.conns)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		pending, err := db.count(ctx, `SELECT count(*) FROM river_job WHERE state <> 'completed'`)
+		if err != nil {
+			return err
+		}
+		if pending == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	rows, err := db.pool.Query(ctx, `
+		SELECT i.event_id, j.finalized_at FROM inbox_events i
+		JOIN river_job j ON (j.args->>'inbox_id')::bigint = i.id
+		WHERE j.state = 'completed'`)
+	if err != nil {
+		return fmt.Errorf("read completion times: %w", err)
+	}
+	var lats []time.Duration
+	index := make(map[string]int64)
+	for n := range ev.next.Load() {
+		index[ev.id(n)] = n
+	}
+	for rows.Next() {
+		var id string
+		var fin time.Time
+		if err := rows.Scan(&id, &fin); err != nil {
+			return err
+		}
+		if at := ev.ackedAt[index[id]].Load(); at > 0 {
+			lats = append(lats, fin.Sub(time.Unix(0, at)))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	slices.Sort(lats)
+	q := func(p float64) float64 {
+		if len(lats) == 0 {
+			return 0
+		}
+		return float64(lats[min(len(lats)-1, int(p*float64(len(lats))))].Microseconds()) / 1000
+	}
+	rep.EndToEnd = e2eResult{Rate: b.o.e2eRate, Events: len(lats), P50: q(0.5), P99: q(0.99)}
+	return nil
+}
+
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for _, f := range splitComma(s) {
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// report is everything one run measured.
+type report struct {
+	Options  map[string]string `json:"options"`
+	Machine  map[string]string `json:"machine"`
+	Servers  []serverResult    `json:"servers"`
+	Workers  []workerResult    `json:"workers"`
+	EndToEnd e2eResult         `json:"end_to_end"`
+	Targets  []target          `json:"targets"`
+	Lost     []string          `json:"lost,omitempty"`
+}
+
+// target is one of the goals set for this machine, and whether it was met.
+type target struct {
+	Name string `json:"name"`
+	Want string `json:"want"`
+	Got  string `json:"got"`
+	Met  bool   `json:"met"`
+}
+
+func (r *report) server(name string) serverResult {
+	for _, s := range r.Servers {
+		if s.Name == name {
+			return s
+		}
+	}
+	return serverResult{}
+}
+
+func (r *report) evaluate() {
+	ceiling, single, batch := r.server("verify-only"), r.server("single"), r.server("batch")
+	add := func(name, want, got string, met bool) {
+		r.Targets = append(r.Targets, target{Name: name, Want: want, Got: got, Met: met})
+	}
+	bs := ratio(batch.Max.Rate, single.Max.Rate)
+	add("batch / single throughput", "≥ 4x", fmt.Sprintf("%.2fx", bs), bs >= 4)
+	bc := ratio(batch.Max.Rate, ceiling.Max.Rate)
+	add("batch / verify-only throughput", "≥ 40%", fmt.Sprintf("%.0f%%", 100*bc), bc >= 0.4)
+	add("batch p99 at 80% of its maximum", "≤ 50 ms", fmt.Sprintf("%.1f ms", batch.At80.P99), batch.At80.P99 <= 50)
+	if batch.Big != nil {
+		add(fmt.Sprintf("receiver peak RSS (incl. %d connections)", batch.Big.Sent), "< 150 MB", fmt.Sprintf("%.0f MB", batch.PeakRSSMB), batch.PeakRSSMB < 150)
+	}
+	best := 0.0
+	for _, w := range r.Workers {
+		best = max(best, w.JobsPerSec)
+	}
+	add("worker, example jobs per second (best level)", "≥ 5000", fmt.Sprintf("%.0f", best), best >= 5000)
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+func (r *report) markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "## Receiver\n\n")
+	fmt.Fprintf(&b, "| Configuration | Events/s (max) | p50 ms | p99 ms | p99.9 ms | Failed | p99 ms at 80%% | Peak RSS MB | Acked / stored / jobs |\n")
+	fmt.Fprintf(&b, "|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	for _, s := range r.Servers {
+		check := "n/a (no database)"
+		if s.Acked >= 0 {
+			check = fmt.Sprintf("%d / %d / %d", s.Acked, s.Stored, s.Jobs)
+		}
+		fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.2f | %.2f | %d | %.2f (at %.0f/s) | %.0f | %s |\n",
+			s.Name, s.Max.Rate, s.Max.P50, s.Max.P99, s.Max.P999, s.Max.Failed+s.At80.Failed, s.At80.P99, s.At80.TargetRate, s.PeakRSSMB, check)
+	}
+	ceiling, single, batch := r.server("verify-only"), r.server("single"), r.server("batch")
+	fmt.Fprintf(&b, "\nRatios: batch/ceiling = **%.2f**, batch/single = **%.2f**, single/ceiling = %.2f.\n",
+		ratio(batch.Max.Rate, ceiling.Max.Rate), ratio(batch.Max.Rate, single.Max.Rate), ratio(single.Max.Rate, ceiling.Max.Rate))
+	if batch.Big != nil {
+		fmt.Fprintf(&b, "\nBatch mode with %s connections: %.0f events/s, p99 %.1f ms, %d failed.\n",
+			r.Options["big-conns"], batch.Big.Rate, batch.Big.P99, batch.Big.Failed)
+	}
+	fmt.Fprintf(&b, "\n## Worker (backlog of %s events, example handler)\n\n| Concurrency | Jobs/s | Seconds |\n|---:|---:|---:|\n", r.Options["backlog"])
+	for _, w := range r.Workers {
+		fmt.Fprintf(&b, "| %d | %.0f | %.2f |\n", w.Concurrency, w.JobsPerSec, w.Seconds)
+	}
+	e := r.EndToEnd
+	fmt.Fprintf(&b, "\n## End to end (receiver 200 → job completed)\n\nAt %.0f events/s: p50 %.1f ms, p99 %.1f ms over %d events.\n", e.Rate, e.P50, e.P99, e.Events)
+	fmt.Fprintf(&b, "\n## Targets\n\n| Target | Want | Got | Met |\n|---|---|---|---|\n")
+	for _, t := range r.Targets {
+		met := "yes"
+		if !t.Met {
+			met = "**no**"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", t.Name, t.Want, t.Got, met)
+	}
+	fmt.Fprintf(&b, "\n## Machine and options\n\n")
+	for _, m := range []map[string]string{r.Machine, r.Options} {
+		for _, k := range sortedKeys(m) {
+			fmt.Fprintf(&b, "- %s: %s\n", k, m[k])
+		}
+	}
+	if len(r.Lost) > 0 {
+		fmt.Fprintf(&b, "\n**LOST EVENTS: %s**\n", strings.Join(r.Lost, "; "))
+	}
+	return b.String()
+}
+
+func (r *report) write(dir, md string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "results.md"), []byte(md), 0o644); err != nil {
+		return err
+	}
+	js, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "results.json"), js, 0o644); err != nil {
+		return err
+	}
+	return r.chart(filepath.Join(dir, "chart.png"))
+}
+
+func (o options) describe() map[string]string {
+	return map[string]string{
+		"duration": o.duration.String(), "conns": fmt.Sprint(o.conns), "big-conns": fmt.Sprint(o.bigConns),
+		"dup": fmt.Sprint(o.dupShare), "pool-conns": fmt.Sprint(o.poolConns), "backlog": fmt.Sprint(o.backlog),
+		"e2e-rate": fmt.Sprint(o.e2eRate), "worker-levels": fmt.Sprint(o.workerLevels),
+	}
+}
+
+// machineFacts records what the numbers depend on.
+func machineFacts(ctx context.Context, adminURL string) map[string]string {
+	m := map[string]string{"cpus": fmt.Sprint(runtime.NumCPU()), "go": runtime.Version()}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		m["memory"] = strings.TrimSpace(strings.TrimPrefix(strings.SplitN(string(b), "\n", 2)[0], "MemTotal:"))
+	}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.Lines(string(b)) {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m["cpu"] = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return m
+	}
+	defer conn.Close(ctx)
+	for _, setting := range []string{"server_version", "fsync", "synchronous_commit", "shared_buffers", "max_connections", "wal_level"} {
+		var v string
+		if conn.QueryRow(ctx, "SELECT current_setting($1)", setting).Scan(&v) == nil {
+			m["postgres "+setting] = v
+		}
+	}
+	return m
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sortStrings(keys)
+	return keys
+}
