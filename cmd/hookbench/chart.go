@@ -57,6 +57,12 @@ func barPlot(title, unit string, names []string, values plotter.Values) (*plot.P
 	}
 	bars.Color = plotter.DefaultLineStyle.Color
 	p.Add(bars)
+	top := 0.0
+	for _, v := range values {
+		top = max(top, v)
+	}
+	p.Y.Min, p.Y.Max = 0, top*1.15
+	p.X.Padding = vg.Points(30)
 	p.NominalX(names...)
 	return p, nil
 }

@@ -34,6 +34,7 @@ type serverResult struct {
 	Name      string      `json:"name"`
 	Max       loadResult  `json:"max"`
 	At80      loadResult  `json:"at_80_percent"`
+	Light     loadResult  `json:"light"`
 	Big       *loadResult `json:"big_conns,omitempty"`
 	PeakRSSMB float64     `json:"peak_rss_mb"`
 	Acked     int         `json:"unique_acked"`
@@ -47,6 +48,8 @@ func (b *bench) measure(ctx context.Context, name string, p *process, ev *events
 	r := serverResult{Name: name}
 	b.logf("%s: warming up", name)
 	closedLoop(ctx, url, ev, b.o.conns, time.Second)
+	b.logf("%s: light load, %.0f events/s", name, b.o.lightRate)
+	r.Light = openLoop(ctx, url, ev, b.o.lightRate, b.o.duration/2, b.o.conns)
 	b.logf("%s: maximum throughput, %d connections, %s", name, b.o.conns, b.o.duration)
 	r.Max = closedLoop(ctx, url, ev, b.o.conns, b.o.duration)
 	b.logf("%s: %.0f events/s; now p99 at 80%% of it", name, r.Max.Rate)
@@ -295,9 +298,16 @@ func (b *bench) endToEnd(ctx context.Context, rep *report) error {
 	}
 	defer work.stop()
 
-	b.logf("end to end: %.0f events/s for %s", b.o.e2eRate, b.o.duration)
-	ev := newEvents("e2e", benchSecret, 0, int(b.o.e2eRate*b.o.duration.Seconds())+1)
-	openLoop(ctx, "http://"+raddr+"/api/webhooks/bank", ev, b.o.e2eRate, b.o.duration, b.o.conns)
+	rate := b.o.e2eRate
+	if rate <= 0 {
+		rate = 200
+		for _, w := range rep.Workers {
+			rate = max(rate, w.JobsPerSec/2)
+		}
+	}
+	b.logf("end to end: %.0f events/s for %s", rate, b.o.duration)
+	ev := newEvents("e2e", benchSecret, 0, int(rate*b.o.duration.Seconds())+1)
+	openLoop(ctx, "http://"+raddr+"/api/webhooks/bank", ev, rate, b.o.duration, b.o.conns)
 	deadline := time.Now().Add(time.Minute)
 	for {
 		pending, err := db.count(ctx, `SELECT count(*) FROM river_job WHERE state <> 'completed'`)
@@ -341,7 +351,7 @@ func (b *bench) endToEnd(ctx context.Context, rep *report) error {
 		}
 		return float64(lats[min(len(lats)-1, int(p*float64(len(lats))))].Microseconds()) / 1000
 	}
-	rep.EndToEnd = e2eResult{Rate: b.o.e2eRate, Events: len(lats), P50: q(0.5), P99: q(0.99)}
+	rep.EndToEnd = e2eResult{Rate: rate, Events: len(lats), P50: q(0.5), P99: q(0.99)}
 	return nil
 }
 

@@ -51,7 +51,7 @@ func (r *report) evaluate() {
 	add("batch / verify-only throughput", "≥ 40%", fmt.Sprintf("%.0f%%", 100*bc), bc >= 0.4)
 	add("batch p99 at 80% of its maximum", "≤ 50 ms", fmt.Sprintf("%.1f ms", batch.At80.P99), batch.At80.P99 <= 50)
 	if batch.Big != nil {
-		add(fmt.Sprintf("receiver peak RSS (incl. %d connections)", batch.Big.Sent), "< 150 MB", fmt.Sprintf("%.0f MB", batch.PeakRSSMB), batch.PeakRSSMB < 150)
+		add(fmt.Sprintf("receiver peak RSS (incl. %s connections)", r.Options["big-conns"]), "< 150 MB", fmt.Sprintf("%.0f MB", batch.PeakRSSMB), batch.PeakRSSMB < 150)
 	}
 	best := 0.0
 	for _, w := range r.Workers {
@@ -83,6 +83,11 @@ func (r *report) markdown() string {
 	ceiling, single, batch := r.server("verify-only"), r.server("single"), r.server("batch")
 	fmt.Fprintf(&b, "\nRatios: batch/ceiling = **%.2f**, batch/single = **%.2f**, single/ceiling = %.2f.\n",
 		ratio(batch.Max.Rate, ceiling.Max.Rate), ratio(batch.Max.Rate, single.Max.Rate), ratio(single.Max.Rate, ceiling.Max.Rate))
+	fmt.Fprintf(&b, "\nUnder light load (%s events/s, open loop), p50 / p99 ms:", r.Options["light-rate"])
+	for _, s := range r.Servers {
+		fmt.Fprintf(&b, " %s %.2f / %.2f;", s.Name, s.Light.P50, s.Light.P99)
+	}
+	fmt.Fprintf(&b, " batch minus single p50: %+.2f ms (the batch wait is at most INGEST_BATCH_MAX_WAIT).\n", batch.Light.P50-single.Light.P50)
 	if batch.Big != nil {
 		fmt.Fprintf(&b, "\nBatch mode with %s connections: %.0f events/s, p99 %.1f ms, %d failed.\n",
 			r.Options["big-conns"], batch.Big.Rate, batch.Big.P99, batch.Big.Failed)
@@ -134,7 +139,7 @@ func (o options) describe() map[string]string {
 	return map[string]string{
 		"duration": o.duration.String(), "conns": fmt.Sprint(o.conns), "big-conns": fmt.Sprint(o.bigConns),
 		"dup": fmt.Sprint(o.dupShare), "pool-conns": fmt.Sprint(o.poolConns), "backlog": fmt.Sprint(o.backlog),
-		"e2e-rate": fmt.Sprint(o.e2eRate), "worker-levels": fmt.Sprint(o.workerLevels),
+		"e2e-rate": fmt.Sprint(o.e2eRate), "light-rate": fmt.Sprint(o.lightRate), "worker-levels": fmt.Sprint(o.workerLevels),
 	}
 }
 
