@@ -34,6 +34,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	root.AddCommand(
 		newMigrateCmd(getenv),
 		newSendCmd(getenv),
+		newSourcesCmd(getenv),
 	)
 	return root.ExecuteContext(ctx)
 }

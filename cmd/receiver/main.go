@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,7 +23,7 @@ import (
 	"github.com/hookline/hookline/internal/ingest"
 	"github.com/hookline/hookline/internal/logging"
 	"github.com/hookline/hookline/internal/receiver"
-	"github.com/hookline/hookline/internal/verify"
+	"github.com/hookline/hookline/internal/sources"
 )
 
 func main() {
@@ -41,9 +40,8 @@ type Config struct {
 	DatabaseURL     string        `env:"DATABASE_URL,required,notEmpty"`
 	MaxConns        int           `env:"DATABASE_MAX_CONNS" envDefault:"0"`
 	Addr            string        `env:"RECEIVER_ADDR" envDefault:":8080"`
-	StripeSecrets   []string      `env:"STRIPE_WEBHOOK_SECRET"`
+	SourcesFile     string        `env:"HOOKLINE_SOURCES"`
 	StripeTolerance time.Duration `env:"STRIPE_TIMESTAMP_TOLERANCE" envDefault:"5m"`
-	BankSecrets     []string      `env:"BANK_WEBHOOK_SECRET"`
 	MaxBodyBytes    int64         `env:"MAX_BODY_BYTES" envDefault:"1048576"`
 	IngestMode      string        `env:"INGEST_MODE" envDefault:"batch"`
 	BatchMaxSize    int           `env:"INGEST_BATCH_MAX_SIZE" envDefault:"100"`
@@ -70,9 +68,14 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stderr io.
 	if err != nil {
 		return fmt.Errorf("LOG_FORMAT: %w", err)
 	}
-	sources, err := buildSources(cfg)
+	// Without a sources file, STRIPE_WEBHOOK_SECRET and BANK_WEBHOOK_SECRET
+	// (or their _FILE forms) declare the stripe and bank sources.
+	srcs, summaries, err := sources.Load(getenv, cfg.SourcesFile, cfg.StripeTolerance)
 	if err != nil {
 		return err
+	}
+	for _, s := range summaries {
+		logger.Info("source", "name", s.Name, "path", s.Path, "type", s.Type, "secret_labels", s.SecretLabels)
 	}
 
 	// The pool connects lazily: the receiver starts, and reports not ready,
@@ -116,7 +119,7 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stderr io.
 		ing = b
 	}
 
-	handler := receiver.New(logger, sources, ing, pool, receiver.Options{
+	handler := receiver.New(logger, srcs, ing, pool, receiver.Options{
 		MaxBodyBytes:  cfg.MaxBodyBytes,
 		IngestTimeout: cfg.IngestTimeout,
 		RetryAfter:    cfg.RetryAfter,
@@ -126,31 +129,6 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stderr io.
 	}
 	logger.Info("ingest mode", "mode", cfg.IngestMode, "batch_max_size", cfg.BatchMaxSize, "batch_max_wait", cfg.BatchMaxWait, "batch_flushers", cfg.BatchFlushers)
 	return serve(ctx, logger, receiver.NewServer(cfg.Addr, handler), cfg.ShutdownTimeout)
-}
-
-// buildSources turns the configured secrets into the receiver's sources. A
-// source with no secret is a configuration error, not a source to skip.
-func buildSources(cfg Config) ([]receiver.Source, error) {
-	stripeSecrets := config.List(cfg.StripeSecrets)
-	if len(stripeSecrets) == 0 {
-		return nil, errors.New("STRIPE_WEBHOOK_SECRET (or STRIPE_WEBHOOK_SECRET_FILE) is not set: the stripe source needs at least one secret")
-	}
-	bankSecrets := config.List(cfg.BankSecrets)
-	if len(bankSecrets) == 0 {
-		return nil, errors.New("BANK_WEBHOOK_SECRET (or BANK_WEBHOOK_SECRET_FILE) is not set: the bank source needs at least one secret")
-	}
-	stripeV, err := verify.NewStripe(stripeSecrets, cfg.StripeTolerance)
-	if err != nil {
-		return nil, fmt.Errorf("STRIPE_TIMESTAMP_TOLERANCE=%s: %w", cfg.StripeTolerance, err)
-	}
-	bankV, err := verify.NewHMAC(verify.HMACHeader, bankSecrets)
-	if err != nil {
-		return nil, fmt.Errorf("bank source: %w", err)
-	}
-	return []receiver.Source{
-		{Name: "stripe", Verifier: stripeV, KeepHeaders: []string{verify.StripeHeader, "Content-Type", "User-Agent"}},
-		{Name: "bank", Verifier: bankV, KeepHeaders: []string{verify.HMACHeader, "Content-Type", "User-Agent"}},
-	}, nil
 }
 
 // serve runs srv until ctx is cancelled, then stops accepting connections

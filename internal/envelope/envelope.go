@@ -1,5 +1,7 @@
 // Package envelope reads the few fields Hookline needs from a verified
-// event body: its id, its type and, for Stripe, its API version.
+// event: its id, its type and, for Stripe, its API version. Each field comes
+// from a request header or from a JSON path in the body, as the source's
+// provider puts it.
 //
 // It runs only after the signature has passed, so an unsigned body is never
 // parsed. It checks the fields strictly, because they become database keys:
@@ -9,11 +11,13 @@
 package envelope
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"unicode"
+
+	"github.com/tidwall/gjson"
 )
 
 // MaxIDLen is the longest event id accepted, in bytes.
@@ -22,7 +26,7 @@ const MaxIDLen = 255
 // MaxTypeLen is the longest event type accepted, in bytes.
 const MaxTypeLen = 255
 
-// ErrMalformed is matched by every error Parse returns.
+// ErrMalformed is matched by every error Extract returns.
 var ErrMalformed = errors.New("malformed event body")
 
 // Envelope holds the routing fields of an event.
@@ -35,45 +39,88 @@ type Envelope struct {
 	APIVersion string
 }
 
-// Parse reads the envelope of body, a JSON object with a string "id".
-func Parse(body []byte) (Envelope, error) {
-	var raw struct {
-		ID         *string `json:"id"`
-		Type       *string `json:"type"`
-		APIVersion *string `json:"api_version"`
+// Locator says where a field is: in the request header named Header, or at
+// the JSON path JSON in the body (gjson syntax: "id", "event.type"). Exactly
+// one is set, or neither for a field the source does not have.
+type Locator struct {
+	Header string
+	// FallbackHeader is read when Header is absent, for providers that
+	// send the same field under two names (webhook-id and svix-id).
+	FallbackHeader string
+	JSON           string
+}
+
+// Extractor reads an Envelope from a verified request.
+type Extractor struct {
+	ID         Locator
+	Type       Locator
+	APIVersion Locator
+}
+
+// Default reads id, type and api_version from the top level of a JSON body,
+// where Stripe and most senders put them.
+var Default = Extractor{ID: Locator{JSON: "id"}, Type: Locator{JSON: "type"}, APIVersion: Locator{JSON: "api_version"}}
+
+// Parse reads the envelope of body with the Default extractor.
+func Parse(body []byte) (Envelope, error) { return Default.Extract(nil, body) }
+
+// Extract reads the envelope of a verified request. The body must be a JSON
+// object if any field is located in it.
+func (x Extractor) Extract(header http.Header, body []byte) (Envelope, error) {
+	if x.ID.JSON != "" || x.Type.JSON != "" || x.APIVersion.JSON != "" {
+		if !gjson.ValidBytes(body) || !gjson.ParseBytes(body).IsObject() {
+			return Envelope{}, fmt.Errorf("%w: not a JSON object", ErrMalformed)
+		}
 	}
-	if err := json.Unmarshal(body, &raw); err != nil {
-		return Envelope{}, fmt.Errorf("%w: not a JSON object with string id and type: %v", ErrMalformed, err)
-	}
-	if raw.ID == nil || *raw.ID == "" {
-		return Envelope{}, fmt.Errorf("%w: missing id", ErrMalformed)
-	}
-	env := Envelope{ID: *raw.ID, Type: deref(raw.Type), APIVersion: deref(raw.APIVersion)}
-	if err := checkField("id", env.ID, MaxIDLen); err != nil {
+	var env Envelope
+	var err error
+	if env.ID, err = field(header, body, "id", x.ID, MaxIDLen); err != nil {
 		return Envelope{}, err
 	}
-	if err := checkField("type", env.Type, MaxTypeLen); err != nil {
+	if env.ID == "" {
+		return Envelope{}, fmt.Errorf("%w: missing id (%s)", ErrMalformed, x.ID)
+	}
+	if env.Type, err = field(header, body, "type", x.Type, MaxTypeLen); err != nil {
 		return Envelope{}, err
 	}
-	if err := checkField("api_version", env.APIVersion, MaxTypeLen); err != nil {
+	if env.APIVersion, err = field(header, body, "api_version", x.APIVersion, MaxTypeLen); err != nil {
 		return Envelope{}, err
 	}
 	return env, nil
 }
 
-func checkField(name, v string, max int) error {
-	if len(v) > max {
-		return fmt.Errorf("%w: %s is %d bytes, more than %d", ErrMalformed, name, len(v), max)
+// String describes where a field is read from, for error messages.
+func (l Locator) String() string {
+	if l.Header != "" {
+		return "header " + l.Header
 	}
-	if i := strings.IndexFunc(v, unicode.IsControl); i >= 0 {
-		return fmt.Errorf("%w: %s has a control character at byte %d", ErrMalformed, name, i)
-	}
-	return nil
+	return "JSON field " + l.JSON
 }
 
-func deref(s *string) string {
-	if s == nil {
-		return ""
+func field(header http.Header, body []byte, name string, loc Locator, maxLen int) (string, error) {
+	var v string
+	switch {
+	case loc.Header != "":
+		v = header.Get(loc.Header)
+		if v == "" && loc.FallbackHeader != "" {
+			v = header.Get(loc.FallbackHeader)
+		}
+	case loc.JSON != "":
+		r := gjson.GetBytes(body, loc.JSON)
+		switch r.Type {
+		case gjson.Null:
+			// absent or null: the same as empty
+		case gjson.String:
+			v = r.Str
+		default:
+			return "", fmt.Errorf("%w: %s (%s) must be a string, not %s", ErrMalformed, name, loc, r.Type)
+		}
 	}
-	return *s
+	if len(v) > maxLen {
+		return "", fmt.Errorf("%w: %s is %d bytes, more than %d", ErrMalformed, name, len(v), maxLen)
+	}
+	if i := strings.IndexFunc(v, unicode.IsControl); i >= 0 {
+		return "", fmt.Errorf("%w: %s has a control character at byte %d", ErrMalformed, name, i)
+	}
+	return v, nil
 }

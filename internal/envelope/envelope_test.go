@@ -1,6 +1,7 @@
 package envelope_test
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 
@@ -27,8 +28,8 @@ func TestParse(t *testing.T) {
 		{"missing id", `{"type":"a"}`, envelope.Envelope{}, "missing id"},
 		{"null id", `{"id":null}`, envelope.Envelope{}, "missing id"},
 		{"empty id", `{"id":""}`, envelope.Envelope{}, "missing id"},
-		{"numeric id", `{"id":1}`, envelope.Envelope{}, "string id"},
-		{"object id", `{"id":{"a":1}}`, envelope.Envelope{}, "string id"},
+		{"numeric id", `{"id":1}`, envelope.Envelope{}, "id (JSON field id) must be a string"},
+		{"object id", `{"id":{"a":1}}`, envelope.Envelope{}, "must be a string"},
 		{"id of 256 bytes", `{"id":"` + strings.Repeat("a", 256) + `"}`, envelope.Envelope{}, "id is 256 bytes"},
 		{"NUL in id", `{"id":"a\u0000"}`, envelope.Envelope{}, "id has a control character"},
 		{"newline in type", `{"id":"a","type":"x\ny"}`, envelope.Envelope{}, "type has a control character"},
@@ -61,4 +62,39 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse accepted an id Postgres cannot key on: %q", env.ID)
 		}
 	})
+}
+
+func TestExtractFromHeadersAndNestedFields(t *testing.T) {
+	t.Parallel()
+	github := envelope.Extractor{ID: envelope.Locator{Header: "X-GitHub-Delivery"}, Type: envelope.Locator{Header: "X-GitHub-Event"}}
+	slack := envelope.Extractor{ID: envelope.Locator{JSON: "event_id"}, Type: envelope.Locator{JSON: "event.type"}}
+	h := http.Header{"X-Github-Delivery": {"72d3162e-cc78-11e3-81ab-4c9367dc0958"}, "X-Github-Event": {"push"}}
+
+	tests := []struct {
+		name    string
+		x       envelope.Extractor
+		header  http.Header
+		body    string
+		want    envelope.Envelope
+		wantErr string
+	}{
+		{"id and type from headers; body need not be JSON", github, h, `payload=not-json`, envelope.Envelope{ID: "72d3162e-cc78-11e3-81ab-4c9367dc0958", Type: "push"}, ""},
+		{"missing id header", github, http.Header{}, `{}`, envelope.Envelope{}, "missing id (header X-GitHub-Delivery)"},
+		{"nested JSON type", slack, nil, `{"event_id":"Ev1","event":{"type":"app_mention"}}`, envelope.Envelope{ID: "Ev1", Type: "app_mention"}, ""},
+		{"nested type of the wrong kind", slack, nil, `{"event_id":"Ev1","event":{"type":7}}`, envelope.Envelope{}, "type (JSON field event.type) must be a string"},
+		{"control character in a header id", github, http.Header{"X-Github-Delivery": {"a\x01b"}}, ``, envelope.Envelope{}, "control character"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := tt.x.Extract(tt.header, []byte(tt.body))
+			if tt.wantErr != "" {
+				require.ErrorIs(t, err, envelope.ErrMalformed)
+				require.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tt.want, got)
+		})
+	}
 }

@@ -14,6 +14,9 @@ const (
 	logEventID = "hookline.event_id"
 	logOutcome = "hookline.outcome"
 	logReason  = "hookline.reason"
+	// Only on signature failures.
+	logSecretsTried = "hookline.secrets_tried"
+	logBodySHA256   = "hookline.body_sha256"
 )
 
 // logRequests writes one structured line per request. It logs what a
@@ -36,7 +39,7 @@ func logRequests(logger *slog.Logger) echo.MiddlewareFunc {
 				slog.Int("status", c.Response().Status),
 				slog.Duration("latency", time.Since(start)),
 			}
-			for _, k := range []string{logSource, logEventID, logOutcome, logReason} {
+			for _, k := range []string{logSource, logEventID, logOutcome, logReason, logSecretsTried, logBodySHA256} {
 				if v, ok := c.Get(k).(string); ok && v != "" {
 					attrs = append(attrs, slog.String(k[len("hookline."):], v))
 				}

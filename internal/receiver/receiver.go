@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/hookline/hookline/internal/envelope"
 	"github.com/hookline/hookline/internal/health"
 	"github.com/hookline/hookline/internal/inbox"
 	"github.com/hookline/hookline/internal/ingest"
@@ -27,6 +28,17 @@ type Source struct {
 	// KeepHeaders names the request headers stored with each event, for
 	// audit and re-verification.
 	KeepHeaders []string
+	// Envelope says where the event id, type and API version are. The zero
+	// value reads them from the top level of a JSON body.
+	Envelope envelope.Extractor
+	// MaxBodyBytes overrides Options.MaxBodyBytes for this source when set.
+	MaxBodyBytes int64
+	// FailureStatus is the status for a failed signature: 400 when zero.
+	// Some providers' reviewers expect 401.
+	FailureStatus int
+	// SlackChallenge answers Slack's url_verification request, after its
+	// signature has passed, instead of storing it.
+	SlackChallenge bool
 }
 
 // Ingester stores a verified event and enqueues its processing.

@@ -3,6 +3,8 @@ package receiver_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -255,7 +257,7 @@ func TestWebhookRejectsMalformedSignedBodiesWithClearMessage(t *testing.T) {
 		{"JSON array", `[1,2]`, "not a JSON object"},
 		{"no id", `{"type":"transfer.settled"}`, "missing id"},
 		{"empty id", `{"id":""}`, "missing id"},
-		{"numeric id", `{"id":42}`, "not a JSON object with string id"},
+		{"numeric id", `{"id":42}`, "id (JSON field id) must be a string"},
 		{"id too long", `{"id":"` + strings.Repeat("x", 256) + `"}`, "more than 255"},
 		{"id with NUL", `{"id":"a\u0000b"}`, "control character"},
 	}
@@ -442,6 +444,9 @@ func TestWebhookLogsOneLinePerRequestWithoutSecretsOrBodies(t *testing.T) {
 	require.Equal(t, 2, lines, logs)
 	require.Contains(t, logs, `"event_id":"tr_logged"`)
 	require.Contains(t, logs, `"reason":"no_match"`)
+	require.Contains(t, logs, `"secrets_tried":"2"`)
+	sum := sha256.Sum256(body)
+	require.Contains(t, logs, `"body_sha256":"`+hex.EncodeToString(sum[:])+`"`, "a failure names the body by digest")
 	for _, secret := range []string{bankSecret, bankOldSecret, stripeSecret, "wrong-secret", "4242", verify.SignHMAC(bankSecret, body)} {
 		require.NotContains(t, logs, secret)
 	}

@@ -2,7 +2,10 @@ package receiver
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +14,7 @@ import (
 	"strconv"
 
 	"github.com/labstack/echo/v4"
+	"github.com/tidwall/gjson"
 
 	"github.com/hookline/hookline/internal/envelope"
 	"github.com/hookline/hookline/internal/inbox"
@@ -31,6 +35,9 @@ const (
 func handleWebhook(logger *slog.Logger, sources []Source, ing Ingester, opts Options) echo.HandlerFunc {
 	byName := make(map[string]Source, len(sources))
 	for _, s := range sources {
+		if s.Envelope == (envelope.Extractor{}) {
+			s.Envelope = envelope.Default
+		}
 		byName[s.Name] = s
 	}
 	retryAfter := strconv.Itoa(max(1, int(opts.RetryAfter.Seconds())))
@@ -43,13 +50,14 @@ func handleWebhook(logger *slog.Logger, sources []Source, ing Ingester, opts Opt
 		}
 		c.Set(logSource, src.Name)
 
-		body, err := readBody(c.Response(), c.Request(), opts.MaxBodyBytes)
+		limit := cmp.Or(src.MaxBodyBytes, opts.MaxBodyBytes)
+		body, err := readBody(c.Response(), c.Request(), limit)
 		if err != nil {
 			var tooLarge *http.MaxBytesError
 			if errors.As(err, &tooLarge) {
 				c.Set(logOutcome, "too_large")
 				return echo.NewHTTPError(http.StatusRequestEntityTooLarge,
-					fmt.Sprintf("body is larger than the limit of %d bytes", opts.MaxBodyBytes))
+					fmt.Sprintf("body is larger than the limit of %d bytes", limit))
 			}
 			c.Set(logOutcome, "read_error")
 			return echo.NewHTTPError(http.StatusBadRequest, "could not read the request body")
@@ -60,11 +68,23 @@ func handleWebhook(logger *slog.Logger, sources []Source, ing Ingester, opts Opt
 			var ve *verify.Error
 			if errors.As(err, &ve) {
 				c.Set(logReason, string(ve.Reason))
+				c.Set(logSecretsTried, strconv.Itoa(ve.SecretsTried))
 			}
-			return echo.NewHTTPError(http.StatusBadRequest, msgInvalidSignature)
+			// A digest lets an operator match the failure with the sender's
+			// own records without the body ever reaching the logs.
+			sum := sha256.Sum256(body)
+			c.Set(logBodySHA256, hex.EncodeToString(sum[:]))
+			return echo.NewHTTPError(cmp.Or(src.FailureStatus, http.StatusBadRequest), msgInvalidSignature)
 		}
 
-		env, err := envelope.Parse(body)
+		if src.SlackChallenge {
+			if challenge, ok := slackChallenge(body); ok {
+				c.Set(logOutcome, "url_verification")
+				return c.JSON(http.StatusOK, map[string]string{"challenge": challenge})
+			}
+		}
+
+		env, err := src.Envelope.Extract(c.Request().Header, body)
 		if err != nil {
 			c.Set(logOutcome, "malformed")
 			return echo.NewHTTPError(http.StatusBadRequest, err.Error())
@@ -116,4 +136,15 @@ func keptHeaders(h http.Header, names []string) map[string]string {
 		}
 	}
 	return out
+}
+
+// slackChallenge returns the challenge of Slack's url_verification request,
+// which Slack sends (signed) when an endpoint is configured, and which must
+// be echoed back rather than stored.
+func slackChallenge(body []byte) (string, bool) {
+	r := gjson.GetManyBytes(body, "type", "challenge")
+	if r[0].Str != "url_verification" || r[1].Type != gjson.String {
+		return "", false
+	}
+	return r[1].Str, true
 }

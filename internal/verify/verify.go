@@ -4,6 +4,19 @@
 // arrived, before anything parses them: a signature is over bytes, and
 // re-encoding a parsed body would change them.
 //
+// It knows Stripe's, GitHub's, Shopify's, Slack's and the Standard Webhooks
+// (and Svix) schemes, each in its own file citing the provider's
+// specification, and a generic HMAC scheme that also serves the bank. All
+// of them share these rules:
+//   - a verifier holds several secrets and accepts a signature under any
+//     one, so that a sender can rotate its secret with no downtime;
+//   - signatures are decoded to bytes of the expected length and compared
+//     with hmac.Equal, in constant time;
+//   - headers are read in one pass, in time linear in their length, and at
+//     most 64 well-formed candidate signatures are compared per request;
+//   - a signed timestamp must be within the tolerance of the receiver's
+//     clock in both directions (too_old, too_new).
+//
 // Every failure is an *Error that matches ErrInvalidSignature with errors.Is.
 // Its Reason is for logs and metrics only; callers must answer the sender
 // with the same generic message whatever the reason, so that a forger learns
@@ -36,6 +49,14 @@ const (
 	ReasonMalformedHeader Reason = "malformed_header"
 	ReasonNoMatch         Reason = "no_match"
 	ReasonTooOld          Reason = "too_old"
+	// ReasonTooNew is a signed timestamp further in the future than the
+	// tolerance allows: a clock far off, or a request minted to be replayed
+	// later.
+	ReasonTooNew Reason = "too_new"
+	// ReasonLivemodeMismatch is a Stripe event whose signature matched but
+	// whose livemode is not the one the source expects, such as a test-mode
+	// event sent to a live endpoint that shares its secret.
+	ReasonLivemodeMismatch Reason = "livemode_mismatch"
 )
 
 // Error is a verification failure.
@@ -43,7 +64,8 @@ type Error struct {
 	// Reason is why the request failed.
 	Reason Reason
 	// SecretsTried is how many configured secrets were compared against the
-	// signature before giving up; zero when the header could not be read.
+	// signature before giving up; zero when the header could not be read or
+	// the timestamp was outside the window, since no secret was then used.
 	SecretsTried int
 }
 

@@ -1,0 +1,115 @@
+// Package sources turns configuration into the receiver's sources: who may
+// send webhooks, how each one's signature is checked, and where its event
+// id and type are.
+//
+// Sources come from a YAML file named by HOOKLINE_SOURCES or, without one,
+// from the environment variables of the original two sources (stripe and
+// bank). Secrets are never written in the file: each names the environment
+// variable or file that holds it, with a label that is safe to log.
+package sources
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// File is the sources file.
+type File struct {
+	Sources []Config `yaml:"sources"`
+}
+
+// Config declares one source.
+type Config struct {
+	// Name is the path segment (/api/webhooks/<name>) and the inbox key.
+	Name string `yaml:"name"`
+	// Type is the verifier: stripe, github, shopify, slack, standardwebhooks or hmac.
+	Type string `yaml:"type"`
+	// Secrets lists the signing secrets; several allow rotation.
+	Secrets []SecretRef `yaml:"secrets"`
+	// Tolerance is how far a signed timestamp may be from now (stripe,
+	// slack, standardwebhooks, and hmac with a timestamp header). Default 5m.
+	Tolerance time.Duration `yaml:"tolerance"`
+	// Livemode, for stripe, refuses events whose livemode differs: a test
+	// event reaching a live endpoint means the wrong secret is deployed.
+	Livemode *bool `yaml:"livemode"`
+	// ID and EventType override where the idempotency key and the event
+	// type are read; each type has a default.
+	ID        *Locator `yaml:"id"`
+	EventType *Locator `yaml:"event_type"`
+	// MaxBodyBytes overrides MAX_BODY_BYTES for this source.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// FailureStatus is the answer to a bad signature: 400 (default), 401 or 403.
+	FailureStatus int `yaml:"failure_status"`
+	// HMAC configures the generic hmac type.
+	HMAC *HMACConfig `yaml:"hmac"`
+}
+
+// SecretRef names where one secret is: exactly one of Env and File.
+type SecretRef struct {
+	// Label identifies the secret in logs, such as current or previous.
+	Label string `yaml:"label"`
+	// Env is the environment variable that holds the secret.
+	Env string `yaml:"env"`
+	// File is the path of a file that holds the secret.
+	File string `yaml:"file"`
+	// value is set only for sources built from the environment.
+	value string
+}
+
+// Locator is where a field is: a request header or a JSON path in the body.
+type Locator struct {
+	Header string `yaml:"header"`
+	JSON   string `yaml:"json"`
+}
+
+// HMACConfig configures the generic HMAC scheme.
+type HMACConfig struct {
+	// Header carries the signature.
+	Header string `yaml:"header"`
+	// Prefix precedes the signature in the header, such as "sha256=".
+	Prefix string `yaml:"prefix"`
+	// Algorithm is sha1, sha256 (default) or sha512.
+	Algorithm string `yaml:"algorithm"`
+	// Encoding is hex (default) or base64.
+	Encoding string `yaml:"encoding"`
+	// TimestampHeader, if set, carries a signed Unix timestamp.
+	TimestampHeader string `yaml:"timestamp_header"`
+	// Template is the signed content, with {timestamp} and {body}.
+	Template string `yaml:"template"`
+}
+
+// ReadFile parses a sources file strictly: an unknown field, such as an
+// inline "value" for a secret, is an error naming the line.
+func ReadFile(path string) (File, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return File{}, fmt.Errorf("read sources file: %w", err)
+	}
+	var f File
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		return File{}, fmt.Errorf("parse sources file %s: %w", path, err)
+	}
+	if len(f.Sources) == 0 {
+		return File{}, fmt.Errorf("sources file %s declares no sources", path)
+	}
+	return f, nil
+}
+
+// ErrConfig is matched by every configuration error.
+var ErrConfig = errors.New("invalid source configuration")
+
+// fieldError names the source and the field at fault.
+func fieldError(src Config, index int, field, format string, args ...any) error {
+	name := src.Name
+	if name == "" {
+		name = "(unnamed)"
+	}
+	return fmt.Errorf("%w: source %q (#%d) field %s: %s", ErrConfig, name, index+1, field, fmt.Sprintf(format, args...))
+}
