@@ -1,0 +1,127 @@
+package throttle
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Controller keeps one worker process's Gate at its share of the global
+// limit. It listens for NOTIFY on Channel and also re-reads every Interval,
+// so a lost notification, or a pooler that drops LISTEN, delays a change by
+// at most Interval.
+type Controller struct {
+	// Configured is this process's WORKER_CONCURRENCY: its limit while no
+	// global limit is set, and its ceiling when one is.
+	Configured int
+	// Interval is the heartbeat and polling period. Default 1s.
+	Interval time.Duration
+	// StaleAfter is how long a silent process still counts as live.
+	// Default 5 intervals.
+	StaleAfter time.Duration
+	// OnChange, if set, is called with each new effective limit (metrics).
+	OnChange func(limit int)
+
+	gate   *Gate
+	pool   *pgxpool.Pool
+	logger *slog.Logger
+	id     string
+	host   string
+}
+
+// NewController returns a controller for gate that announces this process
+// in pool's worker_processes table.
+func NewController(pool *pgxpool.Pool, gate *Gate, configured int, logger *slog.Logger) *Controller {
+	host, _ := os.Hostname()
+	return &Controller{
+		Configured: configured, Interval: time.Second,
+		gate: gate, pool: pool, logger: logger,
+		id:   fmt.Sprintf("%s/%d/%d", host, os.Getpid(), time.Now().UnixNano()),
+		host: host,
+	}
+}
+
+// ID is this process's id in worker_processes.
+func (c *Controller) ID() string { return c.id }
+
+// Run applies limit changes until ctx ends, then withdraws the process.
+func (c *Controller) Run(ctx context.Context) error {
+	interval := c.Interval
+	staleAfter := c.StaleAfter
+	if staleAfter == 0 {
+		staleAfter = 5 * interval
+	}
+	defer c.withdraw()
+
+	conn, err := c.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("acquire connection to listen on %s: %w", Channel, err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "LISTEN "+Channel); err != nil {
+		return fmt.Errorf("listen on %s: %w", Channel, err)
+	}
+	for {
+		if err := c.refresh(ctx, staleAfter); err != nil && ctx.Err() == nil {
+			// Keep the last limit: a database blip must not open the gate.
+			c.logger.Warn("could not refresh the concurrency limit", "error", err)
+		}
+		waitCtx, cancel := context.WithTimeout(ctx, interval)
+		_, err := conn.Conn().WaitForNotification(waitCtx)
+		cancel()
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil && waitCtx.Err() == nil {
+			return fmt.Errorf("wait for %s: %w", Channel, err)
+		}
+	}
+}
+
+// refresh announces the process and sets the gate to its share.
+func (c *Controller) refresh(ctx context.Context, staleAfter time.Duration) error {
+	limit, set, err := GlobalLimit(ctx, c.pool)
+	if err != nil {
+		return err
+	}
+	effective := c.Configured
+	if set {
+		procs, err := LiveProcesses(ctx, c.pool, staleAfter)
+		if err != nil {
+			return err
+		}
+		ids := make([]string, len(procs))
+		for i, p := range procs {
+			ids[i] = p.ID
+		}
+		effective = min(c.Configured, share(limit, ids, c.id))
+	}
+	_, err = c.pool.Exec(ctx, `
+		INSERT INTO worker_processes (id, host, pid, configured_limit, effective_limit) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (id) DO UPDATE SET last_seen_at = now(), effective_limit = EXCLUDED.effective_limit`,
+		c.id, c.host, os.Getpid(), c.Configured, effective)
+	if err != nil {
+		return fmt.Errorf("announce worker %s: %w", c.id, err)
+	}
+	if old := c.gate.Limit(); old != effective {
+		c.gate.SetLimit(effective)
+		c.logger.Info("concurrency limit changed", "from", old, "to", effective, "global", limit, "global_set", set)
+		if c.OnChange != nil {
+			c.OnChange(effective)
+		}
+	}
+	return nil
+}
+
+// withdraw removes the process's row so others take its share at once.
+func (c *Controller) withdraw() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := c.pool.Exec(ctx, `DELETE FROM worker_processes WHERE id = $1`, c.id); err != nil {
+		c.logger.Warn("could not withdraw from worker_processes", "id", c.id, "error", err)
+	}
+}

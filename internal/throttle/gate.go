@@ -1,0 +1,101 @@
+// Package throttle limits how many jobs the workers run at once, live: an
+// operator changes the limit in Postgres (hookctl throttle) and every worker
+// process applies its share within a second or two, with no restart.
+//
+// River cannot change MaxWorkers on a running client, so MaxWorkers stays a
+// ceiling and a Gate, a River worker middleware, admits jobs up to the
+// current limit. The limit is global: a Controller in each process
+// announces the process in worker_processes and takes an even share of the
+// limit among the live processes.
+package throttle
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+)
+
+// Gate is a River worker middleware that admits at most Limit jobs at once.
+//
+// A job waiting at the gate has been fetched, so River shows it running,
+// but its timeout has not started: River applies JobTimeout inside the
+// middleware chain. A job that waits longer than MaxWait is snoozed back to
+// the queue, which costs no attempt, so that a long throttle never leaves
+// jobs "running" long enough for the rescuer to take them for dead.
+type Gate struct {
+	river.MiddlewareDefaults
+
+	mu      sync.Mutex
+	limit   int
+	active  int
+	changed chan struct{} // closed and replaced when a slot may have opened
+	maxWait time.Duration
+}
+
+// NewGate returns a gate admitting limit jobs at once, and snoozing jobs
+// that wait longer than maxWait.
+func NewGate(limit int, maxWait time.Duration) *Gate {
+	return &Gate{limit: max(0, limit), changed: make(chan struct{}), maxWait: maxWait}
+}
+
+// SetLimit changes the limit (0 admits nothing); waiting jobs are admitted
+// at once if it grew.
+// Jobs already running finish; a lower limit takes effect as they do.
+func (g *Gate) SetLimit(n int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.limit = max(0, n)
+	g.wakeLocked()
+}
+
+// Limit returns the current limit.
+func (g *Gate) Limit() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.limit
+}
+
+// Active returns how many jobs are past the gate now.
+func (g *Gate) Active() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.active
+}
+
+func (g *Gate) wakeLocked() {
+	close(g.changed)
+	g.changed = make(chan struct{})
+}
+
+// Work implements rivertype.WorkerMiddleware.
+func (g *Gate) Work(ctx context.Context, job *rivertype.JobRow, doInner func(context.Context) error) error {
+	deadline := time.NewTimer(g.maxWait)
+	defer deadline.Stop()
+	for {
+		g.mu.Lock()
+		if g.active < g.limit {
+			g.active++
+			g.mu.Unlock()
+			break
+		}
+		wake := g.changed
+		g.mu.Unlock()
+		select {
+		case <-wake:
+		case <-deadline.C:
+			return river.JobSnooze(time.Second)
+		case <-ctx.Done():
+			return ctx.Err() // shutdown: River makes the job available again
+		}
+	}
+	defer func() {
+		g.mu.Lock()
+		g.active--
+		g.wakeLocked()
+		g.mu.Unlock()
+	}()
+	return doInner(ctx)
+}

@@ -1,0 +1,131 @@
+package throttle_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hookline/hookline/internal/dbpool"
+	"github.com/hookline/hookline/internal/dispatch"
+	"github.com/hookline/hookline/internal/inbox"
+	"github.com/hookline/hookline/internal/ingest"
+	"github.com/hookline/hookline/internal/pgtest"
+	"github.com/hookline/hookline/internal/throttle"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// startWorker runs one in-process "worker process": a River client whose
+// jobs pass a Gate kept at its share of the global limit by a Controller.
+func startWorker(t *testing.T, db *pgtest.DB, mux *dispatch.Mux, concurrency int) *throttle.Controller {
+	t.Helper()
+	logger := slog.New(slog.DiscardHandler)
+	// A connection per job in flight, as the worker binary sizes its pool.
+	pool, err := dbpool.New(context.Background(), db.URL, concurrency+5, 0)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	gate := throttle.NewGate(concurrency, 30*time.Second)
+	workers := river.NewWorkers()
+	river.AddWorker(workers, dispatch.NewWorker(pool, mux, logger))
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+		FetchCooldown: 5 * time.Millisecond, FetchPollInterval: 50 * time.Millisecond,
+		Logger: logger, Middleware: []rivertype.Middleware{gate},
+		Queues:   map[string]river.QueueConfig{dispatch.Queue: {MaxWorkers: concurrency}},
+		TestOnly: true, Workers: workers,
+	})
+	require.NoError(t, err)
+	ctl := throttle.NewController(pool, gate, concurrency, logger)
+	ctl.Interval = 200 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = ctl.Run(ctx); close(done) }()
+	require.NoError(t, client.Start(context.Background()))
+	t.Cleanup(func() {
+		stopCtx, stop := context.WithTimeout(context.Background(), 10*time.Second)
+		defer stop()
+		_ = client.StopAndCancel(stopCtx)
+		cancel()
+		<-done
+	})
+	return ctl
+}
+
+// inflight counts jobs inside their handler, across every worker.
+type inflight struct{ now, peak atomic.Int32 }
+
+func (f *inflight) handler(ctx context.Context, _ pgx.Tx, _ inbox.Event) error {
+	n := f.now.Add(1)
+	defer f.now.Add(-1)
+	for {
+		p := f.peak.Load()
+		if n <= p || f.peak.CompareAndSwap(p, n) {
+			break
+		}
+	}
+	select {
+	case <-time.After(40 * time.Millisecond):
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+// peakDuring returns the most jobs seen in flight at once during d.
+func (f *inflight) peakDuring(d time.Duration) int {
+	f.peak.Store(f.now.Load())
+	time.Sleep(d)
+	return int(f.peak.Load())
+}
+
+func TestThrottleLowersJobsInFlightAcrossProcessesWithinTwoSeconds(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t)
+	ctx := context.Background()
+	f := &inflight{}
+	mux := dispatch.NewMux()
+	mux.HandleFunc("bank", "slow", f.handler)
+
+	rc, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	in := ingest.NewSingle(db.Pool, rc)
+	for i := range 3000 {
+		_, err := in.Ingest(ctx, inbox.NewEvent{Source: "bank", EventID: fmt.Sprint("e", i), Type: "slow", Payload: []byte(`{}`)})
+		require.NoError(t, err)
+	}
+
+	startWorker(t, db, mux, 8)
+	startWorker(t, db, mux, 8)
+	require.Eventually(t, func() bool { return f.now.Load() > 8 }, 10*time.Second, 10*time.Millisecond,
+		"two processes of 8 run more than 8 jobs at once before the throttle")
+
+	require.NoError(t, throttle.SetGlobalLimit(ctx, db.Pool, 3, "test"))
+	time.Sleep(2 * time.Second) // the promise: applied within 2s
+	require.LessOrEqual(t, f.peakDuring(time.Second), 3, "the global limit holds across both processes")
+
+	procs, err := throttle.LiveProcesses(ctx, db.Pool, 5*time.Second)
+	require.NoError(t, err)
+	require.Len(t, procs, 2)
+	require.Equal(t, 3, procs[0].EffectiveLimit+procs[1].EffectiveLimit, "the shares add up to the global limit")
+
+	require.NoError(t, throttle.SetGlobalLimit(ctx, db.Pool, -1, "test"))
+	require.Eventually(t, func() bool { return f.now.Load() > 8 }, 4*time.Second, 10*time.Millisecond,
+		"resetting restores the configured concurrency")
+}
+
+func TestGateSnoozesJobsThatWaitTooLong(t *testing.T) {
+	t.Parallel()
+	gate := throttle.NewGate(0, 10*time.Millisecond)
+	called := false
+	err := gate.Work(context.Background(), &rivertype.JobRow{}, func(context.Context) error { called = true; return nil })
+	var snooze *river.JobSnoozeError
+	require.ErrorAs(t, err, &snooze)
+	require.False(t, called)
+}
