@@ -1,0 +1,150 @@
+// Package shed is the receiver's emergency lever in a flood: a per-source
+// rate limit, set live by an operator (hookctl shed), above which the
+// receiver answers 429 with Retry-After. Shed requests are not lost: every
+// provider retries a 429 later, and nothing was acknowledged.
+package shed
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/time/rate"
+)
+
+// keyPrefix prefixes a source's setting in hookline_settings.
+const keyPrefix = "shed."
+
+// Key returns the hookline_settings key of source's rate limit.
+func Key(source string) string { return keyPrefix + source }
+
+// Setting is a source's shed limit as stored.
+type Setting struct {
+	// Rate is the events per second admitted; the rest get 429.
+	Rate float64 `json:"rate"`
+}
+
+// Querier reads settings: a pool, a connection or a tx.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// Limiter admits requests per source under the current shed limits. With
+// no limit set for a source, everything is admitted.
+type Limiter struct {
+	mu       sync.RWMutex
+	limiters map[string]*rate.Limiter
+	rates    map[string]float64
+}
+
+// NewLimiter returns a limiter that admits everything until Refresh.
+func NewLimiter() *Limiter {
+	return &Limiter{limiters: map[string]*rate.Limiter{}, rates: map[string]float64{}}
+}
+
+// Allow reports whether a request for source may proceed now.
+func (l *Limiter) Allow(source string) bool {
+	l.mu.RLock()
+	lim := l.limiters[source]
+	l.mu.RUnlock()
+	return lim == nil || lim.Allow()
+}
+
+// Refresh reads every shed setting and applies the changes; a source whose
+// setting is gone is no longer limited.
+func (l *Limiter) Refresh(ctx context.Context, q Querier) error {
+	rows, err := q.Query(ctx, `SELECT key, value FROM hookline_settings WHERE key LIKE 'shed.%'`)
+	if err != nil {
+		return fmt.Errorf("read shed settings: %w", err)
+	}
+	type kv struct {
+		key   string
+		value []byte
+	}
+	settings, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (kv, error) {
+		var s kv
+		return s, r.Scan(&s.key, &s.value)
+	})
+	if err != nil {
+		return fmt.Errorf("read shed settings: %w", err)
+	}
+	next := map[string]float64{}
+	for _, s := range settings {
+		var st Setting
+		if err := json.Unmarshal(s.value, &st); err != nil {
+			return fmt.Errorf("shed setting %s=%s: %w", s.key, s.value, err)
+		}
+		next[strings.TrimPrefix(s.key, keyPrefix)] = st.Rate
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for src, r := range next {
+		if old, ok := l.rates[src]; ok && old == r {
+			continue
+		}
+		// A burst of one second's worth lets a steady sender through at
+		// its rate while still cutting a flood.
+		l.limiters[src] = rate.NewLimiter(rate.Limit(r), max(1, int(r)))
+		l.rates[src] = r
+	}
+	for src := range l.rates {
+		if _, ok := next[src]; !ok {
+			delete(l.limiters, src)
+			delete(l.rates, src)
+		}
+	}
+	return nil
+}
+
+// Run refreshes every interval until ctx ends. A failed refresh keeps the
+// limits in force: a database blip must not lift a shed.
+func (l *Limiter) Run(ctx context.Context, q Querier, interval time.Duration, logger *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := l.Refresh(ctx, q); err != nil && !errors.Is(err, context.Canceled) {
+			logger.Warn("could not refresh shed limits", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Beginner starts transactions; *pgxpool.Pool is one.
+type Beginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// Set limits source to r events per second, or lifts its limit when r is
+// negative. An empty source with a negative r lifts every limit.
+func Set(ctx context.Context, db Beginner, source string, r float64, by string) error {
+	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		var err error
+		switch {
+		case r >= 0:
+			v, _ := json.Marshal(Setting{Rate: r})
+			_, err = tx.Exec(ctx, `
+				INSERT INTO hookline_settings (key, value, updated_by) VALUES ($1, $2, $3)
+				ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now(), updated_by = EXCLUDED.updated_by`,
+				Key(source), v, by)
+		case source == "":
+			_, err = tx.Exec(ctx, `DELETE FROM hookline_settings WHERE key LIKE 'shed.%'`)
+		default:
+			_, err = tx.Exec(ctx, `DELETE FROM hookline_settings WHERE key = $1`, Key(source))
+		}
+		if err != nil {
+			return fmt.Errorf("write shed limit for %q: %w", source, err)
+		}
+		_, err = tx.Exec(ctx, `SELECT pg_notify('hookline_settings', $1)`, Key(source))
+		return err
+	})
+}
