@@ -84,3 +84,41 @@ func newProvider(pool *pgxpool.Pool) (*goose.Provider, error) {
 	}
 	return p, nil
 }
+
+// Pending lists the migrations this build knows that the database has not
+// applied, River's and Hookline's.
+func Pending(ctx context.Context, pool *pgxpool.Pool) (Result, error) {
+	var res Result
+	riverMigrator, err := rivermigrate.New(riverpgxv5.New(pool), nil)
+	if err != nil {
+		return res, fmt.Errorf("create river migrator: %w", err)
+	}
+	existing, err := riverMigrator.ExistingVersions(ctx)
+	if err != nil {
+		return res, fmt.Errorf("read applied river migrations: %w", err)
+	}
+	applied := map[int]bool{}
+	for _, m := range existing {
+		applied[m.Version] = true
+	}
+	for _, m := range riverMigrator.AllVersions() {
+		if !applied[m.Version] {
+			res.River = append(res.River, m.Version)
+		}
+	}
+	provider, err := newProvider(pool)
+	if err != nil {
+		return res, err
+	}
+	defer provider.Close()
+	statuses, err := provider.Status(ctx)
+	if err != nil {
+		return res, fmt.Errorf("read applied hookline migrations: %w", err)
+	}
+	for _, s := range statuses {
+		if s.State == goose.StatePending {
+			res.Hookline = append(res.Hookline, s.Source.Version)
+		}
+	}
+	return res, nil
+}
