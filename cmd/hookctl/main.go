@@ -35,6 +35,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		newMigrateCmd(getenv),
 		newSendCmd(getenv),
 		newSourcesCmd(getenv),
+		newThrottleCmd(getenv),
+		newShedCmd(getenv),
+		newDoctorCmd(getenv),
 	)
 	return root.ExecuteContext(ctx)
 }
