@@ -22,7 +22,9 @@ import (
 	"github.com/hookline/hookline/internal/dbpool"
 	"github.com/hookline/hookline/internal/ingest"
 	"github.com/hookline/hookline/internal/logging"
+	"github.com/hookline/hookline/internal/metrics"
 	"github.com/hookline/hookline/internal/receiver"
+	"github.com/hookline/hookline/internal/shed"
 	"github.com/hookline/hookline/internal/sources"
 )
 
@@ -99,6 +101,9 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stderr io.
 		return fmt.Errorf("create river client: %w", err)
 	}
 
+	// This process's own registry: nothing is registered globally.
+	reg := metrics.NewRegistry()
+
 	var ing receiver.Ingester
 	switch cfg.IngestMode {
 	case "single":
@@ -106,6 +111,7 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stderr io.
 	case "batch":
 		b := ingest.NewBatcher(pool, rc, logger, ingest.BatchOptions{
 			MaxSize: cfg.BatchMaxSize, MaxWait: cfg.BatchMaxWait, Flushers: cfg.BatchFlushers, Timeout: cfg.IngestTimeout,
+			Observer: metrics.NewIngest(reg),
 		})
 		// Runs after the HTTP server has drained: flush what its last
 		// requests left in the open batch.
@@ -119,10 +125,17 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stderr io.
 		ing = b
 	}
 
+	// Shed limits (hookctl shed) are re-read every second.
+	limiter := shed.NewLimiter()
+	go limiter.Run(ctx, pool, time.Second, logger)
+
 	handler := receiver.New(logger, srcs, ing, pool, receiver.Options{
+		Shed:          limiter,
 		MaxBodyBytes:  cfg.MaxBodyBytes,
 		IngestTimeout: cfg.IngestTimeout,
 		RetryAfter:    cfg.RetryAfter,
+		Recorder:      metrics.NewReceiver(reg),
+		Metrics:       metrics.Handler(reg, logger),
 	})
 	if cfg.DebugAddr != "" {
 		go serveDebug(logger, cfg.DebugAddr)

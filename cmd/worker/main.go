@@ -16,15 +16,16 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/labstack/echo/v4"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/hookline/hookline/internal/config"
 	"github.com/hookline/hookline/internal/dbpool"
 	"github.com/hookline/hookline/internal/dispatch"
-	"github.com/hookline/hookline/internal/health"
 	"github.com/hookline/hookline/internal/logging"
+	"github.com/hookline/hookline/internal/metrics"
+	"github.com/hookline/hookline/internal/throttle"
 )
 
 func main() {
@@ -47,9 +48,16 @@ type Config struct {
 	SoftStopTimeout   time.Duration `env:"WORKER_SOFT_STOP_TIMEOUT" envDefault:"20s"`
 	HardStopTimeout   time.Duration `env:"WORKER_HARD_STOP_TIMEOUT" envDefault:"5s"`
 	FetchCooldown     time.Duration `env:"WORKER_FETCH_COOLDOWN" envDefault:"10ms"`
+	ThrottleMaxWait   time.Duration `env:"WORKER_THROTTLE_MAX_WAIT" envDefault:"30s"`
 	FetchPollInterval time.Duration `env:"WORKER_FETCH_POLL_INTERVAL" envDefault:"1s"`
 	LogFormat         string        `env:"LOG_FORMAT" envDefault:"json"`
 	LogLevel          slog.Level    `env:"LOG_LEVEL" envDefault:"info"`
+
+	// River UI is served on the admin server only with a credential:
+	// basic auth, a bearer token, or both.
+	RiverUIUsername string `env:"RIVERUI_USERNAME"`
+	RiverUIPassword string `env:"RIVERUI_PASSWORD"`
+	RiverUIToken    string `env:"RIVERUI_TOKEN"`
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
@@ -75,11 +83,36 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	workers := river.NewWorkers()
 	river.AddWorker(workers, dispatch.NewWorker(pool, mux, logger))
 
+	// This process's own registry: nothing is registered globally.
+	reg := metrics.NewRegistry()
+	jobMetrics := metrics.NewWorker(reg, dispatch.Kind)
+	jobMetrics.SetConcurrencyLimit(cfg.Concurrency)
+	reg.MustRegister(metrics.NewQueue(pool, dispatch.Queue, 2*time.Second, logger))
+
+	// The gate admits jobs up to this process's share of the live global
+	// limit (hookctl throttle). It comes before the job metrics, so that time
+	// spent waiting at the gate does not count as job duration.
+	gate := throttle.NewGate(cfg.Concurrency, cfg.ThrottleMaxWait)
+	ctl := throttle.NewController(pool, gate, cfg.Concurrency, logger)
+	ctl.OnChange = jobMetrics.SetConcurrencyLimit
+	ctlCtx, stopCtl := context.WithCancel(context.WithoutCancel(ctx))
+	ctlDone := make(chan struct{})
+	go func() {
+		defer close(ctlDone)
+		if err := ctl.Run(ctlCtx); err != nil {
+			logger.Error("throttle controller stopped; the concurrency limit is frozen", "error", err)
+		}
+	}()
+	// Withdraw from worker_processes only after River has stopped, so the
+	// others take over this process's share once its jobs are done.
+	defer func() { stopCtl(); <-ctlDone }()
+
 	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		FetchCooldown:        cfg.FetchCooldown,
 		FetchPollInterval:    cfg.FetchPollInterval,
 		JobTimeout:           cfg.JobTimeout,
 		Logger:               logger,
+		Middleware:           []rivertype.Middleware{gate, jobMetrics},
 		Queues:               map[string]river.QueueConfig{dispatch.Queue: {MaxWorkers: cfg.Concurrency}},
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		Workers:              workers,
@@ -88,7 +121,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return fmt.Errorf("create river client: %w", err)
 	}
 
-	admin := &http.Server{Addr: cfg.Addr, Handler: newAdmin(pool), ReadHeaderTimeout: 5 * time.Second}
+	adm := admin{db: pool, metrics: metrics.Handler(reg, logger), auth: cfg.riverUIAuth()}
+	if adm.auth.configured() {
+		if adm.riverUI, err = newRiverUI(ctx, rc, logger); err != nil {
+			return fmt.Errorf("river ui: %w", err)
+		}
+	}
+	admin := &http.Server{Addr: cfg.Addr, Handler: newAdmin(adm), ReadHeaderTimeout: 5 * time.Second}
 	adminErr := make(chan error, 1)
 	go func() { adminErr <- admin.ListenAndServe() }()
 	defer admin.Close()
@@ -98,7 +137,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err := rc.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start river client: %w", err)
 	}
-	logger.Info("worker started", "queue", dispatch.Queue, "concurrency", cfg.Concurrency, "admin_addr", cfg.Addr)
+	logger.Info("worker started", "queue", dispatch.Queue, "concurrency", cfg.Concurrency, "admin_addr", cfg.Addr, "river_ui", adm.riverUI != nil)
 
 	select {
 	case <-ctx.Done():
@@ -131,7 +170,21 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 	if cfg.RescueAfter <= cfg.JobTimeout {
 		return cfg, fmt.Errorf("WORKER_RESCUE_AFTER=%s must be longer than WORKER_JOB_TIMEOUT=%s", cfg.RescueAfter, cfg.JobTimeout)
 	}
+	// A job waiting at the throttle gate is already "running" to River.
+	if cfg.ThrottleMaxWait <= 0 || cfg.RescueAfter <= cfg.JobTimeout+cfg.ThrottleMaxWait {
+		return cfg, fmt.Errorf("WORKER_RESCUE_AFTER=%s must be longer than WORKER_JOB_TIMEOUT=%s plus WORKER_THROTTLE_MAX_WAIT=%s (which must be positive)",
+			cfg.RescueAfter, cfg.JobTimeout, cfg.ThrottleMaxWait)
+	}
+	// A username without a password would let anyone in who guessed it.
+	if (cfg.RiverUIUsername == "") != (cfg.RiverUIPassword == "") {
+		return cfg, errors.New("RIVERUI_USERNAME and RIVERUI_PASSWORD must be set together")
+	}
 	return cfg, nil
+}
+
+// riverUIAuth returns River UI's credentials; none leaves River UI off.
+func (c Config) riverUIAuth() uiAuth {
+	return uiAuth{username: c.RiverUIUsername, password: c.RiverUIPassword, token: c.RiverUIToken}
 }
 
 // stopRiver stops fetching and waits for jobs in flight, up to the soft
@@ -157,14 +210,4 @@ func stopRiver(ctx context.Context, logger *slog.Logger, rc *river.Client[pgx.Tx
 	}
 	logger.Info("worker stopped after cancelling jobs")
 	return nil
-}
-
-// newAdmin returns the worker's admin HTTP handler.
-func newAdmin(db health.Pinger) http.Handler {
-	e := echo.New()
-	e.HideBanner = true
-	e.HidePort = true
-	e.GET("/healthz", health.Live())
-	e.GET("/readyz", health.Ready(db))
-	return e
 }

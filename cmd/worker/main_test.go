@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -42,5 +44,34 @@ func TestLoadConfig(t *testing.T) {
 		t.Parallel()
 		_, err := loadConfig([]string{"worker"}, getenv(map[string]string{"WORKER_JOB_TIMEOUT": "5m", "WORKER_RESCUE_AFTER": "5m"}))
 		require.ErrorContains(t, err, "WORKER_RESCUE_AFTER=5m0s must be longer than WORKER_JOB_TIMEOUT=5m0s")
+	})
+	t.Run("River UI is off without a credential", func(t *testing.T) {
+		t.Parallel()
+		cfg, err := loadConfig([]string{"worker"}, getenv(nil))
+		require.NoError(t, err)
+		require.False(t, cfg.riverUIAuth().configured())
+	})
+	t.Run("a River UI username needs a password, and a password a username", func(t *testing.T) {
+		t.Parallel()
+		for _, env := range []map[string]string{{"RIVERUI_USERNAME": "oncall"}, {"RIVERUI_PASSWORD": "secret"}} {
+			_, err := loadConfig([]string{"worker"}, getenv(env))
+			require.ErrorContains(t, err, "RIVERUI_USERNAME and RIVERUI_PASSWORD must be set together")
+		}
+	})
+	t.Run("River UI credentials can come from files", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		write := func(name, value string) string {
+			path := filepath.Join(dir, name)
+			require.NoError(t, os.WriteFile(path, []byte(value+"\n"), 0o600))
+			return path
+		}
+		cfg, err := loadConfig([]string{"worker"}, getenv(map[string]string{
+			"RIVERUI_USERNAME":      "oncall",
+			"RIVERUI_PASSWORD_FILE": write("password", "s3cret"),
+			"RIVERUI_TOKEN_FILE":    write("token", "tok_abc"),
+		}))
+		require.NoError(t, err)
+		require.Equal(t, uiAuth{username: "oncall", password: "s3cret", token: "tok_abc"}, cfg.riverUIAuth())
 	})
 }

@@ -119,7 +119,7 @@ func TestWorkerKilledMidJobIsRescuedAndAppliesOnce(t *testing.T) {
 	require.Equal(t, "running", state, "a killed worker leaves its job running until rescued")
 	require.Equal(t, int64(0), p.balance(t, "bank:acc_kill"), "the killed attempt's effect must have rolled back")
 
-	p.startWorker(t, "WORKER_JOB_TIMEOUT=1s", "WORKER_RESCUE_AFTER=2s")
+	p.startWorker(t, "WORKER_JOB_TIMEOUT=1s", "WORKER_THROTTLE_MAX_WAIT=500ms", "WORKER_RESCUE_AFTER=2s")
 	// The new worker must first win leadership from the dead one (River's
 	// leader TTL is about 15s) before its rescuer runs.
 	states := p.waitJobs(t, 90*time.Second)

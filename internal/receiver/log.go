@@ -19,9 +19,10 @@ const (
 	logBodySHA256   = "hookline.body_sha256"
 )
 
-// logRequests writes one structured line per request. It logs what a
-// handler chose to record, never headers or bodies, which may carry secrets.
-func logRequests(logger *slog.Logger) echo.MiddlewareFunc {
+// logRequests writes one structured line per request, and reports each
+// webhook request to rec, if set. It logs what a handler chose to record,
+// never headers or bodies, which may carry secrets.
+func logRequests(logger *slog.Logger, rec Recorder) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			start := time.Now()
@@ -29,15 +30,22 @@ func logRequests(logger *slog.Logger) echo.MiddlewareFunc {
 			if err != nil {
 				c.Error(err) // writes the response, so the status below is final
 			}
+			latency := time.Since(start)
 			path := c.Path()
-			if path == "/healthz" || path == "/readyz" {
-				return nil // probes would drown out the events
+			if path == "/healthz" || path == "/readyz" || path == metricsPath {
+				return nil // probes and scrapes would drown out the events
+			}
+			// Only the webhook handler sets an outcome, and only to one of a
+			// fixed set, so other paths (404s, 405s) never make new series.
+			if outcome, _ := c.Get(logOutcome).(string); rec != nil && outcome != "" {
+				source, _ := c.Get(logSource).(string)
+				rec.Request(source, outcome, latency)
 			}
 			attrs := []slog.Attr{
 				slog.String("method", c.Request().Method),
 				slog.String("path", c.Request().URL.Path),
 				slog.Int("status", c.Response().Status),
-				slog.Duration("latency", time.Since(start)),
+				slog.Duration("latency", latency),
 			}
 			for _, k := range []string{logSource, logEventID, logOutcome, logReason, logSecretsTried, logBodySHA256} {
 				if v, ok := c.Get(k).(string); ok && v != "" {

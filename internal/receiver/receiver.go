@@ -46,6 +46,11 @@ type Ingester interface {
 	Ingest(ctx context.Context, ev inbox.NewEvent) (ingest.Outcome, error)
 }
 
+// Admitter decides whether a request for a source may proceed now.
+type Admitter interface {
+	Allow(source string) bool
+}
+
 // Options tune the request path.
 type Options struct {
 	// MaxBodyBytes is the largest body accepted; larger ones get 413.
@@ -54,9 +59,27 @@ type Options struct {
 	// stalled database turns into a 503 the sender retries rather than a
 	// request that hangs until the sender gives up.
 	IngestTimeout time.Duration
-	// RetryAfter is sent with 503 answers.
+	// RetryAfter is sent with 503 and 429 answers.
 	RetryAfter time.Duration
+	// Shed, if set, is asked before anything else whether a source's
+	// request may proceed; if not, the answer is 429 (hookctl shed).
+	Shed Admitter
+	// Recorder, if set, is told about every webhook request, for metrics.
+	Recorder Recorder
+	// Metrics, if set, is served at /metrics.
+	Metrics http.Handler
 }
+
+// Recorder receives one report per answered webhook request. It is an
+// interface so that the receiver does not depend on a metrics library.
+type Recorder interface {
+	// Request reports a request's source (empty when the source is
+	// unknown), its outcome, as in the request log line, and its latency.
+	Request(source, outcome string, d time.Duration)
+}
+
+// metricsPath is where Options.Metrics is served.
+const metricsPath = "/metrics"
 
 // New returns the receiver's HTTP handler, with every route in place.
 func New(logger *slog.Logger, sources []Source, ing Ingester, db health.Pinger, opts Options) *echo.Echo {
@@ -65,7 +88,7 @@ func New(logger *slog.Logger, sources []Source, ing Ingester, db health.Pinger, 
 	e.HidePort = true
 	e.HTTPErrorHandler = errorHandler(logger)
 	e.Use(middleware.Recover())
-	e.Use(logRequests(logger))
+	e.Use(logRequests(logger, opts.Recorder))
 	addRoutes(e, logger, sources, ing, db, opts)
 	return e
 }
@@ -74,6 +97,9 @@ func New(logger *slog.Logger, sources []Source, ing Ingester, db health.Pinger, 
 func addRoutes(e *echo.Echo, logger *slog.Logger, sources []Source, ing Ingester, db health.Pinger, opts Options) {
 	e.GET("/healthz", health.Live())
 	e.GET("/readyz", health.Ready(db))
+	if opts.Metrics != nil {
+		e.GET(metricsPath, echo.WrapHandler(opts.Metrics))
+	}
 	e.POST("/api/webhooks/:source", handleWebhook(logger, sources, ing, opts))
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/hookline/hookline/internal/ingest"
 	"github.com/hookline/hookline/internal/pgtest"
 	"github.com/hookline/hookline/internal/receiver"
+	"github.com/hookline/hookline/internal/shed"
 	"github.com/hookline/hookline/internal/verify"
 )
 
@@ -38,9 +39,10 @@ const (
 )
 
 type testBundle struct {
-	db   *pgtest.DB
-	logs *syncBuffer
-	url  string
+	db      *pgtest.DB
+	logs    *syncBuffer
+	url     string
+	limiter *shed.Limiter
 }
 
 type setupOpts struct {
@@ -48,6 +50,8 @@ type setupOpts struct {
 	unreachableDB bool
 	// batch ingests with group commit instead of a transaction per request.
 	batch bool
+	// shed installs a shed limiter, refreshed by the test.
+	shed bool
 }
 
 // setup starts a receiver over real HTTP on a fresh database.
@@ -80,12 +84,16 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 		t.Cleanup(func() { _ = b.Close(context.Background()) })
 		ing = b
 	}
-	h := receiver.New(logger, sources, ing, pool, receiver.Options{
-		MaxBodyBytes: maxBody, IngestTimeout: 5 * time.Second, RetryAfter: 7 * time.Second,
-	})
+	ro := receiver.Options{MaxBodyBytes: maxBody, IngestTimeout: 5 * time.Second, RetryAfter: 7 * time.Second}
+	var limiter *shed.Limiter
+	if opts.shed {
+		limiter = shed.NewLimiter()
+		ro.Shed = limiter
+	}
+	h := receiver.New(logger, sources, ing, pool, ro)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &testBundle{db: db, logs: logs, url: srv.URL}
+	return &testBundle{db: db, logs: logs, url: srv.URL, limiter: limiter}
 }
 
 func stripeEvent(id, apiVersion, customer string, amount int64) []byte {
@@ -450,4 +458,24 @@ func TestWebhookLogsOneLinePerRequestWithoutSecretsOrBodies(t *testing.T) {
 	for _, secret := range []string{bankSecret, bankOldSecret, stripeSecret, "wrong-secret", "4242", verify.SignHMAC(bankSecret, body)} {
 		require.NotContains(t, logs, secret)
 	}
+}
+
+func TestWebhookShedAnswers429UntilLifted(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{shed: true})
+	ctx := context.Background()
+	require.NoError(t, shed.Set(ctx, b.db.Pool, "bank", 1, "test"))
+	require.NoError(t, b.limiter.Refresh(ctx, b.db.Pool))
+
+	requireReceived(t, b.postBank(t, bankEvent("tr_shed_1", 1), bankSecret))
+	r := b.postBank(t, bankEvent("tr_shed_2", 1), bankSecret)
+	requireError(t, r, http.StatusTooManyRequests, "retry later")
+	require.Equal(t, "7", r.header.Get("Retry-After"))
+	requireReceived(t, b.postStripe(t, stripeEvent("evt_not_shed", "2023-10-16", "c", 1), stripeSecret))
+
+	require.NoError(t, shed.Set(ctx, b.db.Pool, "bank", -1, "test"))
+	require.NoError(t, b.limiter.Refresh(ctx, b.db.Pool))
+	requireReceived(t, b.postBank(t, bankEvent("tr_shed_2", 1), bankSecret))
+	events, _ := b.counts(t)
+	require.Equal(t, 3, events, "the shed event was not stored; its retry was")
 }

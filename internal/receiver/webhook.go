@@ -26,6 +26,7 @@ import (
 const (
 	msgInvalidSignature = "Invalid signature"
 	msgUnavailable      = "The event could not be stored; retry later"
+	msgShed             = "Too many events from this source; retry later"
 )
 
 // handleWebhook serves POST /api/webhooks/:source. In order: read the
@@ -49,6 +50,12 @@ func handleWebhook(logger *slog.Logger, sources []Source, ing Ingester, opts Opt
 			return echo.NewHTTPError(http.StatusNotFound, "unknown source")
 		}
 		c.Set(logSource, src.Name)
+		// Before the body is even read: shedding exists to save work.
+		if opts.Shed != nil && !opts.Shed.Allow(src.Name) {
+			c.Set(logOutcome, "shed")
+			c.Response().Header().Set("Retry-After", retryAfter)
+			return echo.NewHTTPError(http.StatusTooManyRequests, msgShed)
+		}
 
 		limit := cmp.Or(src.MaxBodyBytes, opts.MaxBodyBytes)
 		body, err := readBody(c.Response(), c.Request(), limit)

@@ -1,0 +1,83 @@
+package metrics_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hookline/hookline/internal/dispatch"
+	"github.com/hookline/hookline/internal/metrics"
+	"github.com/hookline/hookline/internal/pgtest"
+)
+
+func TestQueueCollectorReportsJobsByStateAndOldestAvailableAge(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t)
+	// Insert-only and never started: the jobs stay where they are put.
+	rc, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{Logger: discard})
+	require.NoError(t, err)
+	ctx := context.Background()
+	insert := func(opts *river.InsertOpts) int64 {
+		res, err := rc.Insert(ctx, dispatch.Args{InboxID: 1, Source: "bank", EventID: "e"}, opts)
+		require.NoError(t, err)
+		return res.Job.ID
+	}
+	insert(nil)
+	insert(nil)
+	oldest := insert(nil)
+	insert(&river.InsertOpts{ScheduledAt: time.Now().Add(time.Hour)})
+	elsewhere := insert(&river.InsertOpts{Queue: "elsewhere"})
+	// River inserts any job given a ScheduledAt as scheduled, even in the
+	// past, so age the available ones by hand.
+	_, err = db.Pool.Exec(ctx, `UPDATE river_job SET scheduled_at = now() - interval '1 hour' WHERE id = $1`, oldest)
+	require.NoError(t, err)
+	_, err = db.Pool.Exec(ctx, `UPDATE river_job SET scheduled_at = now() - interval '1 day' WHERE id = $1`, elsewhere)
+	require.NoError(t, err)
+	reg := metrics.NewRegistry()
+	reg.MustRegister(metrics.NewQueue(db.Pool, dispatch.Queue, 2*time.Second, discard))
+
+	mfs := gather(t, reg)
+	jobs := func(state string) float64 {
+		return sample(t, mfs, "hookline_queue_jobs", map[string]string{"state": state}).GetGauge().GetValue()
+	}
+	require.Equal(t, 3.0, jobs("available"))
+	require.Equal(t, 1.0, jobs("scheduled"))
+	require.Zero(t, jobs("running"), "states with no jobs still report zero")
+	age := sample(t, mfs, "hookline_queue_oldest_available_age_seconds", nil).GetGauge().GetValue()
+	require.InDelta(t, time.Hour.Seconds(), age, 60)
+	require.Zero(t, sample(t, mfs, "hookline_queue_query_errors_total", nil).GetCounter().GetValue())
+}
+
+func TestQueueCollectorReportsNoAgeForAnEmptyQueue(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t)
+	reg := metrics.NewRegistry()
+	reg.MustRegister(metrics.NewQueue(db.Pool, dispatch.Queue, 2*time.Second, discard))
+
+	mfs := gather(t, reg)
+	require.Zero(t, sample(t, mfs, "hookline_queue_jobs", map[string]string{"state": "available"}).GetGauge().GetValue())
+	require.Zero(t, sample(t, mfs, "hookline_queue_oldest_available_age_seconds", nil).GetGauge().GetValue())
+}
+
+type failingQuerier struct{}
+
+func (failingQuerier) Query(context.Context, string, ...any) (pgx.Rows, error) {
+	return nil, errors.New("connection refused")
+}
+
+func TestQueueCollectorLeavesOutQueueSeriesAndCountsTheErrorWhenTheQueryFails(t *testing.T) {
+	t.Parallel()
+	reg := metrics.NewRegistry()
+	reg.MustRegister(metrics.NewQueue(failingQuerier{}, dispatch.Queue, time.Second, discard))
+
+	mfs := gather(t, reg)
+	require.Nil(t, family(mfs, "hookline_queue_jobs"), "a failed query must not read as an empty queue")
+	require.Nil(t, family(mfs, "hookline_queue_oldest_available_age_seconds"))
+	require.Equal(t, 1.0, sample(t, mfs, "hookline_queue_query_errors_total", nil).GetCounter().GetValue())
+}
