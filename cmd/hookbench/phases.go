@@ -136,7 +136,7 @@ func (b *bench) check(ctx context.Context, rep *report, db *database, ev *events
 		}
 	}
 	r.Acked, r.Stored = len(acked), len(stored)
-	if r.Jobs, err = db.count(ctx, `SELECT count(*) FROM river_job`); err != nil {
+	if r.Jobs, err = db.count(ctx, `SELECT count(*) FROM river_job WHERE kind = 'process_event'`); err != nil {
 		return err
 	}
 	if missing > 0 {
@@ -197,7 +197,7 @@ func (b *bench) drain(ctx context.Context, db *database, concurrency int) (worke
 	defer p.stop()
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
-		done, err := db.count(ctx, `SELECT count(*) FROM river_job WHERE state = 'completed'`)
+		done, err := db.count(ctx, `SELECT count(*) FROM river_job WHERE kind = 'process_event' AND state = 'completed'`)
 		if err != nil {
 			return workerResult{}, err
 		}
@@ -212,7 +212,7 @@ func (b *bench) drain(ctx context.Context, db *database, concurrency int) (worke
 	// Measured by the database, from the first job's start to the last
 	// one's completion, so that process start-up does not count.
 	var secs float64
-	err = db.pool.QueryRow(ctx, `SELECT extract(epoch FROM max(finalized_at) - min(attempted_at))::float8 FROM river_job`).Scan(&secs)
+	err = db.pool.QueryRow(ctx, `SELECT extract(epoch FROM max(finalized_at) - min(attempted_at))::float8 FROM river_job WHERE kind = 'process_event'`).Scan(&secs)
 	if err != nil {
 		return workerResult{}, err
 	}
@@ -310,7 +310,7 @@ func (b *bench) endToEnd(ctx context.Context, rep *report) error {
 	openLoop(ctx, "http://"+raddr+"/api/webhooks/bank", ev, rate, b.o.duration, b.o.conns)
 	deadline := time.Now().Add(time.Minute)
 	for {
-		pending, err := db.count(ctx, `SELECT count(*) FROM river_job WHERE state <> 'completed'`)
+		pending, err := db.count(ctx, `SELECT count(*) FROM river_job WHERE kind = 'process_event' AND state <> 'completed'`)
 		if err != nil {
 			return err
 		}

@@ -38,6 +38,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		newThrottleCmd(getenv),
 		newShedCmd(getenv),
 		newDoctorCmd(getenv),
+		newStatusCmd(getenv),
+		newPauseCmd(getenv),
+		newResumeCmd(getenv),
+		newDrainCmd(getenv),
+		newEventsCmd(getenv),
+		newReplayCmd(getenv),
+		newRetryCmd(getenv),
+		newPruneCmd(getenv),
 	)
 	return root.ExecuteContext(ctx)
 }

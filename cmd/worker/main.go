@@ -25,6 +25,8 @@ import (
 	"github.com/hookline/hookline/internal/dispatch"
 	"github.com/hookline/hookline/internal/logging"
 	"github.com/hookline/hookline/internal/metrics"
+	"github.com/hookline/hookline/internal/ops"
+	"github.com/hookline/hookline/internal/retention"
 	"github.com/hookline/hookline/internal/throttle"
 )
 
@@ -49,6 +51,9 @@ type Config struct {
 	HardStopTimeout   time.Duration `env:"WORKER_HARD_STOP_TIMEOUT" envDefault:"5s"`
 	FetchCooldown     time.Duration `env:"WORKER_FETCH_COOLDOWN" envDefault:"10ms"`
 	ThrottleMaxWait   time.Duration `env:"WORKER_THROTTLE_MAX_WAIT" envDefault:"30s"`
+	PruneInterval     time.Duration `env:"WORKER_PRUNE_INTERVAL" envDefault:"1h"`
+	PrunePayloadsAge  time.Duration `env:"WORKER_PRUNE_PAYLOADS_AFTER" envDefault:"720h"`
+	PruneKeysAge      time.Duration `env:"WORKER_PRUNE_KEYS_AFTER" envDefault:"2160h"`
 	FetchPollInterval time.Duration `env:"WORKER_FETCH_POLL_INTERVAL" envDefault:"1s"`
 	LogFormat         string        `env:"LOG_FORMAT" envDefault:"json"`
 	LogLevel          slog.Level    `env:"LOG_LEVEL" envDefault:"info"`
@@ -82,6 +87,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	registerHandlers(mux)
 	workers := river.NewWorkers()
 	river.AddWorker(workers, dispatch.NewWorker(pool, mux, logger))
+	queues := map[string]river.QueueConfig{dispatch.Queue: {MaxWorkers: cfg.Concurrency}}
+	var periodic []*river.PeriodicJob
+	if cfg.PruneInterval > 0 {
+		rw, err := retention.NewWorker(pool, ops.PruneOpts{OlderThan: cfg.PrunePayloadsAge, KeepKeysFor: cfg.PruneKeysAge}, logger)
+		if err != nil {
+			return fmt.Errorf("WORKER_PRUNE_PAYLOADS_AFTER / WORKER_PRUNE_KEYS_AFTER: %w", err)
+		}
+		river.AddWorker(workers, rw)
+		queues[retention.Queue] = river.QueueConfig{MaxWorkers: 1}
+		periodic = append(periodic, retention.Periodic(cfg.PruneInterval))
+	}
 
 	// This process's own registry: nothing is registered globally.
 	reg := metrics.NewRegistry()
@@ -92,7 +108,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	// The gate admits jobs up to this process's share of the live global
 	// limit (hookctl throttle). It comes before the job metrics, so that time
 	// spent waiting at the gate does not count as job duration.
-	gate := throttle.NewGate(cfg.Concurrency, cfg.ThrottleMaxWait)
+	gate := throttle.NewGate(dispatch.Queue, cfg.Concurrency, cfg.ThrottleMaxWait)
 	ctl := throttle.NewController(pool, gate, cfg.Concurrency, logger)
 	ctl.OnChange = jobMetrics.SetConcurrencyLimit
 	ctlCtx, stopCtl := context.WithCancel(context.WithoutCancel(ctx))
@@ -113,7 +129,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		JobTimeout:           cfg.JobTimeout,
 		Logger:               logger,
 		Middleware:           []rivertype.Middleware{gate, jobMetrics},
-		Queues:               map[string]river.QueueConfig{dispatch.Queue: {MaxWorkers: cfg.Concurrency}},
+		PeriodicJobs:         periodic,
+		Queues:               queues,
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		Workers:              workers,
 	})

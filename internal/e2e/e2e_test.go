@@ -115,7 +115,7 @@ func TestWorkerKilledMidJobIsRescuedAndAppliesOnce(t *testing.T) {
 	require.NoError(t, blocker.Rollback(ctx))
 
 	var state string
-	require.NoError(t, p.db.Pool.QueryRow(ctx, `SELECT state::text FROM river_job`).Scan(&state))
+	require.NoError(t, p.db.Pool.QueryRow(ctx, `SELECT state::text FROM river_job WHERE kind = 'process_event'`).Scan(&state))
 	require.Equal(t, "running", state, "a killed worker leaves its job running until rescued")
 	require.Equal(t, int64(0), p.balance(t, "bank:acc_kill"), "the killed attempt's effect must have rolled back")
 
@@ -127,7 +127,7 @@ func TestWorkerKilledMidJobIsRescuedAndAppliesOnce(t *testing.T) {
 	require.Equal(t, int64(300), p.balance(t, "bank:acc_kill"))
 
 	var attempt int
-	require.NoError(t, p.db.Pool.QueryRow(ctx, `SELECT attempt FROM river_job`).Scan(&attempt))
+	require.NoError(t, p.db.Pool.QueryRow(ctx, `SELECT attempt FROM river_job WHERE kind = 'process_event'`).Scan(&attempt))
 	require.Equal(t, 2, attempt, "the rescued job ran a second time")
 }
 

@@ -137,15 +137,16 @@ func (p *pipeline) startWorker(t *testing.T, extraEnv ...string) *proc {
 	return w
 }
 
-// waitJobs waits until no job is queued or running, and returns the count
-// of jobs in each final state.
+// waitJobs waits until no event job is queued or running, and returns the
+// count of event jobs in each final state. Maintenance jobs (retention) are
+// left out.
 func (p *pipeline) waitJobs(t *testing.T, within time.Duration) map[string]int {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
 		var pending int
 		require.NoError(t, p.db.Pool.QueryRow(context.Background(),
-			`SELECT count(*) FROM river_job WHERE state NOT IN ('completed', 'cancelled', 'discarded')`).Scan(&pending))
+			`SELECT count(*) FROM river_job WHERE kind = 'process_event' AND state NOT IN ('completed', 'cancelled', 'discarded')`).Scan(&pending))
 		if pending == 0 {
 			break
 		}
@@ -155,7 +156,7 @@ func (p *pipeline) waitJobs(t *testing.T, within time.Duration) map[string]int {
 		time.Sleep(50 * time.Millisecond)
 	}
 	states := map[string]int{}
-	rows, err := p.db.Pool.Query(context.Background(), `SELECT state::text, count(*) FROM river_job GROUP BY state`)
+	rows, err := p.db.Pool.Query(context.Background(), `SELECT state::text, count(*) FROM river_job WHERE kind = 'process_event' GROUP BY state`)
 	require.NoError(t, err)
 	defer rows.Close()
 	for rows.Next() {

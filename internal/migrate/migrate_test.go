@@ -24,8 +24,9 @@ func TestUpCreatesRiverAndHooklineTables(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEmpty(t, res.River)
 	require.Equal(t, hooklineVersions(t), res.Hookline)
+	require.Contains(t, res.Hookline, int64(4), "00004_replay_audit")
 
-	for _, table := range []string{"river_job", "river_queue", "inbox_events", "account_balances"} {
+	for _, table := range []string{"river_job", "river_queue", "inbox_events", "account_balances", "replay_audit"} {
 		var exists bool
 		require.NoError(t, db.Pool.QueryRow(context.Background(), `SELECT to_regclass($1) IS NOT NULL`, table).Scan(&exists))
 		require.True(t, exists, table)

@@ -28,6 +28,7 @@ import (
 type Gate struct {
 	river.MiddlewareDefaults
 
+	queue   string
 	mu      sync.Mutex
 	limit   int
 	active  int
@@ -35,10 +36,11 @@ type Gate struct {
 	maxWait time.Duration
 }
 
-// NewGate returns a gate admitting limit jobs at once, and snoozing jobs
-// that wait longer than maxWait.
-func NewGate(limit int, maxWait time.Duration) *Gate {
-	return &Gate{limit: max(0, limit), changed: make(chan struct{}), maxWait: maxWait}
+// NewGate returns a gate admitting limit jobs of queue at once, and
+// snoozing jobs that wait longer than maxWait. Jobs of other queues (such
+// as maintenance) pass freely.
+func NewGate(queue string, limit int, maxWait time.Duration) *Gate {
+	return &Gate{queue: queue, limit: max(0, limit), changed: make(chan struct{}), maxWait: maxWait}
 }
 
 // SetLimit changes the limit (0 admits nothing); waiting jobs are admitted
@@ -72,6 +74,9 @@ func (g *Gate) wakeLocked() {
 
 // Work implements rivertype.WorkerMiddleware.
 func (g *Gate) Work(ctx context.Context, job *rivertype.JobRow, doInner func(context.Context) error) error {
+	if job.Queue != g.queue {
+		return doInner(ctx)
+	}
 	deadline := time.NewTimer(g.maxWait)
 	defer deadline.Stop()
 	for {

@@ -33,7 +33,7 @@ func startWorker(t *testing.T, db *pgtest.DB, mux *dispatch.Mux, concurrency int
 	pool, err := dbpool.New(context.Background(), db.URL, concurrency+5, 0)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
-	gate := throttle.NewGate(concurrency, 30*time.Second)
+	gate := throttle.NewGate(dispatch.Queue, concurrency, 30*time.Second)
 	workers := river.NewWorkers()
 	river.AddWorker(workers, dispatch.NewWorker(pool, mux, logger))
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
@@ -122,10 +122,14 @@ func TestThrottleLowersJobsInFlightAcrossProcessesWithinTwoSeconds(t *testing.T)
 
 func TestGateSnoozesJobsThatWaitTooLong(t *testing.T) {
 	t.Parallel()
-	gate := throttle.NewGate(0, 10*time.Millisecond)
+	gate := throttle.NewGate(dispatch.Queue, 0, 10*time.Millisecond)
 	called := false
-	err := gate.Work(context.Background(), &rivertype.JobRow{}, func(context.Context) error { called = true; return nil })
+	err := gate.Work(context.Background(), &rivertype.JobRow{Queue: dispatch.Queue}, func(context.Context) error { called = true; return nil })
 	var snooze *river.JobSnoozeError
 	require.ErrorAs(t, err, &snooze)
 	require.False(t, called)
+
+	// Other queues are not throttled.
+	require.NoError(t, gate.Work(context.Background(), &rivertype.JobRow{Queue: "maintenance"}, func(context.Context) error { called = true; return nil }))
+	require.True(t, called)
 }

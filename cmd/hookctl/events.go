@@ -1,0 +1,243 @@
+package main
+
+import (
+	"encoding/base64"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hookline/hookline/internal/ops"
+)
+
+func newEventsCmd(getenv func(string) string) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "events",
+		Short: "List and inspect stored events",
+		Long: `List and inspect the events in the inbox (inbox_events), with the state of
+their River jobs.
+
+An event's status is "processed" once a worker applied it. Until then it is
+the River state of its latest job: available, running, retryable (failed,
+will retry), scheduled, pending, discarded (the dead letter: retries used
+up), cancelled (a permanent error) or completed; or "received" when no job
+of it is left in river_job. Reads DATABASE_URL.`,
+		Args: cobra.NoArgs,
+	}
+	cmd.AddCommand(newEventsListCmd(getenv), newEventsGetCmd(getenv))
+	return cmd
+}
+
+func newEventsListCmd(getenv func(string) string) *cobra.Command {
+	var (
+		asJSON bool
+		since  string
+		f      ops.EventFilter
+	)
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List events, newest first, with their processing status",
+		Long: `List events, newest first: when each was received, its type, its status, its
+latest job, that job's attempts and the error of its last failed attempt.
+
+--status takes a status (see "hookctl events --help"), or "unprocessed"
+(any event not yet processed) or "failed" (discarded or cancelled: it will
+not run again without an operator). The statuses that are River states are
+looked up from the jobs in that state, which is quick however large the
+inbox; "processed", "unprocessed" and "received" walk back from the newest
+event, so bound them with --since on a large inbox.`,
+		Example: `  hookctl events list --source stripe --since 1h
+  hookctl events list --status failed
+  hookctl events list --since 2026-01-02T00:00:00Z --status retryable --limit 500 --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.Status != "" && !slices.Contains(ops.Statuses, f.Status) {
+				return fmt.Errorf("--status %q: want one of %s", f.Status, strings.Join(ops.Statuses, ", "))
+			}
+			if f.Limit <= 0 {
+				return fmt.Errorf("--limit must be positive, not %d", f.Limit)
+			}
+			if since != "" {
+				t, err := parseSince(since, time.Now())
+				if err != nil {
+					return err
+				}
+				f.Since = t
+			}
+			client, closeDB, err := openOps(cmd, getenv)
+			if err != nil {
+				return err
+			}
+			defer closeDB()
+			events, err := client.ListEvents(cmd.Context(), f)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), events)
+			}
+			return printEvents(cmd.OutOrStdout(), events)
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVar(&asJSON, "json", false, "print JSON for scripts")
+	fl.StringVar(&f.Source, "source", "", "only events of this source")
+	fl.StringVar(&f.Type, "type", "", "only events of this type")
+	fl.StringVar(&since, "since", "", "only events received since: a duration before now (1h, 2d) or an RFC 3339 time")
+	fl.StringVar(&f.Status, "status", "", "only events with this status: "+strings.Join(ops.Statuses, "|"))
+	fl.IntVar(&f.Limit, "limit", 50, "at most this many events")
+	return cmd
+}
+
+func printEvents(out io.Writer, events []ops.EventSummary) error {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RECEIVED\tSOURCE\tEVENT ID\tTYPE\tSTATUS\tJOB\tATTEMPTS\tLAST ERROR")
+	for _, ev := range events {
+		job, attempts, lastErr := "-", "-", ""
+		if ev.Job != nil {
+			job = fmt.Sprintf("%d (%s)", ev.Job.ID, ev.Job.State)
+			if ev.Job.Replay {
+				job = fmt.Sprintf("%d (%s, replay)", ev.Job.ID, ev.Job.State)
+			}
+			attempts = fmt.Sprintf("%d/%d", ev.Job.Attempt, ev.Job.MaxAttempts)
+			lastErr = oneLine(ev.Job.LastError, 80)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", fmtTime(ev.ReceivedAt), ev.Source, oneLine(ev.EventID, 60),
+			oneLine(ev.Type, 40), ev.Status, job, attempts, lastErr)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(events) == 0 {
+		fmt.Fprintln(out, "(no events match)")
+	}
+	return nil
+}
+
+func newEventsGetCmd(getenv func(string) string) *cobra.Command {
+	var asJSON, withPayload bool
+	cmd := &cobra.Command{
+		Use:   "get <source> <event-id>",
+		Short: "Show one event, its jobs and its replays",
+		Long: `Show one event: when it was received and processed, its status, every job
+of it still in river_job (the original and any replays, with their last
+errors), and its replay audit. The body and headers (which hold the
+signature) are shown only with --payload: in JSON as payload_base64
+(byte-exact) and payload (when it is UTF-8 text).`,
+		Example: `  hookctl events get stripe evt_1NqX
+  hookctl events get bank tr_42 --payload`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			client, closeDB, err := openOps(cmd, getenv)
+			if err != nil {
+				return err
+			}
+			defer closeDB()
+			ev, err := client.GetEvent(cmd.Context(), args[0], args[1], withPayload)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				v := struct {
+					ops.EventDetail
+					PayloadBase64 *string `json:"payload_base64,omitempty"`
+					Payload       *string `json:"payload,omitempty"`
+				}{EventDetail: ev}
+				if withPayload {
+					b64 := base64.StdEncoding.EncodeToString(ev.Payload)
+					v.PayloadBase64 = &b64
+					if utf8.Valid(ev.Payload) {
+						text := string(ev.Payload)
+						v.Payload = &text
+					}
+				}
+				return writeJSON(out, v)
+			}
+			return printEvent(out, ev, withPayload)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")
+	cmd.Flags().BoolVar(&withPayload, "payload", false, "also show the stored headers and body")
+	return cmd
+}
+
+func printEvent(out io.Writer, ev ops.EventDetail, withPayload bool) error {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "Event\t%s/%s (inbox id %d)\n", ev.Source, ev.EventID, ev.InboxID)
+	fmt.Fprintf(tw, "Type\t%s\n", ev.Type)
+	if ev.APIVersion != "" {
+		fmt.Fprintf(tw, "API version\t%s\n", ev.APIVersion)
+	}
+	fmt.Fprintf(tw, "Received\t%s\n", fmtTime(ev.ReceivedAt))
+	fmt.Fprintf(tw, "Processed\t%s\n", fmtTimePtr(ev.ProcessedAt))
+	fmt.Fprintf(tw, "Status\t%s\n", ev.Status)
+	switch {
+	case ev.PrunedAt != nil:
+		fmt.Fprintf(tw, "Payload\tpruned at %s (the key is kept; the event cannot be replayed)\n", fmtTime(*ev.PrunedAt))
+	case withPayload:
+		fmt.Fprintf(tw, "Payload\t%d bytes, below\n", ev.PayloadBytes)
+	default:
+		fmt.Fprintf(tw, "Payload\t%d bytes (shown with --payload)\n", ev.PayloadBytes)
+	}
+	fmt.Fprintln(tw)
+
+	fmt.Fprintln(tw, "JOB\tSTATE\tATTEMPTS\tREPLAY\tCREATED\tFINALIZED\tLAST ERROR")
+	for _, j := range ev.Jobs {
+		fmt.Fprintf(tw, "%d\t%s\t%d/%d\t%t\t%s\t%s\t%s\n", j.ID, j.State, j.Attempt, j.MaxAttempts, j.Replay,
+			fmtTime(j.CreatedAt), fmtTimePtr(j.FinalizedAt), oneLine(j.LastError, 100))
+	}
+	if len(ev.Jobs) == 0 {
+		fmt.Fprintln(tw, "(none left in river_job)\t\t\t\t\t\t")
+	}
+	if len(ev.Replays) > 0 {
+		fmt.Fprintln(tw)
+		fmt.Fprintln(tw, "REPLAYED AT\tBY\tJOB\tREASON")
+		for _, r := range ev.Replays {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", fmtTime(r.ReplayedAt), r.ReplayedBy, r.JobID, oneLine(r.Reason, 100))
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if withPayload && ev.PrunedAt == nil {
+		fmt.Fprintln(out, "\nHEADERS")
+		keys := make([]string, 0, len(ev.Headers))
+		for k := range ev.Headers {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			fmt.Fprintf(out, "%s: %s\n", printable(k), printable(ev.Headers[k]))
+		}
+		fmt.Fprintln(out, "\nBODY")
+		fmt.Fprintln(out, printable(string(ev.Payload)))
+	}
+	return nil
+}
+
+// printable escapes what a terminal could act on in untrusted text: control
+// characters other than newline and tab, and bytes that are not UTF-8. The
+// --json form has the byte-exact body.
+func printable(s string) string {
+	var b strings.Builder
+	for len(s) > 0 {
+		r, size := utf8.DecodeRuneInString(s)
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, "\\x%02x", s[0])
+		case r == '\n' || r == '\t' || unicode.IsPrint(r):
+			b.WriteRune(r)
+		default:
+			fmt.Fprintf(&b, "\\u%04x", r)
+		}
+		s = s[size:]
+	}
+	return b.String()
+}

@@ -1,0 +1,311 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hookline/hookline/internal/ops"
+)
+
+// duplicatesNote says where duplicates are counted: the inbox writes
+// nothing for a duplicate, so the database cannot.
+const duplicatesNote = `duplicates are not stored, so they are not counted here: see the receiver metric hookline_receiver_requests_total{outcome="duplicate"}`
+
+func newStatusCmd(getenv func(string) string) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the events queue, the inbox and the connected workers",
+		Long: `Show a snapshot of the pipeline, read from the database (DATABASE_URL):
+
+  - the jobs of the "events" queue in each River state: the backlog
+    (available, running, retryable, scheduled, pending), the dead letters
+    (discarded), and the completed and cancelled jobs River still retains
+    (24 hours by default);
+  - how long the oldest available job has been waiting to run;
+  - the completion rate: jobs completed in the last 1 and 5 minutes, per
+    second;
+  - whether the queue is paused (river_queue.paused_at), and every queue
+    River knows;
+  - the new events the inbox received in the last hour. Duplicates write
+    nothing, so they are not counted: the receiver's metric
+    hookline_receiver_requests_total{outcome="duplicate"} counts them.
+
+Workers: River keeps no registry of worker processes, and Postgres does not
+show which sessions LISTEN (River's notifier connection is usually seen idle
+after its 5-second "-- ping", like any pool connection), so listeners are
+not looked for. Instead these views are shown, each labelled for what it is:
+
+  - ANNOUNCED: worker processes that announced themselves in
+    worker_processes in the last 30 s (workers running the concurrency
+    controller, internal/throttle, do so every second).
+  - LEADER: River's elected leader (river_leader). Every started worker
+    takes part in the election and renews the lease every few seconds, so a
+    current leader proves that at least one worker is alive, even an idle
+    one. None means that no worker runs.
+  - WORKERS: River client ids (by default "<hostname>_<start time>") of the
+    workers that hold running jobs now or finished jobs in the last 5
+    minutes, from river_job.attempted_by. An idle worker does not appear.
+  - CONNECTIONS: this database's client connections from pg_stat_activity,
+    by application name and address: receivers, workers and this hookctl
+    alike. Without pg_read_all_stats, other roles' addresses are hidden.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			client, closeDB, err := openOps(cmd, getenv)
+			if err != nil {
+				return err
+			}
+			defer closeDB()
+			st, err := client.Status(cmd.Context())
+			if err != nil {
+				return err
+			}
+			notes := statusNotes(st)
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), struct {
+					ops.Status
+					Notes []string `json:"notes"`
+				}{st, notes})
+			}
+			return printStatus(cmd.OutOrStdout(), st, notes)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")
+	return cmd
+}
+
+func statusNotes(st ops.Status) []string {
+	var notes []string
+	if st.Paused {
+		notes = append(notes, fmt.Sprintf("queue %s is paused since %s: workers fetch nothing until `hookctl resume`", st.Queue, fmtTime(*st.PausedAt)))
+	}
+	if !st.Registered {
+		notes = append(notes, fmt.Sprintf("queue %s has no river_queue row: no worker has worked it in the last 24 hours", st.Queue))
+	}
+	if st.Leader == nil {
+		notes = append(notes, "no River leader: no worker process is running")
+	}
+	return append(notes, duplicatesNote)
+}
+
+func printStatus(out io.Writer, st ops.Status, notes []string) error {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	paused := "no"
+	if st.Paused {
+		paused = "yes, since " + fmtTime(*st.PausedAt)
+	}
+	fmt.Fprintf(tw, "Queue\t%s (paused: %s)\n", st.Queue, paused)
+	oldest := "none available"
+	if st.OldestAvailableAgeSeconds != nil {
+		oldest = fmtAge(time.Duration(*st.OldestAvailableAgeSeconds * float64(time.Second)))
+	}
+	fmt.Fprintf(tw, "Oldest available job\t%s\n", oldest)
+	fmt.Fprintf(tw, "Completed per second\t%.2f over 1 min, %.2f over 5 min\n", st.CompletedPerSecond1m, st.CompletedPerSecond5m)
+	fmt.Fprintf(tw, "Inbox, last hour\t%d new events received\n", st.InboxReceivedLastHour)
+	if st.Leader != nil {
+		fmt.Fprintf(tw, "River leader\t%s (elected %s, lease until %s)\n", st.Leader.ID, fmtTime(st.Leader.ElectedAt), fmtTime(st.Leader.ExpiresAt))
+	} else {
+		fmt.Fprintf(tw, "River leader\tnone\n")
+	}
+	fmt.Fprintln(tw)
+
+	j := st.Jobs
+	fmt.Fprintln(tw, "JOBS\tAVAILABLE\tRUNNING\tRETRYABLE\tSCHEDULED\tPENDING\tDISCARDED\tCOMPLETED\tCANCELLED")
+	fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", st.Queue,
+		j.Available, j.Running, j.Retryable, j.Scheduled, j.Pending, j.Discarded, j.Completed, j.Cancelled)
+	fmt.Fprintln(tw)
+
+	fmt.Fprintln(tw, "QUEUE\tPAUSED AT\tUPDATED AT")
+	for _, q := range st.Queues {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", q.Name, fmtTimePtr(q.PausedAt), fmtTime(q.UpdatedAt))
+	}
+	if len(st.Queues) == 0 {
+		fmt.Fprintln(tw, "(none)\t\t")
+	}
+	fmt.Fprintln(tw)
+
+	if st.WorkerRegistry {
+		fmt.Fprintln(tw, "ANNOUNCED WORKERS (last 30 s)\tHOST\tPID\tLIMIT\tSTARTED\tLAST SEEN")
+		for _, w := range st.Announced {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d of %d\t%s\t%s\n", w.ID, w.Host, w.PID, w.EffectiveLimit, w.ConfiguredLimit,
+				fmtTime(w.StartedAt), fmtTime(w.LastSeenAt))
+		}
+		if len(st.Announced) == 0 {
+			fmt.Fprintln(tw, "(none)\t\t\t\t\t")
+		}
+		fmt.Fprintln(tw)
+	}
+
+	fmt.Fprintln(tw, "WORKERS (active in the last 5 min)\tRUNNING\tCOMPLETED 5M\tFAILED 5M\tLAST ACTIVITY")
+	for _, w := range st.Workers {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", w.ClientID, w.Running, w.CompletedLast5m, w.FailedLast5m, fmtTime(w.LastActivityAt))
+	}
+	if len(st.Workers) == 0 {
+		fmt.Fprintln(tw, "(none)\t\t\t\t")
+	}
+	fmt.Fprintln(tw)
+
+	fmt.Fprintln(tw, "CONNECTIONS (application)\tCLIENT\tCONNECTIONS\tACTIVE\tOLDEST")
+	for _, c := range st.Connections {
+		app := c.ApplicationName
+		if app == "" {
+			app = "(no application_name)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", app, c.ClientAddr, c.Connections, c.Active, fmtTime(c.OldestStart))
+	}
+	fmt.Fprintln(tw)
+	for _, n := range notes {
+		fmt.Fprintf(tw, "note: %s\n", n)
+	}
+	return tw.Flush()
+}
+
+// The helpers below are shared by the operator commands (status, pause,
+// resume, drain, events, replay, retry, prune).
+
+// openOps connects to DATABASE_URL and returns an ops client and a
+// function that closes the connection.
+func openOps(cmd *cobra.Command, getenv func(string) string) (*ops.Client, func(), error) {
+	pool, err := connect(cmd, getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	client, err := ops.New(pool)
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	return client, pool.Close, nil
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// isTerminal reports whether f is an *os.File open on a terminal.
+// golang.org/x/term is not a dependency, so this takes a character device
+// other than /dev/null (what cron, systemd and go test give as stdin) to be
+// a terminal: close enough to decide whether to redraw a line or to ask a
+// question.
+func isTerminal(f any) bool {
+	file, ok := f.(*os.File)
+	if !ok {
+		return false
+	}
+	info, err := file.Stat()
+	if err != nil || info.Mode()&os.ModeCharDevice == 0 {
+		return false
+	}
+	null, err := os.Stat(os.DevNull)
+	return err != nil || !os.SameFile(info, null)
+}
+
+var daysPrefix = regexp.MustCompile(`^(\d+)d(.*)$`)
+
+// parseDuration is time.ParseDuration that also accepts a leading number of
+// days: "30d", "1d12h".
+func parseDuration(s string) (time.Duration, error) {
+	var days time.Duration
+	rest := strings.TrimSpace(s)
+	if m := daysPrefix.FindStringSubmatch(rest); m != nil {
+		n, err := strconv.Atoi(m[1])
+		if err != nil || n > 100_000 {
+			return 0, fmt.Errorf("invalid duration %q", s)
+		}
+		days, rest = time.Duration(n)*24*time.Hour, m[2]
+		if rest == "" {
+			return days, nil
+		}
+	}
+	d, err := time.ParseDuration(rest)
+	if err != nil {
+		return 0, fmt.Errorf("invalid duration %q: want e.g. 90m, 36h, 7d or 1d12h", s)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("invalid duration %q: negative", s)
+	}
+	return days + d, nil
+}
+
+// durationValue is a flag holding a duration that may be given in days.
+type durationValue struct{ d *time.Duration }
+
+func (v durationValue) String() string {
+	if v.d == nil || *v.d == 0 {
+		return "0"
+	}
+	if *v.d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", *v.d/(24*time.Hour))
+	}
+	return v.d.String()
+}
+
+func (v durationValue) Set(s string) error {
+	d, err := parseDuration(s)
+	if err != nil {
+		return err
+	}
+	*v.d = d
+	return nil
+}
+
+func (durationValue) Type() string { return "duration" }
+
+// parseSince reads a start time: a duration before now ("1h", "2d") or an
+// RFC 3339 time.
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	d, err := parseDuration(s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--since %q: want a duration such as 1h or 2d, or an RFC 3339 time such as 2026-01-02T15:04:05Z", s)
+	}
+	return now.Add(-d), nil
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05Z")
+}
+
+func fmtTimePtr(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return fmtTime(*t)
+}
+
+func fmtAge(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	default:
+		return d.Round(time.Second).String()
+	}
+}
+
+// oneLine makes untrusted text safe for one table cell: no tabs, newlines
+// or other control characters, and at most n runes.
+func oneLine(s string, n int) string {
+	s = printable(strings.Join(strings.Fields(s), " "))
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}

@@ -1,0 +1,340 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hookline/hookline/internal/dispatch"
+)
+
+// ErrEventNotFound is returned, wrapped, when no inbox row has the
+// requested source and event id.
+var ErrEventNotFound = errors.New("event not found")
+
+// An event's status is StatusProcessed once a worker applied it (its
+// processed_at is set). Until then it is the River state of its latest job
+// (available, running, retryable, scheduled, pending, discarded, cancelled,
+// or completed), or StatusReceived when no job of it is left in river_job.
+const (
+	StatusProcessed = "processed"
+	StatusReceived  = "received"
+)
+
+// Statuses a list can be filtered by: the statuses above, plus
+// "unprocessed" (any event not yet processed) and "failed" (its latest job
+// is discarded or cancelled: it will not run again without an operator).
+var Statuses = []string{
+	StatusProcessed, "unprocessed", StatusReceived, "failed",
+	"available", "running", "retryable", "scheduled", "pending", "discarded", "cancelled", "completed",
+}
+
+// JobSummary is a River job of an event.
+type JobSummary struct {
+	ID          int64      `json:"id"`
+	State       string     `json:"state"`
+	Attempt     int        `json:"attempt"`
+	MaxAttempts int        `json:"max_attempts"`
+	Replay      bool       `json:"replay"`
+	CreatedAt   time.Time  `json:"created_at"`
+	FinalizedAt *time.Time `json:"finalized_at"`
+	// LastError is the error of the job's latest failed attempt.
+	LastError string `json:"last_error"`
+}
+
+// EventSummary is an inbox row with the state of its latest job.
+type EventSummary struct {
+	InboxID     int64      `json:"inbox_id"`
+	Source      string     `json:"source"`
+	EventID     string     `json:"event_id"`
+	Type        string     `json:"type"`
+	ReceivedAt  time.Time  `json:"received_at"`
+	ProcessedAt *time.Time `json:"processed_at"`
+	// PrunedAt is when prune emptied the payload, if it did.
+	PrunedAt *time.Time `json:"pruned_at"`
+	Status   string     `json:"status"`
+	// Job is the latest job of the event, or nil when none is left.
+	Job *JobSummary `json:"job"`
+}
+
+// EventFilter selects events for ListEvents. Zero fields do not filter.
+type EventFilter struct {
+	Source string
+	Type   string
+	// Since keeps events received at or after it.
+	Since time.Time
+	// Status is one of Statuses.
+	Status string
+	// Limit caps the events returned, newest first; 50 if zero.
+	Limit int
+}
+
+// columns of an EventSummary, over inbox_events e and a job j.
+const eventSummaryColumns = `
+	e.id, e.source, e.event_id, e.event_type, e.received_at, e.processed_at, e.pruned_at,
+	j.id, j.state::text, j.attempt, j.max_attempts, coalesce((j.args->>'replay')::boolean, false),
+	j.created_at, j.finalized_at, j.errors[array_length(j.errors, 1)]->>'error'`
+
+// ListEvents returns the events that match f, newest (highest inbox id)
+// first.
+//
+// Statuses that are River states are found from river_job, through River's
+// (state, queue) index, so listing the dead letters reads only the jobs in
+// that state. The other statuses walk the inbox backwards from the newest
+// event, so a rare one ("received") reads far back: bound it with Since.
+func (c *Client) ListEvents(ctx context.Context, f EventFilter) ([]EventSummary, error) {
+	if f.Status != "" && !slices.Contains(Statuses, f.Status) {
+		return nil, fmt.Errorf("list events: unknown status %q: want one of %s", f.Status, strings.Join(Statuses, ", "))
+	}
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	args := []any{dispatch.Kind}
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	var where []string
+	if f.Source != "" {
+		where = append(where, "e.source = "+arg(f.Source))
+	}
+	if f.Type != "" {
+		where = append(where, "e.event_type = "+arg(f.Type))
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "e.received_at >= "+arg(f.Since))
+	}
+
+	var sql string
+	switch states := jobStatesFor(f.Status); {
+	case states != nil:
+		// The event's latest job is in one of the states: find the jobs in
+		// those states, keep the latest of their event, and join the inbox.
+		where = append(where,
+			"j.kind = $1", "j.queue = "+arg(c.queue),
+			// Literals, not a parameter: state = ANY($n::text[]::river_job_state[])
+			// is not folded to a constant, so the planner cannot use River's
+			// (state, queue) index and reads all of river_job. states only
+			// holds names from jobStatesFor.
+			"j.state IN ('"+strings.Join(states, "', '")+"')",
+			"e.processed_at IS NULL",
+			`NOT EXISTS (SELECT 1 FROM river_job later
+				WHERE later.kind = $1 AND later.args @> jsonb_build_object('inbox_id', e.id) AND later.id > j.id)`)
+		sql = `SELECT ` + eventSummaryColumns + `
+			FROM river_job j JOIN inbox_events e ON e.id = (j.args->>'inbox_id')::bigint
+			WHERE ` + strings.Join(where, " AND ")
+	default:
+		switch f.Status {
+		case StatusProcessed:
+			where = append(where, "e.processed_at IS NOT NULL")
+		case "unprocessed":
+			where = append(where, "e.processed_at IS NULL")
+		case StatusReceived:
+			where = append(where, "e.processed_at IS NULL", "j.id IS NULL")
+		}
+		if len(where) == 0 {
+			where = append(where, "true")
+		}
+		// OFFSET 0 keeps the planner from reading river_job_pkey backwards
+		// to satisfy ORDER BY id DESC LIMIT 1, which scans the whole table
+		// for an old event, instead of using the GIN index on args.
+		sql = `SELECT ` + eventSummaryColumns + `
+			FROM inbox_events e
+			LEFT JOIN LATERAL (
+				SELECT * FROM (
+					SELECT id, state, attempt, max_attempts, args, created_at, finalized_at, errors
+					FROM river_job
+					WHERE kind = $1 AND args @> jsonb_build_object('inbox_id', e.id)
+					OFFSET 0) jobs
+				ORDER BY id DESC LIMIT 1) j ON true
+			WHERE ` + strings.Join(where, " AND ")
+	}
+	sql += " ORDER BY e.id DESC LIMIT " + arg(f.Limit)
+
+	var events []EventSummary
+	err := c.readTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, sql, args...)
+		if err != nil {
+			return err
+		}
+		events, err = pgx.CollectRows(rows, scanEventSummary)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list events (%s): %w", describeFilter(f), err)
+	}
+	if events == nil {
+		events = []EventSummary{}
+	}
+	return events, nil
+}
+
+// jobStatesFor returns the River states that status stands for, or nil
+// when status is not about the latest job's state.
+func jobStatesFor(status string) []string {
+	switch status {
+	case "failed":
+		return []string{"cancelled", "discarded"}
+	case "available", "running", "retryable", "scheduled", "pending", "discarded", "cancelled", "completed":
+		return []string{status}
+	}
+	return nil
+}
+
+func describeFilter(f EventFilter) string {
+	parts := []string{fmt.Sprintf("limit %d", f.Limit)}
+	if f.Source != "" {
+		parts = append(parts, "source "+f.Source)
+	}
+	if f.Type != "" {
+		parts = append(parts, "type "+f.Type)
+	}
+	if !f.Since.IsZero() {
+		parts = append(parts, "since "+f.Since.Format(time.RFC3339))
+	}
+	if f.Status != "" {
+		parts = append(parts, "status "+f.Status)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func scanEventSummary(row pgx.CollectableRow) (EventSummary, error) {
+	var ev EventSummary
+	var (
+		jobID                  *int64
+		state, lastError       *string
+		attempt, maxAttempts   *int16
+		replay                 bool
+		createdAt, finalizedAt *time.Time
+	)
+	err := row.Scan(&ev.InboxID, &ev.Source, &ev.EventID, &ev.Type, &ev.ReceivedAt, &ev.ProcessedAt, &ev.PrunedAt,
+		&jobID, &state, &attempt, &maxAttempts, &replay, &createdAt, &finalizedAt, &lastError)
+	if err != nil {
+		return ev, err
+	}
+	if jobID != nil {
+		ev.Job = &JobSummary{
+			ID: *jobID, State: deref(state), Attempt: int(deref(attempt)), MaxAttempts: int(deref(maxAttempts)),
+			Replay: replay, CreatedAt: deref(createdAt), FinalizedAt: finalizedAt, LastError: deref(lastError),
+		}
+	}
+	ev.Status = statusOf(ev.ProcessedAt, ev.Job)
+	return ev, nil
+}
+
+func statusOf(processedAt *time.Time, latest *JobSummary) string {
+	switch {
+	case processedAt != nil:
+		return StatusProcessed
+	case latest != nil:
+		return latest.State
+	default:
+		return StatusReceived
+	}
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
+
+// ReplayRecord is a row of replay_audit.
+type ReplayRecord struct {
+	ID         int64     `json:"id"`
+	InboxID    int64     `json:"inbox_id"`
+	JobID      int64     `json:"job_id"`
+	ReplayedBy string    `json:"replayed_by"`
+	ReplayedAt time.Time `json:"replayed_at"`
+	Reason     string    `json:"reason"`
+}
+
+// EventDetail is one event with all its jobs and replays.
+type EventDetail struct {
+	EventSummary
+	APIVersion string `json:"api_version"`
+	// PayloadBytes is the stored body's size: 0 once pruned.
+	PayloadBytes int `json:"payload_bytes"`
+	// Payload and Headers are only loaded when asked for.
+	Payload []byte            `json:"-"`
+	Headers map[string]string `json:"headers,omitempty"`
+	// Jobs are every job of the event still in river_job, newest first.
+	Jobs []JobSummary `json:"jobs"`
+	// Replays are the event's replay_audit rows, oldest first.
+	Replays []ReplayRecord `json:"replays"`
+}
+
+// GetEvent returns the event (source, eventID), with its jobs and replays.
+// Its payload and headers (which hold the signature) are only read when
+// withPayload is set. It returns an error wrapping ErrEventNotFound if
+// there is no such event.
+func (c *Client) GetEvent(ctx context.Context, source, eventID string, withPayload bool) (EventDetail, error) {
+	var d EventDetail
+	err := c.readTx(ctx, func(tx pgx.Tx) error {
+		var apiVersion *string
+		err := tx.QueryRow(ctx, `
+			SELECT id, source, event_id, event_type, api_version, received_at, processed_at, pruned_at,
+			       octet_length(payload),
+			       CASE WHEN $3 THEN payload END,
+			       CASE WHEN $3 THEN headers END
+			FROM inbox_events WHERE source = $1 AND event_id = $2`, source, eventID, withPayload,
+		).Scan(&d.InboxID, &d.Source, &d.EventID, &d.Type, &apiVersion, &d.ReceivedAt, &d.ProcessedAt, &d.PrunedAt,
+			&d.PayloadBytes, &d.Payload, &d.Headers)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrEventNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("read inbox row: %w", err)
+		}
+		d.APIVersion = deref(apiVersion)
+
+		rows, err := tx.Query(ctx, `
+			SELECT id, state::text, attempt, max_attempts, coalesce((args->>'replay')::boolean, false),
+			       created_at, finalized_at, coalesce(errors[array_length(errors, 1)]->>'error', '')
+			FROM river_job
+			WHERE kind = $1 AND args @> jsonb_build_object('inbox_id', $2::bigint)
+			ORDER BY id DESC`, dispatch.Kind, d.InboxID)
+		if err != nil {
+			return fmt.Errorf("list jobs: %w", err)
+		}
+		d.Jobs, err = pgx.CollectRows(rows, pgx.RowToStructByPos[JobSummary])
+		if err != nil {
+			return fmt.Errorf("list jobs: %w", err)
+		}
+
+		rows, err = tx.Query(ctx, `
+			SELECT id, inbox_id, job_id, replayed_by, replayed_at, reason
+			FROM replay_audit WHERE source = $1 AND event_id = $2 ORDER BY id`, source, eventID)
+		if err != nil {
+			return fmt.Errorf("list replays: %w", err)
+		}
+		d.Replays, err = pgx.CollectRows(rows, pgx.RowToStructByPos[ReplayRecord])
+		if err != nil {
+			return fmt.Errorf("list replays: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return EventDetail{}, fmt.Errorf("get event %s/%s: %w", source, eventID, err)
+	}
+	if d.Jobs == nil {
+		d.Jobs = []JobSummary{}
+	}
+	if d.Replays == nil {
+		d.Replays = []ReplayRecord{}
+	}
+	var latest *JobSummary
+	if len(d.Jobs) > 0 {
+		latest = &d.Jobs[0]
+		d.Job = latest
+	}
+	d.Status = statusOf(d.ProcessedAt, latest)
+	return d, nil
+}

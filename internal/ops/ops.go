@@ -1,0 +1,89 @@
+// Package ops holds the queries and actions behind hookctl's operator
+// commands: the pipeline's status, pausing and draining the events queue,
+// listing and inspecting stored events, replaying them, re-driving
+// dead-lettered jobs and pruning old payloads.
+//
+// Everything here works on the database alone, through a pool and an
+// insert-only River client that is never started, so hookctl can run
+// anywhere DATABASE_URL reaches. Prune is a plain function over a DB so that
+// a River periodic job can run it too.
+//
+// An inbox row's jobs are found with args @> {"inbox_id": id}, served by
+// River's GIN index on river_job.args; migrations/00004_replay_audit.sql
+// explains why no other index was added for it.
+package ops
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/hookline/hookline/internal/dispatch"
+)
+
+// DB is what Prune needs: a *pgxpool.Pool, or a pgx.Tx (whose Begin opens a
+// savepoint).
+type DB interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Client runs operator queries and actions against one database's events
+// queue (dispatch.Queue) and inbox.
+type Client struct {
+	pool  *pgxpool.Pool
+	river *river.Client[pgx.Tx]
+	queue string
+}
+
+// New returns a Client over pool. Its River client only inserts and
+// administers jobs; it is never started, so it works no jobs.
+func New(pool *pgxpool.Pool) (*Client, error) {
+	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+		// The client is never started; its logger would only report
+		// River's internal chatter, which an operator's CLI does not want.
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create insert-only river client: %w", err)
+	}
+	return &Client{pool: pool, river: rc, queue: dispatch.Queue}, nil
+}
+
+// Queue is the name of the River queue the client operates on.
+func (c *Client) Queue() string { return c.queue }
+
+// hasLiveJob returns an SQL condition, on an inbox_events row aliased e,
+// that is true while the event has a job that will still run: available,
+// pending, retryable, running or scheduled. Drain waits for such jobs, and
+// replay and prune leave an event alone while it has one. kindParam is the
+// placeholder bound to dispatch.Kind.
+func hasLiveJob(kindParam string) string {
+	return `EXISTS (
+		SELECT 1 FROM river_job lj
+		WHERE lj.kind = ` + kindParam + `
+		  AND lj.args @> jsonb_build_object('inbox_id', e.id)
+		  AND lj.state IN ('available', 'pending', 'retryable', 'running', 'scheduled'))`
+}
+
+// readTx runs f in a read-only transaction. JIT is turned off in it: the
+// GIN lookups of an event's jobs are estimated at 1% of river_job, which
+// pushes cheap plans over jit_above_cost, and compiling them cost 250 ms
+// for a query that runs in 5.
+func (c *Client) readTx(ctx context.Context, f func(pgx.Tx) error) error {
+	return pgx.BeginTxFunc(ctx, c.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL jit = off`); err != nil {
+			return fmt.Errorf("turn off jit: %w", err)
+		}
+		return f(tx)
+	})
+}

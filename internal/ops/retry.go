@@ -1,0 +1,81 @@
+package ops
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/hookline/hookline/internal/dispatch"
+)
+
+// RetryResult lists the dead-lettered jobs that RetryDiscarded re-drove.
+type RetryResult struct {
+	Queue  string `json:"queue"`
+	Source string `json:"source,omitempty"`
+	DryRun bool   `json:"dry_run"`
+	// JobIDs are the jobs made available again (or, in a dry run, those
+	// that would be).
+	JobIDs []int64 `json:"job_ids"`
+	Count  int     `json:"count"`
+}
+
+// retryPage is how many discarded jobs are listed at a time.
+const retryPage = 500
+
+// RetryDiscarded re-drives the dead letters of the queue: every event job
+// in state discarded (of source, if it is not empty) is made available
+// again now, with River's JobRetry, which also grants one more attempt to a
+// job that had used them all. The worker then processes the event as usual:
+// an event already processed in the meantime is completed without effect.
+// With dryRun, it only lists them.
+func (c *Client) RetryDiscarded(ctx context.Context, source string, dryRun bool) (RetryResult, error) {
+	res := RetryResult{Queue: c.queue, Source: source, DryRun: dryRun, JobIDs: []int64{}}
+	params := river.NewJobListParams().
+		Queues(c.queue).
+		Kinds(dispatch.Kind).
+		States(rivertype.JobStateDiscarded).
+		OrderBy(river.JobListOrderByID, river.SortOrderAsc).
+		First(retryPage)
+	if source != "" {
+		params = params.Where("args->>'source' = @source", river.NamedArgs{"source": source})
+	}
+	for {
+		list, err := c.river.JobList(ctx, params)
+		if err != nil {
+			return res, fmt.Errorf("list discarded jobs of queue %s%s: %w", c.queue, forSource(source), err)
+		}
+		for _, job := range list.Jobs {
+			if !dryRun {
+				if _, err := c.river.JobRetry(ctx, job.ID); err != nil {
+					return res, fmt.Errorf("retry job %d (event %s), after retrying %d: %w",
+						job.ID, eventOf(job), res.Count, err)
+				}
+			}
+			res.JobIDs = append(res.JobIDs, job.ID)
+			res.Count++
+		}
+		if len(list.Jobs) < retryPage {
+			return res, nil
+		}
+		params = params.After(list.LastCursor)
+	}
+}
+
+func forSource(source string) string {
+	if source == "" {
+		return ""
+	}
+	return " for source " + source
+}
+
+// eventOf names the event of a job, for messages.
+func eventOf(job *rivertype.JobRow) string {
+	var args dispatch.Args
+	if err := json.Unmarshal(job.EncodedArgs, &args); err != nil {
+		return "?"
+	}
+	return args.Source + "/" + args.EventID
+}

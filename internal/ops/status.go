@@ -1,0 +1,309 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// StateCounts counts the jobs of the events queue in each River state.
+type StateCounts struct {
+	Available int64 `json:"available"`
+	Running   int64 `json:"running"`
+	Retryable int64 `json:"retryable"`
+	Scheduled int64 `json:"scheduled"`
+	Pending   int64 `json:"pending"`
+	Discarded int64 `json:"discarded"`
+	Completed int64 `json:"completed"`
+	Cancelled int64 `json:"cancelled"`
+}
+
+// Backlog is the number of jobs that will still run on their own:
+// available, running, retryable, scheduled and pending. Discarded and
+// cancelled jobs are dead and completed ones are done, so they are not part
+// of it.
+func (s StateCounts) Backlog() int64 {
+	return s.Available + s.Running + s.Retryable + s.Scheduled + s.Pending
+}
+
+func (s *StateCounts) set(state string, n int64) {
+	switch state {
+	case "available":
+		s.Available = n
+	case "running":
+		s.Running = n
+	case "retryable":
+		s.Retryable = n
+	case "scheduled":
+		s.Scheduled = n
+	case "pending":
+		s.Pending = n
+	case "discarded":
+		s.Discarded = n
+	case "completed":
+		s.Completed = n
+	case "cancelled":
+		s.Cancelled = n
+	}
+}
+
+// QueueRow is a row of river_queue. River creates it when a worker starts
+// working the queue, refreshes it every 10 minutes while one does, and
+// deletes it after 24 hours without one.
+type QueueRow struct {
+	Name      string     `json:"name"`
+	PausedAt  *time.Time `json:"paused_at"`
+	UpdatedAt time.Time  `json:"updated_at"`
+}
+
+// Leader is River's elected leader: one started River client (worker
+// process) that runs maintenance such as rescuing stuck jobs. Any started
+// client takes part in the election and renews its lease every few
+// seconds, so a current leader means that at least one worker is alive,
+// even when it is idle.
+type Leader struct {
+	ID        string    `json:"id"`
+	ElectedAt time.Time `json:"elected_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// WorkerActivity is one River client (identified by River's client id,
+// by default "<hostname>_<start time>") that worked the queue recently:
+// it is running jobs now, or finalized some in the last five minutes.
+type WorkerActivity struct {
+	ClientID string `json:"client_id"`
+	// Running is the jobs it holds now.
+	Running int64 `json:"running"`
+	// CompletedLast5m and FailedLast5m are the jobs it completed, and those
+	// it cancelled or discarded, in the last five minutes.
+	CompletedLast5m int64     `json:"completed_last_5m"`
+	FailedLast5m    int64     `json:"failed_last_5m"`
+	LastActivityAt  time.Time `json:"last_activity_at"`
+}
+
+// AnnouncedWorker is a row of worker_processes (migrations/00003): a
+// worker process that announces itself every second or so while it runs
+// the concurrency controller (internal/throttle).
+type AnnouncedWorker struct {
+	ID              string    `json:"id"`
+	Host            string    `json:"host"`
+	PID             int       `json:"pid"`
+	ConfiguredLimit int       `json:"configured_limit"`
+	EffectiveLimit  int       `json:"effective_limit"`
+	StartedAt       time.Time `json:"started_at"`
+	LastSeenAt      time.Time `json:"last_seen_at"`
+}
+
+// announcedWithin is how recent a worker_processes row must be to count.
+const announcedWithin = 30 * time.Second
+
+// Connection groups the current database's client connections by
+// application name and client address, as pg_stat_activity shows them.
+// Every Hookline process (receivers, workers, this hookctl) appears here;
+// a role without pg_read_all_stats sees no address for other roles'
+// connections.
+type Connection struct {
+	ApplicationName string    `json:"application_name"`
+	ClientAddr      string    `json:"client_addr"`
+	Connections     int64     `json:"connections"`
+	Active          int64     `json:"active"`
+	OldestStart     time.Time `json:"oldest_backend_start"`
+}
+
+// Status is a snapshot of the pipeline, as hookctl status prints it.
+type Status struct {
+	Queue string `json:"queue"`
+	// At is the database's clock when the snapshot was taken.
+	At   time.Time   `json:"at"`
+	Jobs StateCounts `json:"jobs"`
+	// OldestAvailableAgeSeconds is how long the oldest available job has
+	// been ready to run (now - scheduled_at), or nil when none is available.
+	OldestAvailableAgeSeconds *float64 `json:"oldest_available_age_seconds"`
+	// CompletedPerSecond1m and CompletedPerSecond5m are the jobs completed
+	// in the last one and five minutes, divided by the window's seconds.
+	CompletedPerSecond1m float64 `json:"completed_per_second_1m"`
+	CompletedPerSecond5m float64 `json:"completed_per_second_5m"`
+	// Registered is whether the queue has a river_queue row, and Paused
+	// whether that row is paused.
+	Registered bool       `json:"registered"`
+	Paused     bool       `json:"paused"`
+	PausedAt   *time.Time `json:"paused_at"`
+	Queues     []QueueRow `json:"queues"`
+	// InboxReceivedLastHour counts inbox rows received in the last hour:
+	// new events only, since a duplicate writes nothing.
+	InboxReceivedLastHour int64   `json:"inbox_received_last_hour"`
+	Leader                *Leader `json:"leader"`
+	// Announced lists the worker processes that announced themselves in
+	// worker_processes in the last 30 seconds; WorkerRegistry is false when
+	// that table does not exist.
+	WorkerRegistry bool              `json:"worker_registry"`
+	Announced      []AnnouncedWorker `json:"announced_workers"`
+	Workers        []WorkerActivity  `json:"workers"`
+	Connections    []Connection      `json:"connections"`
+}
+
+// Status takes a snapshot of the events queue, the inbox and the processes
+// connected to the database. Counting completed jobs costs a scan of
+// River's (state, finalized_at) index over the completed jobs still
+// retained (24 hours by default); it is meant for an operator, not for a
+// scrape every few seconds.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	st := Status{
+		Queue: c.queue, Queues: []QueueRow{}, Announced: []AnnouncedWorker{}, Workers: []WorkerActivity{}, Connections: []Connection{},
+	}
+	err := c.readTx(ctx, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `SELECT now()`).Scan(&st.At); err != nil {
+			return fmt.Errorf("read the database clock: %w", err)
+		}
+		if err := c.statusJobs(ctx, tx, &st); err != nil {
+			return err
+		}
+		if err := c.statusQueues(ctx, tx, &st); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx,
+			`SELECT count(*) FROM inbox_events WHERE received_at > now() - interval '1 hour'`,
+		).Scan(&st.InboxReceivedLastHour); err != nil {
+			return fmt.Errorf("count inbox events received in the last hour: %w", err)
+		}
+		return c.statusProcesses(ctx, tx, &st)
+	})
+	if err != nil {
+		return Status{}, fmt.Errorf("status of queue %s: %w", c.queue, err)
+	}
+	return st, nil
+}
+
+func (c *Client) statusJobs(ctx context.Context, tx pgx.Tx, st *Status) error {
+	rows, err := tx.Query(ctx, `SELECT state::text, count(*) FROM river_job WHERE queue = $1 GROUP BY state`, c.queue)
+	if err != nil {
+		return fmt.Errorf("count jobs by state: %w", err)
+	}
+	var state string
+	var n int64
+	if _, err := pgx.ForEachRow(rows, []any{&state, &n}, func() error {
+		st.Jobs.set(state, n)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("count jobs by state: %w", err)
+	}
+
+	var ageSeconds *float64
+	err = tx.QueryRow(ctx, `
+		SELECT extract(epoch FROM now() - min(scheduled_at))::float8
+		FROM river_job WHERE queue = $1 AND state = 'available'`, c.queue,
+	).Scan(&ageSeconds)
+	if err != nil {
+		return fmt.Errorf("age of the oldest available job: %w", err)
+	}
+	if ageSeconds != nil {
+		age := max(*ageSeconds, 0)
+		st.OldestAvailableAgeSeconds = &age
+	}
+
+	var done1, done5 int64
+	err = tx.QueryRow(ctx, `
+		SELECT count(*) FILTER (WHERE finalized_at > now() - interval '1 minute'), count(*)
+		FROM river_job
+		WHERE state = 'completed' AND finalized_at > now() - interval '5 minutes' AND queue = $1`, c.queue,
+	).Scan(&done1, &done5)
+	if err != nil {
+		return fmt.Errorf("count jobs completed in the last 5 minutes: %w", err)
+	}
+	st.CompletedPerSecond1m = float64(done1) / 60
+	st.CompletedPerSecond5m = float64(done5) / 300
+	return nil
+}
+
+func (c *Client) statusQueues(ctx context.Context, tx pgx.Tx, st *Status) error {
+	rows, err := tx.Query(ctx, `SELECT name, paused_at, updated_at FROM river_queue ORDER BY name`)
+	if err != nil {
+		return fmt.Errorf("list river queues: %w", err)
+	}
+	queues, err := pgx.CollectRows(rows, pgx.RowToStructByPos[QueueRow])
+	if err != nil {
+		return fmt.Errorf("list river queues: %w", err)
+	}
+	st.Queues = append(st.Queues, queues...)
+	for _, q := range queues {
+		if q.Name == c.queue {
+			st.Registered, st.Paused, st.PausedAt = true, q.PausedAt != nil, q.PausedAt
+		}
+	}
+	return nil
+}
+
+func (c *Client) statusProcesses(ctx context.Context, tx pgx.Tx, st *Status) error {
+	var l Leader
+	err := tx.QueryRow(ctx, `SELECT leader_id, elected_at, expires_at FROM river_leader WHERE expires_at > now()`).
+		Scan(&l.ID, &l.ElectedAt, &l.ExpiresAt)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
+		return fmt.Errorf("read the river leader: %w", err)
+	default:
+		st.Leader = &l
+	}
+
+	if err := tx.QueryRow(ctx, `SELECT to_regclass('worker_processes') IS NOT NULL`).Scan(&st.WorkerRegistry); err != nil {
+		return fmt.Errorf("look for worker_processes: %w", err)
+	}
+	if st.WorkerRegistry {
+		rows, err := tx.Query(ctx, `
+			SELECT id, host, pid, configured_limit, effective_limit, started_at, last_seen_at
+			FROM worker_processes WHERE last_seen_at > now() - $1::interval ORDER BY id`, announcedWithin)
+		if err != nil {
+			return fmt.Errorf("list announced workers: %w", err)
+		}
+		announced, err := pgx.CollectRows(rows, pgx.RowToStructByPos[AnnouncedWorker])
+		if err != nil {
+			return fmt.Errorf("list announced workers: %w", err)
+		}
+		st.Announced = append(st.Announced, announced...)
+	}
+
+	// Running jobs come from River's fetching index on (state, queue, ...)
+	// and finalized ones from its (state, finalized_at) index, so this reads
+	// only recent work. A retryable job's failure is not counted: its row
+	// keeps no finalization time.
+	rows, err := tx.Query(ctx, `
+		SELECT attempted_by[array_length(attempted_by, 1)] AS client_id,
+		       count(*) FILTER (WHERE state = 'running'),
+		       count(*) FILTER (WHERE state = 'completed'),
+		       count(*) FILTER (WHERE state IN ('cancelled', 'discarded')),
+		       max(coalesce(finalized_at, attempted_at))
+		FROM river_job
+		WHERE queue = $1 AND attempted_by IS NOT NULL
+		  AND (state = 'running'
+		       OR (state IN ('completed', 'cancelled', 'discarded') AND finalized_at > now() - interval '5 minutes'))
+		GROUP BY 1
+		ORDER BY 1`, c.queue)
+	if err != nil {
+		return fmt.Errorf("list workers active in the last 5 minutes: %w", err)
+	}
+	workers, err := pgx.CollectRows(rows, pgx.RowToStructByPos[WorkerActivity])
+	if err != nil {
+		return fmt.Errorf("list workers active in the last 5 minutes: %w", err)
+	}
+	st.Workers = append(st.Workers, workers...)
+
+	rows, err = tx.Query(ctx, `
+		SELECT coalesce(application_name, ''), coalesce(host(client_addr), 'local'),
+		       count(*), count(*) FILTER (WHERE state = 'active'), min(backend_start)
+		FROM pg_stat_activity
+		WHERE datname = current_database() AND backend_type = 'client backend'
+		GROUP BY 1, 2
+		ORDER BY 1, 2`)
+	if err != nil {
+		return fmt.Errorf("list database connections: %w", err)
+	}
+	conns, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Connection])
+	if err != nil {
+		return fmt.Errorf("list database connections: %w", err)
+	}
+	st.Connections = append(st.Connections, conns...)
+	return nil
+}
