@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookline/hookline/internal/logtest"
 	"github.com/hookline/hookline/internal/pgtest"
 )
 
@@ -59,14 +59,14 @@ func binary(t *testing.T, name string) string {
 // proc is a running Hookline binary.
 type proc struct {
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *logtest.Buffer
 	done chan struct{}
 	err  error
 }
 
 func start(t *testing.T, name string, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{out: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{out: &logtest.Buffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(binary(t, name), args...)
 	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "LOG_FORMAT=json", "LOG_LEVEL=debug"}, env...)
 	p.cmd.Stdout = p.out
@@ -200,21 +200,4 @@ func waitHealthy(t *testing.T, base string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("%s/healthz did not answer within 15s", base)
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
 }

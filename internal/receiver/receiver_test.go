@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hookline/hookline/internal/ingest"
+	"github.com/hookline/hookline/internal/logtest"
 	"github.com/hookline/hookline/internal/pgtest"
 	"github.com/hookline/hookline/internal/receiver"
 	"github.com/hookline/hookline/internal/shed"
@@ -40,7 +41,7 @@ const (
 
 type testBundle struct {
 	db      *pgtest.DB
-	logs    *syncBuffer
+	logs    *logtest.Buffer
 	url     string
 	limiter *shed.Limiter
 }
@@ -65,7 +66,7 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 		require.NoError(t, err)
 		t.Cleanup(pool.Close)
 	}
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: logger})
 	require.NoError(t, err)
@@ -159,24 +160,6 @@ func requireError(t *testing.T, r response, status int, msg string) {
 	var got struct{ Error string }
 	require.NoError(t, json.Unmarshal([]byte(r.body), &got), r.body)
 	require.Contains(t, got.Error, msg)
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger shared by handlers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
 }
 
 func TestWebhookStoresVerifiedEventWithItsJobAndAnswers200(t *testing.T) {

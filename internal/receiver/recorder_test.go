@@ -14,6 +14,7 @@ import (
 
 	"github.com/hookline/hookline/internal/inbox"
 	"github.com/hookline/hookline/internal/ingest"
+	"github.com/hookline/hookline/internal/logtest"
 	"github.com/hookline/hookline/internal/receiver"
 	"github.com/hookline/hookline/internal/verify"
 )
@@ -54,7 +55,7 @@ func TestRecorderHearsEveryWebhookRequestButNoProbeOrScrape(t *testing.T) {
 	bankV, err := verify.NewHMAC(verify.HMACHeader, []string{bankSecret})
 	require.NoError(t, err)
 	rec := &fakeRecorder{}
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	h := receiver.New(slog.New(slog.NewJSONHandler(logs, nil)), []receiver.Source{{Name: "bank", Verifier: bankV}}, acceptAll{}, alwaysUp{}, receiver.Options{
 		MaxBodyBytes: maxBody, IngestTimeout: time.Second, RetryAfter: time.Second,
 		Recorder: rec,
