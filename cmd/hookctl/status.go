@@ -16,10 +16,6 @@ import (
 	"github.com/hookline/hookline/internal/ops"
 )
 
-// duplicatesNote says where duplicates are counted: the inbox writes
-// nothing for a duplicate, so the database cannot.
-const duplicatesNote = `duplicates are not stored, so they are not counted here: see the receiver metric hookline_receiver_requests_total{outcome="duplicate"}`
-
 func newStatusCmd(getenv func(string) string) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -36,9 +32,8 @@ func newStatusCmd(getenv func(string) string) *cobra.Command {
     second;
   - whether the queue is paused (river_queue.paused_at), and every queue
     River knows;
-  - the new events the inbox received in the last hour. Duplicates write
-    nothing, so they are not counted: the receiver's metric
-    hookline_receiver_requests_total{outcome="duplicate"} counts them.
+  - the new events the inbox received in the last hour, and the duplicate
+    deliveries in that hour (counted in inbox_duplicates by the receivers).
 
 Workers: River keeps no registry of worker processes, and Postgres does not
 show which sessions LISTEN (River's notifier connection is usually seen idle
@@ -94,7 +89,7 @@ func statusNotes(st ops.Status) []string {
 	if st.Leader == nil {
 		notes = append(notes, "no River leader: no worker process is running")
 	}
-	return append(notes, duplicatesNote)
+	return notes
 }
 
 func printStatus(out io.Writer, st ops.Status, notes []string) error {
@@ -110,7 +105,7 @@ func printStatus(out io.Writer, st ops.Status, notes []string) error {
 	}
 	fmt.Fprintf(tw, "Oldest available job\t%s\n", oldest)
 	fmt.Fprintf(tw, "Completed per second\t%.2f over 1 min, %.2f over 5 min\n", st.CompletedPerSecond1m, st.CompletedPerSecond5m)
-	fmt.Fprintf(tw, "Inbox, last hour\t%d new events received\n", st.InboxReceivedLastHour)
+	fmt.Fprintf(tw, "Inbox, last hour\t%d new events received, %d duplicate deliveries\n", st.InboxReceivedLastHour, st.DuplicatesLastHour)
 	if st.Leader != nil {
 		fmt.Fprintf(tw, "River leader\t%s (elected %s, lease until %s)\n", st.Leader.ID, fmtTime(st.Leader.ElectedAt), fmtTime(st.Leader.ExpiresAt))
 	} else {

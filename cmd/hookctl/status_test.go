@@ -173,6 +173,7 @@ func TestStatusCountsJobsInEachState(t *testing.T) {
 	_, err := b.river.Insert(context.Background(), dispatch.Args{InboxID: 1, Source: "x", EventID: "y"}, &river.InsertOpts{Queue: "other"})
 	require.NoError(t, err)
 	b.exec(t, `UPDATE river_job SET scheduled_at = now() - interval '90 seconds' WHERE id = (SELECT min(id) FROM river_job WHERE state = 'available' AND queue = 'events')`)
+	b.exec(t, `INSERT INTO inbox_duplicates (source, count, at) VALUES ('stripe', 2, now()), ('bank', 1, now()), ('bank', 5, now() - interval '2 hours')`)
 
 	var st statusJSON
 	b.hookctlJSON(t, &st, "status", "--json")
@@ -193,7 +194,7 @@ func TestStatusCountsJobsInEachState(t *testing.T) {
 	require.Equal(t, int64(2), st.Workers[0].CompletedLast5m)
 	require.Equal(t, int64(2), st.Workers[0].FailedLast5m, "discarded and cancelled")
 	require.NotEmpty(t, st.Connections)
-	require.Contains(t, st.Notes, duplicatesNote)
+	require.Equal(t, int64(3), st.DuplicatesLastHour, "duplicates of the last hour only")
 }
 
 func TestStatusShowsTheLeaderAndTheWorkersOfARunningWorker(t *testing.T) {
@@ -217,7 +218,7 @@ func TestStatusShowsTheLeaderAndTheWorkersOfARunningWorker(t *testing.T) {
 
 	stdout, _, err := b.hookctl(t, "status")
 	require.NoError(t, err)
-	for _, want := range []string{"River leader", worker.ID(), "JOBS", "CONNECTIONS", `hookline_receiver_requests_total{outcome="duplicate"}`} {
+	for _, want := range []string{"River leader", worker.ID(), "JOBS", "CONNECTIONS", "duplicate deliveries"} {
 		require.Contains(t, stdout, want)
 	}
 }

@@ -144,3 +144,20 @@ func InsertMany(ctx context.Context, tx pgx.Tx, evs []NewEvent) ([]Inserted, err
 	}
 	return inserted, nil
 }
+
+// RecordDuplicates counts duplicate deliveries per source, in tx, so that
+// they roll back with it. It writes nothing when counts is empty.
+func RecordDuplicates(ctx context.Context, tx pgx.Tx, counts map[string]int) error {
+	if len(counts) == 0 {
+		return nil
+	}
+	sources, ns := make([]string, 0, len(counts)), make([]int32, 0, len(counts))
+	for s, n := range counts {
+		sources, ns = append(sources, s), append(ns, int32(n))
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO inbox_duplicates (source, count) SELECT * FROM unnest($1::text[], $2::int[])`, sources, ns)
+	if err != nil {
+		return fmt.Errorf("record %d sources' duplicates: %w", len(counts), err)
+	}
+	return nil
+}

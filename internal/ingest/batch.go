@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -229,8 +230,14 @@ func (b *Batcher) flush(bt batch) {
 		return cmp.Or(cmp.Compare(a.Source, b.Source), cmp.Compare(a.EventID, b.EventID))
 	})
 
+	// Every caller whose event is not inserted is a duplicate, counted per
+	// source in the same transaction.
+	callers := map[string]int{}
+	for _, p := range live {
+		callers[p.ev.Source]++
+	}
 	start := time.Now()
-	inserted, err := b.commit(events)
+	inserted, err := b.commit(events, callers)
 	if b.opts.Observer != nil {
 		b.opts.Observer.ObserveFlush(len(live), waited, time.Since(start), err)
 	}
@@ -252,15 +259,28 @@ func (b *Batcher) flush(bt batch) {
 }
 
 // commit stores events and enqueues a job for each new one, in one
-// transaction, and returns the keys it inserted.
-func (b *Batcher) commit(events []inbox.NewEvent) (map[inbox.Key]bool, error) {
+// transaction, and returns the keys it inserted. callers counts the
+// requests per source, so that those not inserted count as duplicates.
+func (b *Batcher) commit(events []inbox.NewEvent, callers map[string]int) (map[inbox.Key]bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), b.opts.Timeout)
 	defer cancel()
 	inserted := make(map[inbox.Key]bool, len(events))
 	err := pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
 		rows, err := inbox.InsertMany(ctx, tx, events)
-		if err != nil || len(rows) == 0 {
+		if err != nil {
 			return err
+		}
+		dups := maps.Clone(callers)
+		for _, r := range rows {
+			if dups[r.Source]--; dups[r.Source] == 0 {
+				delete(dups, r.Source)
+			}
+		}
+		if err := inbox.RecordDuplicates(ctx, tx, dups); err != nil {
+			return err
+		}
+		if len(rows) == 0 {
+			return nil
 		}
 		params := make([]river.InsertManyParams, len(rows))
 		for i, r := range rows {

@@ -239,3 +239,22 @@ func TestBatcherClosesBatchesAtMaxSize(t *testing.T) {
 	sizes, _ := b.observer.snapshot()
 	require.Equal(t, []int{10, 10, 10}, sizes, "with an hour's wait, only size can close a batch")
 }
+
+func TestBatcherCountsDuplicatesPerSourceInItsTransaction(t *testing.T) {
+	t.Parallel()
+	b := setupBatch(t, ingest.BatchOptions{MaxSize: 4, MaxWait: time.Hour})
+	ctx := context.Background()
+	// One batch: a new event, the same event again, and a replay of an
+	// event stored by an earlier batch.
+	_, errs := b.ingestAll(ctx, []inbox.NewEvent{event("tr_a"), event("tr_b"), event("tr_c"), event("tr_d")})
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	_, errs = b.ingestAll(ctx, []inbox.NewEvent{event("tr_new"), event("tr_new"), event("tr_a"), event("tr_b")})
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	var dups int
+	require.NoError(t, b.db.Pool.QueryRow(ctx, `SELECT coalesce(sum(count), 0) FROM inbox_duplicates WHERE source = 'bank'`).Scan(&dups))
+	require.Equal(t, 3, dups, "the repeat within the batch and the two replays")
+}

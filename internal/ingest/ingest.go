@@ -56,8 +56,11 @@ func (s *Single) Ingest(ctx context.Context, ev inbox.NewEvent) (Outcome, error)
 	outcome := Duplicate
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		id, inserted, err := inbox.Insert(ctx, tx, ev)
-		if err != nil || !inserted {
+		if err != nil {
 			return err
+		}
+		if !inserted {
+			return inbox.RecordDuplicates(ctx, tx, map[string]int{ev.Source: 1})
 		}
 		args := dispatch.Args{InboxID: id, Source: ev.Source, EventID: ev.EventID}
 		if _, err := s.river.InsertTx(ctx, tx, args, nil); err != nil {

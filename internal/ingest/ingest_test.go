@@ -81,3 +81,16 @@ func TestSingleReturnsErrorWhenContextIsDone(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 	require.Equal(t, 0, b.count(t, "inbox_events"))
 }
+
+func TestSingleCountsADuplicate(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	for range 3 {
+		_, err := b.ingester.Ingest(ctx, event("tr_dup"))
+		require.NoError(t, err)
+	}
+	var dups int
+	require.NoError(t, b.db.Pool.QueryRow(ctx, `SELECT coalesce(sum(count), 0) FROM inbox_duplicates WHERE source = 'bank'`).Scan(&dups))
+	require.Equal(t, 2, dups)
+}

@@ -134,8 +134,11 @@ type Status struct {
 	Queues     []QueueRow `json:"queues"`
 	// InboxReceivedLastHour counts inbox rows received in the last hour:
 	// new events only, since a duplicate writes nothing.
-	InboxReceivedLastHour int64   `json:"inbox_received_last_hour"`
-	Leader                *Leader `json:"leader"`
+	InboxReceivedLastHour int64 `json:"inbox_received_last_hour"`
+	// DuplicatesLastHour counts deliveries of events already stored, in
+	// the last hour (inbox_duplicates).
+	DuplicatesLastHour int64   `json:"duplicates_last_hour"`
+	Leader             *Leader `json:"leader"`
 	// Announced lists the worker processes that announced themselves in
 	// worker_processes in the last 30 seconds; WorkerRegistry is false when
 	// that table does not exist.
@@ -168,6 +171,11 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 			`SELECT count(*) FROM inbox_events WHERE received_at > now() - interval '1 hour'`,
 		).Scan(&st.InboxReceivedLastHour); err != nil {
 			return fmt.Errorf("count inbox events received in the last hour: %w", err)
+		}
+		if err := tx.QueryRow(ctx,
+			`SELECT coalesce(sum(count), 0) FROM inbox_duplicates WHERE at > now() - interval '1 hour'`,
+		).Scan(&st.DuplicatesLastHour); err != nil {
+			return fmt.Errorf("count duplicates in the last hour: %w", err)
 		}
 		return c.statusProcesses(ctx, tx, &st)
 	})

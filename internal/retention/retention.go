@@ -52,6 +52,10 @@ func (w *Worker) Work(ctx context.Context, _ *river.Job[Args]) error {
 	if err != nil {
 		return fmt.Errorf("prune inbox: %w", err)
 	}
+	// Duplicate counts only feed hookctl status's last hour.
+	if _, err := w.pool.Exec(ctx, `DELETE FROM inbox_duplicates WHERE at < now() - interval '7 days'`); err != nil {
+		return fmt.Errorf("prune duplicate counts: %w", err)
+	}
 	w.logger.Info("inbox retention ran", "payloads_pruned", res.PayloadsPruned, "rows_deleted", res.RowsDeleted,
 		"payload_cutoff", res.PayloadCutoff, "key_cutoff", res.KeyCutoff)
 	return nil
