@@ -177,6 +177,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("INGEST_BATCH_MAX_SIZE=%d out of range [1, 10000]", c.BatchMaxSize)
 	case c.BatchMaxWait <= 0:
 		return fmt.Errorf("INGEST_BATCH_MAX_WAIT=%s must be positive", c.BatchMaxWait)
+	case c.IngestTimeout <= 0:
+		return fmt.Errorf("INGEST_TIMEOUT=%s must be positive", c.IngestTimeout)
 	case c.BatchFlushers < 1:
 		return fmt.Errorf("INGEST_BATCH_FLUSHERS=%d must be at least 1", c.BatchFlushers)
 	}

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 )
@@ -118,6 +119,10 @@ func field(header http.Header, body []byte, name string, loc Locator, maxLen int
 	}
 	if len(v) > maxLen {
 		return "", fmt.Errorf("%w: %s is %d bytes, more than %d", ErrMalformed, name, len(v), maxLen)
+	}
+	// Postgres text refuses invalid UTF-8; gjson and headers pass it through.
+	if !utf8.ValidString(v) {
+		return "", fmt.Errorf("%w: %s is not valid UTF-8", ErrMalformed, name)
 	}
 	if i := strings.IndexFunc(v, unicode.IsControl); i >= 0 {
 		return "", fmt.Errorf("%w: %s has a control character at byte %d", ErrMalformed, name, i)

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
@@ -32,6 +33,7 @@ func TestParse(t *testing.T) {
 		{"object id", `{"id":{"a":1}}`, envelope.Envelope{}, "must be a string"},
 		{"id of 256 bytes", `{"id":"` + strings.Repeat("a", 256) + `"}`, envelope.Envelope{}, "id is 256 bytes"},
 		{"NUL in id", `{"id":"a\u0000"}`, envelope.Envelope{}, "id has a control character"},
+		{"invalid UTF-8 in id", "{\"id\":\"a\xffb\"}", envelope.Envelope{}, "id is not valid UTF-8"},
 		{"newline in type", `{"id":"a","type":"x\ny"}`, envelope.Envelope{}, "type has a control character"},
 	}
 	for _, tt := range tests {
@@ -58,7 +60,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if env.ID == "" || len(env.ID) > envelope.MaxIDLen || strings.ContainsRune(env.ID, 0) {
+		if env.ID == "" || len(env.ID) > envelope.MaxIDLen || strings.ContainsRune(env.ID, 0) || !utf8.ValidString(env.ID) {
 			t.Fatalf("Parse accepted an id Postgres cannot key on: %q", env.ID)
 		}
 	})

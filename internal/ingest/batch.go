@@ -236,8 +236,16 @@ func (b *Batcher) flush(bt batch) {
 	for _, p := range live {
 		callers[p.ev.Source]++
 	}
+	// The transaction ends no later than the earliest caller's deadline, so
+	// that a caller answered 503 on its timeout is not then committed for.
+	deadline := time.Now().Add(b.opts.Timeout)
+	for _, p := range live {
+		if d, ok := p.ctx.Deadline(); ok && d.Before(deadline) {
+			deadline = d
+		}
+	}
 	start := time.Now()
-	inserted, err := b.commit(events, callers)
+	inserted, err := b.commit(deadline, events, callers)
 	if b.opts.Observer != nil {
 		b.opts.Observer.ObserveFlush(len(live), waited, time.Since(start), err)
 	}
@@ -261,8 +269,8 @@ func (b *Batcher) flush(bt batch) {
 // commit stores events and enqueues a job for each new one, in one
 // transaction, and returns the keys it inserted. callers counts the
 // requests per source, so that those not inserted count as duplicates.
-func (b *Batcher) commit(events []inbox.NewEvent, callers map[string]int) (map[inbox.Key]bool, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), b.opts.Timeout)
+func (b *Batcher) commit(deadline time.Time, events []inbox.NewEvent, callers map[string]int) (map[inbox.Key]bool, error) {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	inserted := make(map[inbox.Key]bool, len(events))
 	err := pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {

@@ -87,8 +87,10 @@ func New(logger *slog.Logger, sources []Source, ing Ingester, db health.Pinger, 
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = errorHandler(logger)
-	e.Use(middleware.Recover())
 	e.Use(logRequests(logger, opts.Recorder))
+	// Inside the request log, so that a request that panics is still
+	// logged and counted, as a 500.
+	e.Use(middleware.Recover())
 	addRoutes(e, logger, sources, ing, db, opts)
 	return e
 }

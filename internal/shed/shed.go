@@ -90,7 +90,11 @@ func (l *Limiter) Refresh(ctx context.Context, q Querier) error {
 		}
 		// A burst of one second's worth lets a steady sender through at
 		// its rate while still cutting a flood.
-		l.limiters[src] = rate.NewLimiter(rate.Limit(r), max(1, int(r)))
+		burst := max(1, int(r))
+		if r == 0 {
+			burst = 0 // admit nothing, not one request per change
+		}
+		l.limiters[src] = rate.NewLimiter(rate.Limit(r), burst)
 		l.rates[src] = r
 	}
 	for src := range l.rates {

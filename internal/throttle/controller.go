@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -21,7 +22,8 @@ type Controller struct {
 	// Interval is the heartbeat and polling period. Default 1s.
 	Interval time.Duration
 	// StaleAfter is how long a silent process still counts as live.
-	// Default 5 intervals.
+	// Default 10 intervals: generous, because a live process wrongly
+	// counted out lets the others exceed the limit by its share.
 	StaleAfter time.Duration
 	// OnChange, if set, is called with each new effective limit (metrics).
 	OnChange func(limit int)
@@ -48,15 +50,42 @@ func NewController(pool *pgxpool.Pool, gate *Gate, configured int, logger *slog.
 // ID is this process's id in worker_processes.
 func (c *Controller) ID() string { return c.id }
 
-// Run applies limit changes until ctx ends, then withdraws the process.
+// Run applies limit changes until ctx ends, then withdraws the process. A
+// lost connection (a database restart) is retried with backoff; meanwhile
+// the gate keeps its last limit.
 func (c *Controller) Run(ctx context.Context) error {
-	interval := c.Interval
+	defer c.withdraw()
+	backoff := c.interval()
+	for ctx.Err() == nil {
+		err := c.listen(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		c.logger.Warn("throttle controller lost its connection; retrying", "error", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+	return nil
+}
+
+func (c *Controller) interval() time.Duration {
+	if c.Interval > 0 {
+		return c.Interval
+	}
+	return time.Second
+}
+
+// listen refreshes on every notification and every interval, until its
+// connection fails or ctx ends.
+func (c *Controller) listen(ctx context.Context) error {
+	interval := c.interval()
 	staleAfter := c.StaleAfter
 	if staleAfter == 0 {
-		staleAfter = 5 * interval
+		staleAfter = 10 * interval
 	}
-	defer c.withdraw()
-
 	conn, err := c.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("acquire connection to listen on %s: %w", Channel, err)
@@ -77,6 +106,8 @@ func (c *Controller) Run(ctx context.Context) error {
 			return nil
 		}
 		if err != nil && waitCtx.Err() == nil {
+			// A dead connection must not go back to the pool.
+			conn.Hijack().Close(context.WithoutCancel(ctx))
 			return fmt.Errorf("wait for %s: %w", Channel, err)
 		}
 	}
@@ -94,10 +125,15 @@ func (c *Controller) refresh(ctx context.Context, staleAfter time.Duration) erro
 		if err != nil {
 			return err
 		}
-		ids := make([]string, len(procs))
-		for i, p := range procs {
-			ids[i] = p.ID
+		// Count this process even before its first announcement lands, so
+		// that a newcomer does not take a whole share on top of the others.
+		ids := []string{c.id}
+		for _, p := range procs {
+			if p.ID != c.id {
+				ids = append(ids, p.ID)
+			}
 		}
+		slices.Sort(ids)
 		effective = min(c.Configured, share(limit, ids, c.id))
 	}
 	_, err = c.pool.Exec(ctx, `

@@ -45,6 +45,7 @@ func startWorker(t *testing.T, db *pgtest.DB, mux *dispatch.Mux, concurrency int
 	require.NoError(t, err)
 	ctl := throttle.NewController(pool, gate, concurrency, logger)
 	ctl.Interval = 200 * time.Millisecond
+	ctl.StaleAfter = 5 * time.Second // a loaded CI machine can delay a heartbeat
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = ctl.Run(ctx); close(done) }()
