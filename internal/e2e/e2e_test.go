@@ -102,13 +102,7 @@ func TestWorkerKilledMidJobIsRescuedAndAppliesOnce(t *testing.T) {
 	require.NoError(t, err)
 
 	require.Equal(t, 200, postBank(t, p.receiverURL, bankBody("tr_kill", "transfer.settled", "acc_kill", 300)))
-	waitFor(t, 20*time.Second, "the worker to block inside its job", func() bool {
-		var waiting int
-		require.NoError(t, p.db.Pool.QueryRow(ctx, `
-			SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%account_balances%'`).Scan(&waiting))
-		return waiting == 1
-	})
+	p.waitBlockedOn(t, "account_balances", 20*time.Second, "the worker to block inside its job")
 
 	err = p.worker.signal(t, syscall.SIGKILL, 10*time.Second)
 	require.ErrorContains(t, err, "killed")
@@ -159,13 +153,7 @@ func TestShutdownFinishesWorkInFlight(t *testing.T) {
 	go func() {
 		status <- postBank(t, p.receiverURL, bankBody("tr_inflight", "transfer.settled", "acc_sd", 40))
 	}()
-	waitFor(t, 10*time.Second, "the request to wait on the inbox key", func() bool {
-		var waiting int
-		require.NoError(t, p.db.Pool.QueryRow(ctx, `
-			SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%inbox_events%'`).Scan(&waiting))
-		return waiting == 1
-	})
+	p.waitBlockedOn(t, "inbox_events", 10*time.Second, "the request to wait on the inbox key")
 	require.NoError(t, p.receiver.cmd.Process.Signal(syscall.SIGTERM))
 	time.Sleep(200 * time.Millisecond) // let the shutdown close the listener
 	_, err = http.Get(p.receiverURL + "/healthz")
@@ -176,13 +164,7 @@ func TestShutdownFinishesWorkInFlight(t *testing.T) {
 	require.NoError(t, p.receiver.signal(t, syscall.SIGTERM, 30*time.Second))
 
 	// Now the job is in flight in the worker, held on the balance row.
-	waitFor(t, 20*time.Second, "the job to block on the balance row", func() bool {
-		var waiting int
-		require.NoError(t, p.db.Pool.QueryRow(ctx, `
-			SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%account_balances%'`).Scan(&waiting))
-		return waiting == 1
-	})
+	p.waitBlockedOn(t, "account_balances", 20*time.Second, "the job to block on the balance row")
 	require.NoError(t, p.worker.cmd.Process.Signal(syscall.SIGTERM))
 	time.Sleep(200 * time.Millisecond)
 	require.NoError(t, blocker.Commit(ctx))

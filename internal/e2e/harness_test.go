@@ -178,6 +178,20 @@ func (p *pipeline) balance(t *testing.T, account string) int64 {
 	return cents
 }
 
+// waitBlockedOn waits until one session of the pipeline's database is
+// waiting for a lock in a statement on table: the sign that a request or a
+// job is provably in flight, held by a lock the test took.
+func (p *pipeline) waitBlockedOn(t *testing.T, table string, within time.Duration, what string) {
+	t.Helper()
+	waitFor(t, within, what, func() bool {
+		var waiting int
+		require.NoError(t, p.db.Pool.QueryRow(context.Background(), `
+			SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%' || $1 || '%'`, table).Scan(&waiting))
+		return waiting == 1
+	})
+}
+
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
