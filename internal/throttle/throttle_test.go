@@ -134,3 +134,33 @@ func TestGateSnoozesJobsThatWaitTooLong(t *testing.T) {
 	require.NoError(t, gate.Work(context.Background(), &rivertype.JobRow{Queue: "maintenance"}, func(context.Context) error { called = true; return nil }))
 	require.True(t, called)
 }
+
+// A database restart kills the controller's LISTEN connection; the
+// controller must reconnect and keep applying changes, not freeze.
+func TestControllerRecoversFromALostConnection(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t)
+	ctx := context.Background()
+	pool, err := dbpool.New(ctx, db.URL, 4, 0)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	gate := throttle.NewGate(dispatch.Queue, 8, time.Second)
+	ctl := throttle.NewController(pool, gate, 8, slog.New(slog.DiscardHandler))
+	ctl.Interval = 100 * time.Millisecond
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { _ = ctl.Run(runCtx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	require.NoError(t, throttle.SetGlobalLimit(ctx, db.Pool, 2, "test"))
+	require.Eventually(t, func() bool { return gate.Limit() == 2 }, 5*time.Second, 10*time.Millisecond)
+
+	// Kill every session of the controller's pool, the LISTEN one included.
+	_, err = db.Pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid()`)
+	require.NoError(t, err)
+
+	require.NoError(t, throttle.SetGlobalLimit(ctx, db.Pool, 5, "test"))
+	require.Eventually(t, func() bool { return gate.Limit() == 5 }, 10*time.Second, 10*time.Millisecond,
+		"the controller reconnects and applies the new limit")
+}
