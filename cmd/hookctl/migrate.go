@@ -6,6 +6,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
+	"github.com/hookline/hookline/internal/dbpool"
 	"github.com/hookline/hookline/internal/migrate"
 )
 
@@ -38,9 +39,11 @@ func connect(cmd *cobra.Command, getenv func(string) string) (*pgxpool.Pool, err
 	if url == "" {
 		return nil, fmt.Errorf("DATABASE_URL is not set")
 	}
-	pool, err := pgxpool.New(cmd.Context(), url)
+	// dbpool, unlike pgxpool.New, never quotes the URL (and its password)
+	// in an error. A CLI needs only a few connections.
+	pool, err := dbpool.New(cmd.Context(), url, 0, 4)
 	if err != nil {
-		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+		return nil, err
 	}
 	if err := pool.Ping(cmd.Context()); err != nil {
 		pool.Close()

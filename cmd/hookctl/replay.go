@@ -131,6 +131,14 @@ func currentUser(getenv func(string) string) string {
 	return ""
 }
 
+// operatorName names who changed a setting: currentUser, or "unknown".
+func operatorName(getenv func(string) string) string {
+	if u := currentUser(getenv); u != "" {
+		return u
+	}
+	return "unknown"
+}
+
 // confirmBulkReplay asks on a terminal whether to go on, and refuses when
 // there is no terminal to ask on.
 func confirmBulkReplay(cmd *cobra.Command, client *ops.Client, sel ops.ReplaySelector) error {

@@ -47,7 +47,7 @@ change within a second. The limit applies per receiver process.
 				return err
 			}
 			defer pool.Close()
-			if err := shed.Set(cmd.Context(), pool, source, r, operator()); err != nil {
+			if err := shed.Set(cmd.Context(), pool, source, r, operatorName(getenv)); err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os/user"
 	"strconv"
 	"time"
 
@@ -54,7 +53,7 @@ their timeout running, and go back to the queue after 30 s of waiting.
 			if err != nil {
 				return err
 			}
-			if err := throttle.SetGlobalLimit(ctx, pool, limit, operator()); err != nil {
+			if err := throttle.SetGlobalLimit(ctx, pool, limit, operatorName(getenv)); err != nil {
 				return err
 			}
 			procs, err := throttle.LiveProcesses(ctx, pool, 5*time.Second)
@@ -93,12 +92,4 @@ func limitOrNil(n int, set bool) any {
 		return nil
 	}
 	return n
-}
-
-// operator names who ran a command, for settings and audit rows.
-func operator() string {
-	if u, err := user.Current(); err == nil {
-		return u.Username
-	}
-	return "unknown"
 }
