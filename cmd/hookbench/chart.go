@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"slices"
-	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -66,15 +64,3 @@ func barPlot(title, unit string, names []string, values plotter.Values) (*plot.P
 	p.NominalX(names...)
 	return p, nil
 }
-
-func splitComma(s string) []string {
-	var out []string
-	for f := range strings.SplitSeq(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
-func sortStrings(s []string) { slices.Sort(s) }

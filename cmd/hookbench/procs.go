@@ -51,15 +51,6 @@ func newDatabase(ctx context.Context, adminURL, name string) (*database, error) 
 	return db, nil
 }
 
-// urlWith returns the database URL with extra query parameters.
-func (db *database) urlWith(params string) string {
-	sep := "?"
-	if strings.Contains(db.url, "?") {
-		sep = "&"
-	}
-	return db.url + sep + params
-}
-
 func (db *database) drop(ctx context.Context) {
 	db.pool.Close()
 	_ = adminExec(context.WithoutCancel(ctx), db.admin, `DROP DATABASE IF EXISTS `+db.name+` WITH (FORCE)`)
