@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build run demo test fuzz vet fmt fmt-check bench clean
+.PHONY: all build run demo test fuzz vet fmt fmt-check bench clean docs docs-check
 
 # A count, not a duration: with go1.26 a -fuzztime duration can end in a
 # spurious "context deadline exceeded" (golang/go#75804). 100000 runs take ~10s.
@@ -42,6 +42,18 @@ fmt:
 
 fmt-check:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "not gofmt-ed:"; echo "$$out"; exit 1; fi
+
+## docs: regenerate docs/CONFIGURATION.md from the configuration code (internal/configdoc)
+docs:
+	$(GO) generate ./internal/configdoc
+
+## docs-check: fail if docs/CONFIGURATION.md differs from what `make docs` would write
+docs-check:
+	@tmp=$$(mktemp); trap 'rm -f "$$tmp"' EXIT; \
+	$(GO) run ./internal/configdoc/cmd/configdoc -out "$$tmp" || exit 1; \
+	if ! diff -u docs/CONFIGURATION.md "$$tmp"; then \
+		echo "docs/CONFIGURATION.md is stale: run make docs and commit it"; exit 1; \
+	fi
 
 ## bench: the pipeline benchmark (docs/BENCHMARKS.md) and Go micro-benchmarks
 bench: build

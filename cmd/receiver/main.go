@@ -38,24 +38,64 @@ func main() {
 }
 
 // Config is the receiver's configuration, read from the environment.
+// docs/CONFIGURATION.md is generated from these fields' tags and comments
+// (go generate ./internal/configdoc); a line "Example: v" gives the example.
 type Config struct {
-	DatabaseURL     string        `env:"DATABASE_URL,required,notEmpty"`
-	MaxConns        int           `env:"DATABASE_MAX_CONNS" envDefault:"0"`
-	Addr            string        `env:"RECEIVER_ADDR" envDefault:":8080"`
-	SourcesFile     string        `env:"HOOKLINE_SOURCES"`
+	// DatabaseURL is the Postgres URL or DSN. pgx pool parameters such as
+	// pool_max_conns may be added to it.
+	// Example: postgres://hookline:secret@db.internal:5432/hookline?sslmode=require
+	DatabaseURL string `env:"DATABASE_URL,required,notEmpty"`
+	// MaxConns is the pool size. 0 means automatic: INGEST_BATCH_FLUSHERS + 2
+	// in batch mode, 16 in single mode, unless DATABASE_URL sets
+	// pool_max_conns. Budget it against Postgres's max_connections across
+	// every process (docs/SCALING.md).
+	// Example: 8
+	MaxConns int `env:"DATABASE_MAX_CONNS" envDefault:"0"`
+	// Addr is the listen address for webhooks, /healthz, /readyz and /metrics.
+	Addr string `env:"RECEIVER_ADDR" envDefault:":8080"`
+	// SourcesFile is the path of a sources file declaring any number of
+	// sources (docs/SOURCES.md). When set, STRIPE_WEBHOOK_SECRET and
+	// BANK_WEBHOOK_SECRET are not used.
+	// Example: /etc/hookline/sources.yaml
+	SourcesFile string `env:"HOOKLINE_SOURCES"`
+	// StripeTolerance is the largest age of the Stripe-Signature timestamp,
+	// for the stripe source declared without a sources file.
 	StripeTolerance time.Duration `env:"STRIPE_TIMESTAMP_TOLERANCE" envDefault:"5m"`
-	MaxBodyBytes    int64         `env:"MAX_BODY_BYTES" envDefault:"1048576"`
-	IngestMode      string        `env:"INGEST_MODE" envDefault:"batch"`
-	BatchMaxSize    int           `env:"INGEST_BATCH_MAX_SIZE" envDefault:"100"`
-	BatchMaxWait    time.Duration `env:"INGEST_BATCH_MAX_WAIT" envDefault:"2ms"`
-	BatchFlushers   int           `env:"INGEST_BATCH_FLUSHERS" envDefault:"4"`
-	IngestTimeout   time.Duration `env:"INGEST_TIMEOUT" envDefault:"5s"`
-	NotifyCooldown  time.Duration `env:"INGEST_NOTIFY_COOLDOWN" envDefault:"10ms"`
-	RetryAfter      time.Duration `env:"RETRY_AFTER" envDefault:"5s"`
+	// MaxBodyBytes is the largest body accepted; larger ones get 413. A
+	// source in the sources file may override it.
+	MaxBodyBytes int64 `env:"MAX_BODY_BYTES" envDefault:"1048576"`
+	// IngestMode is batch (group commit: concurrent events share one
+	// transaction) or single (one transaction per request).
+	IngestMode string `env:"INGEST_MODE" envDefault:"batch"`
+	// BatchMaxSize closes a batch when it holds this many events (1 to 10000).
+	BatchMaxSize int `env:"INGEST_BATCH_MAX_SIZE" envDefault:"100"`
+	// BatchMaxWait closes a batch this long after its first event arrived;
+	// a lone event waits at most this long.
+	BatchMaxWait time.Duration `env:"INGEST_BATCH_MAX_WAIT" envDefault:"2ms"`
+	// BatchFlushers is the number of batch transactions in flight at once,
+	// each on its own connection.
+	BatchFlushers int `env:"INGEST_BATCH_FLUSHERS" envDefault:"4"`
+	// IngestTimeout bounds the store-and-enqueue transaction; past it the
+	// answer is 503 with Retry-After.
+	IngestTimeout time.Duration `env:"INGEST_TIMEOUT" envDefault:"5s"`
+	// NotifyCooldown is the smallest gap between the NOTIFYs that wake the
+	// workers (River's FetchCooldown on the receiver's insert-only client).
+	NotifyCooldown time.Duration `env:"INGEST_NOTIFY_COOLDOWN" envDefault:"10ms"`
+	// RetryAfter is sent as Retry-After (whole seconds) with 503 and 429
+	// answers.
+	RetryAfter time.Duration `env:"RETRY_AFTER" envDefault:"5s"`
+	// ShutdownTimeout is how long requests in flight may take to finish
+	// after SIGTERM. Kubernetes' terminationGracePeriodSeconds must cover
+	// it plus any preStop sleep.
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"25s"`
-	DebugAddr       string        `env:"RECEIVER_DEBUG_ADDR"`
-	LogFormat       string        `env:"LOG_FORMAT" envDefault:"json"`
-	LogLevel        slog.Level    `env:"LOG_LEVEL" envDefault:"info"`
+	// DebugAddr, if set, serves Go's pprof on this address. Keep it
+	// private: profiles can hold secrets.
+	// Example: 127.0.0.1:6060
+	DebugAddr string `env:"RECEIVER_DEBUG_ADDR"`
+	// LogFormat is json for production or text for a terminal.
+	LogFormat string `env:"LOG_FORMAT" envDefault:"json"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel slog.Level `env:"LOG_LEVEL" envDefault:"info"`
 }
 
 func run(ctx context.Context, _ []string, getenv func(string) string, stderr io.Writer) error {

@@ -40,29 +40,79 @@ func main() {
 }
 
 // Config is the worker's configuration, read from the environment.
+// docs/CONFIGURATION.md is generated from these fields' tags and comments
+// (go generate ./internal/configdoc); a line "Example: v" gives the example.
 type Config struct {
-	DatabaseURL       string        `env:"DATABASE_URL,required,notEmpty"`
-	MaxConns          int           `env:"DATABASE_MAX_CONNS" envDefault:"0"`
-	Addr              string        `env:"WORKER_ADDR" envDefault:":9091"`
-	Concurrency       int           `env:"WORKER_CONCURRENCY" envDefault:"50"`
-	JobTimeout        time.Duration `env:"WORKER_JOB_TIMEOUT" envDefault:"1m"`
-	RescueAfter       time.Duration `env:"WORKER_RESCUE_AFTER" envDefault:"5m"`
-	SoftStopTimeout   time.Duration `env:"WORKER_SOFT_STOP_TIMEOUT" envDefault:"20s"`
-	HardStopTimeout   time.Duration `env:"WORKER_HARD_STOP_TIMEOUT" envDefault:"5s"`
-	FetchCooldown     time.Duration `env:"WORKER_FETCH_COOLDOWN" envDefault:"10ms"`
-	ThrottleMaxWait   time.Duration `env:"WORKER_THROTTLE_MAX_WAIT" envDefault:"30s"`
-	PruneInterval     time.Duration `env:"WORKER_PRUNE_INTERVAL" envDefault:"1h"`
-	PrunePayloadsAge  time.Duration `env:"WORKER_PRUNE_PAYLOADS_AFTER" envDefault:"720h"`
-	PruneKeysAge      time.Duration `env:"WORKER_PRUNE_KEYS_AFTER" envDefault:"2160h"`
+	// DatabaseURL is the Postgres URL or DSN. pgx pool parameters such as
+	// pool_max_conns may be added to it.
+	// Example: postgres://hookline:secret@db.internal:5432/hookline?sslmode=require
+	DatabaseURL string `env:"DATABASE_URL,required,notEmpty"`
+	// MaxConns is the pool size. 0 means automatic: WORKER_CONCURRENCY + 5
+	// (a connection per job in flight plus River's own), unless
+	// DATABASE_URL sets pool_max_conns. Budget it against Postgres's
+	// max_connections across every process (docs/SCALING.md).
+	// Example: 55
+	MaxConns int `env:"DATABASE_MAX_CONNS" envDefault:"0"`
+	// Addr is the admin server's address: /healthz, /readyz, /metrics and
+	// /riverui.
+	Addr string `env:"WORKER_ADDR" envDefault:":9091"`
+	// Concurrency is River's MaxWorkers for the events queue in this
+	// process; the --concurrency flag overrides it (1 to 10000).
+	Concurrency int `env:"WORKER_CONCURRENCY" envDefault:"50"`
+	// JobTimeout cancels a job's context after this long.
+	JobTimeout time.Duration `env:"WORKER_JOB_TIMEOUT" envDefault:"1m"`
+	// RescueAfter is when a job still running is presumed dead (its worker
+	// crashed) and retried. It must exceed WORKER_JOB_TIMEOUT plus
+	// WORKER_THROTTLE_MAX_WAIT.
+	RescueAfter time.Duration `env:"WORKER_RESCUE_AFTER" envDefault:"5m"`
+	// SoftStopTimeout is how long jobs in flight may take to finish after
+	// SIGTERM before they are cancelled. Kubernetes'
+	// terminationGracePeriodSeconds must cover it plus
+	// WORKER_HARD_STOP_TIMEOUT.
+	SoftStopTimeout time.Duration `env:"WORKER_SOFT_STOP_TIMEOUT" envDefault:"20s"`
+	// HardStopTimeout is how long to wait, after cancelling the jobs still
+	// running, for them to return.
+	HardStopTimeout time.Duration `env:"WORKER_HARD_STOP_TIMEOUT" envDefault:"5s"`
+	// FetchCooldown is River's smallest gap between fetches; it caps a
+	// worker at WORKER_CONCURRENCY jobs per cooldown.
+	FetchCooldown time.Duration `env:"WORKER_FETCH_COOLDOWN" envDefault:"10ms"`
+	// ThrottleMaxWait is the longest a job waits at the throttle gate
+	// (hookctl throttle) before it is snoozed back to the queue, with no
+	// attempt used.
+	ThrottleMaxWait time.Duration `env:"WORKER_THROTTLE_MAX_WAIT" envDefault:"30s"`
+	// PruneInterval is how often the inbox retention runs as a River
+	// periodic job (queue maintenance); 0 turns it off.
+	PruneInterval time.Duration `env:"WORKER_PRUNE_INTERVAL" envDefault:"1h"`
+	// PrunePayloadsAge empties the payload and headers of processed events
+	// older than this; their key stays.
+	PrunePayloadsAge time.Duration `env:"WORKER_PRUNE_PAYLOADS_AFTER" envDefault:"720h"`
+	// PruneKeysAge deletes processed events older than this, key and all.
+	// It must exceed every provider's retry window (Stripe retries for 3
+	// days), or a late redelivery is applied again, and exceed
+	// WORKER_PRUNE_PAYLOADS_AFTER.
+	PruneKeysAge time.Duration `env:"WORKER_PRUNE_KEYS_AFTER" envDefault:"2160h"`
+	// FetchPollInterval is River's fallback poll when no insert
+	// notification arrives.
 	FetchPollInterval time.Duration `env:"WORKER_FETCH_POLL_INTERVAL" envDefault:"1s"`
-	LogFormat         string        `env:"LOG_FORMAT" envDefault:"json"`
-	LogLevel          slog.Level    `env:"LOG_LEVEL" envDefault:"info"`
+	// LogFormat is json for production or text for a terminal.
+	LogFormat string `env:"LOG_FORMAT" envDefault:"json"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel slog.Level `env:"LOG_LEVEL" envDefault:"info"`
 
 	// River UI is served on the admin server only with a credential:
 	// basic auth, a bearer token, or both.
+
+	// RiverUIUsername is the basic-auth user for River UI at /riverui; set
+	// it together with RIVERUI_PASSWORD.
+	// Example: oncall
 	RiverUIUsername string `env:"RIVERUI_USERNAME"`
+	// RiverUIPassword is the basic-auth password for River UI.
+	// Example: RIVERUI_PASSWORD_FILE=/run/secrets/riverui_password
 	RiverUIPassword string `env:"RIVERUI_PASSWORD"`
-	RiverUIToken    string `env:"RIVERUI_TOKEN"`
+	// RiverUIToken is a bearer token for River UI, instead of or as well as
+	// basic auth. With no credential at all, River UI is not served.
+	// Example: RIVERUI_TOKEN_FILE=/run/secrets/riverui_token
+	RiverUIToken string `env:"RIVERUI_TOKEN"`
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {

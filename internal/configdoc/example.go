@@ -1,0 +1,34 @@
+package configdoc
+
+// exampleSources is a sources file that sets every field at least once. The
+// reference takes each field's example from it, and TestExampleSourcesIsValid
+// checks that internal/sources accepts it.
+const exampleSources = `sources:
+  - name: stripe
+    type: stripe
+    livemode: true
+    tolerance: 5m
+    secrets:
+      - {label: current, env: STRIPE_WEBHOOK_SECRET}
+      - {label: previous, file: /run/secrets/stripe_previous}
+  - name: github
+    type: github
+    failure_status: 401
+    max_body_bytes: 26214400
+    id: {header: X-GitHub-Delivery}
+    event_type: {header: X-GitHub-Event}
+    secrets: [{label: current, env: GITHUB_WEBHOOK_SECRET}]
+  - name: acme
+    type: hmac
+    tolerance: 10m
+    id: {json: delivery.id}
+    event_type: {json: event.type}
+    hmac:
+      header: X-Acme-Signature
+      prefix: "sha256="
+      algorithm: sha256
+      encoding: base64
+      timestamp_header: X-Acme-Timestamp
+      template: "{timestamp}.{body}"
+    secrets: [{label: current, env: ACME_WEBHOOK_SECRET}]
+`
