@@ -14,7 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/hookline/hookline/internal/pgtest"
+	"github.com/hookline/hookline/internal/cluster"
 	"github.com/hookline/hookline/internal/verify"
 )
 
@@ -38,7 +38,7 @@ func TestSourcesFileConfiguresTheReceiverBinary(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, []byte(sourcesFile), 0o600))
 	env := []string{"HOOKLINE_SOURCES=" + path, "GH_SECRET_NEW=gh-new-secret", "GH_SECRET_OLD=gh-old-secret", "SHOP_SECRET=shop-secret"}
 
-	list := exec.Command(binary(t, "hookctl"), "sources", "--json")
+	list := exec.Command(cluster.Binary(t, "hookctl"), "sources", "--json")
 	list.Env = env
 	out, err := list.CombinedOutput()
 	require.NoError(t, err, "%s", out)
@@ -54,10 +54,10 @@ func TestSourcesFileConfiguresTheReceiverBinary(t *testing.T) {
 		require.NotContains(t, string(out), secret)
 	}
 
-	db := pgtest.NewDB(t).URL
-	addr := freeAddr(t)
-	r := start(t, "receiver", append(env, "DATABASE_URL="+db, "RECEIVER_ADDR="+addr))
-	waitHealthy(t, "http://"+addr)
+	c := cluster.New(t)
+	c.Forbid("gh-new-secret", "gh-old-secret", "shop-secret")
+	r := c.StartReceiver(t, env...)
+	addr := r.Addr
 
 	body := []byte(`{"zen":"Keep it logically awesome."}`)
 	deliver := func(secret string) int {
@@ -81,8 +81,8 @@ func TestSourcesFileConfiguresTheReceiverBinary(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, 401, resp.StatusCode, "shop answers bad signatures with its configured status")
 
-	require.NoError(t, r.signal(t, syscall.SIGTERM, 20*time.Second))
-	logs := r.out.String()
+	require.NoError(t, r.Stop(t, syscall.SIGTERM, 20*time.Second))
+	logs := r.Out.String()
 	require.Contains(t, logs, `"reason":"no_match"`)
 	for _, secret := range []string{"gh-new-secret", "gh-old-secret", "shop-secret"} {
 		require.NotContains(t, logs, secret)
@@ -93,7 +93,7 @@ func TestReceiverRefusesABadSourcesFileNamingTheField(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "sources.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(`sources: [{name: gh, type: github, secrets: [{label: a, env: MISSING_SECRET}]}]`), 0o600))
-	cmd := exec.Command(binary(t, "receiver"))
+	cmd := exec.Command(cluster.Binary(t, "receiver"))
 	cmd.Env = []string{"HOOKLINE_SOURCES=" + path, "DATABASE_URL=postgres://x/y"}
 	out, err := cmd.CombinedOutput()
 	require.Error(t, err)
