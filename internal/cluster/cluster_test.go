@@ -16,7 +16,9 @@ type recorder struct {
 	errors []string
 }
 
-func (r *recorder) Errorf(format string, args ...any) { r.errors = append(r.errors, fmt.Sprintf(format, args...)) }
+func (r *recorder) Errorf(format string, args ...any) {
+	r.errors = append(r.errors, fmt.Sprintf(format, args...))
+}
 
 // TestLogCheckFailsWhenAProcessPrintsAForbiddenString makes a receiver log a
 // string the test forbids (its own listening address, which it always
