@@ -188,7 +188,7 @@ func TestEnvStructFields(t *testing.T) {
 		},
 		{
 			name: "a description that is a list of values keeps its key",
-			src: "package p\ntype Config struct {\n\t// Mode is batch or single.\n\tMode string `env:\"APP_MODE\"`\n}\n",
+			src:  "package p\ntype Config struct {\n\t// Mode is batch or single.\n\tMode string `env:\"APP_MODE\"`\n}\n",
 			want: []envField{{name: "APP_MODE", typ: "string", doc: "`APP_MODE` is batch or single.", hasDoc: true, fileForm: true, origin: "x.go Config.Mode"}},
 		},
 		{

@@ -91,7 +91,7 @@ var envNameRe = regexp.MustCompile(`^[A-Z][A-Z0-9]*(_[A-Z0-9]+)+$|^[A-Z]{2,}$`)
 // envField is one variable as one binary reads it.
 type envField struct {
 	name, typ, def, doc, example, origin string
-	required, fileForm, hasDoc        bool
+	required, fileForm, hasDoc           bool
 }
 
 // loadEnv builds the variables of the reference.
