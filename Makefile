@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build run demo test fuzz vet fmt fmt-check bench clean docs docs-check
+.PHONY: all build run demo test fuzz vet fmt fmt-check bench clean docs docs-check scenarios soak
 
 # A count, not a duration: with go1.26 a -fuzztime duration can end in a
 # spurious "context deadline exceeded" (golang/go#75804). 100000 runs take ~10s.
@@ -54,6 +54,15 @@ docs-check:
 	if ! diff -u docs/CONFIGURATION.md "$$tmp"; then \
 		echo "docs/CONFIGURATION.md is stale: run make docs and commit it"; exit 1; \
 	fi
+
+## scenarios: the fault, flood and hostile-input scenarios (short form, also in make test); reports in docs/reliability
+scenarios:
+	HOOKLINE_REPORT_DIR=$(CURDIR)/docs/reliability $(GO) test -count=1 -timeout 15m -v ./internal/scenarios/... ./internal/ledger
+
+## soak: the long flood soak (SOAK, default 5m); its report goes to docs/reliability
+SOAK ?= 5m
+soak:
+	HOOKLINE_SOAK=$(SOAK) HOOKLINE_REPORT_DIR=$(CURDIR)/docs/reliability $(GO) test -count=1 -timeout 60m -v -run 'Soak' ./internal/scenarios/flood
 
 ## bench: the pipeline benchmark (docs/BENCHMARKS.md) and Go micro-benchmarks
 bench: build
