@@ -152,10 +152,14 @@ func (c *Cluster) StartReceiver(t testing.TB, env ...string) *Proc {
 
 // StartWorker starts a worker with its admin server on a free port, fetching
 // promptly, and waits until /healthz answers.
+//
+// Its concurrency is 10, not 50: its pool is then 15 connections, so that
+// the clusters of tests running at once stay within the shared server's
+// max_connections (100 by default). env may set it back.
 func (c *Cluster) StartWorker(t testing.TB, env ...string) *Proc {
 	t.Helper()
 	addr := FreeAddr(t)
-	base := []string{"WORKER_ADDR=" + addr, "WORKER_FETCH_COOLDOWN=10ms", "WORKER_FETCH_POLL_INTERVAL=100ms"}
+	base := []string{"WORKER_ADDR=" + addr, "WORKER_FETCH_COOLDOWN=10ms", "WORKER_FETCH_POLL_INTERVAL=100ms", "WORKER_CONCURRENCY=10"}
 	p := c.Start(t, "worker", addr, append(base, env...))
 	WaitHealthy(t, p.URL, 20*time.Second)
 	return p
