@@ -1,7 +1,7 @@
 // Package doctor checks that a Hookline database is fit for the hot paths:
 // the schema is current, the indexes and the idempotency constraint are in
-// place and valid, the big tables are being vacuumed, and connections have
-// headroom. Each failed check carries a hint that fixes it.
+// place and valid, commits are durable, the big tables are being vacuumed,
+// and connections have headroom. Each failed check carries a hint that fixes it.
 package doctor
 
 import (
@@ -46,7 +46,7 @@ var RequiredIndexes = []string{
 func Run(ctx context.Context, pool *pgxpool.Pool) ([]Check, error) {
 	var checks []Check
 	for _, f := range []func(context.Context, *pgxpool.Pool) ([]Check, error){
-		migrations, indexes, idempotency, tables, connections,
+		migrations, indexes, idempotency, durability, tables, connections,
 	} {
 		c, err := f(ctx, pool)
 		if err != nil {
@@ -190,6 +190,39 @@ func connections(ctx context.Context, pool *pgxpool.Pool) ([]Check, error) {
 	if free*10 < maxConns-reserved {
 		c.Status = Fail
 		c.Hint = "lower DATABASE_MAX_CONNS (or WORKER_CONCURRENCY) on some processes, put PgBouncer in front (workers then need a direct connection for LISTEN), or raise max_connections"
+	}
+	return []Check{c}, nil
+}
+
+// durability checks the settings a 2xx relies on: the receiver answers only
+// after COMMIT returns, which promises nothing if the commit is not flushed,
+// or is flushed only on a primary that a failover then abandons. The
+// settings are read in this session, so per-role or per-database overrides
+// that apply to Hookline's own role show too.
+func durability(ctx context.Context, pool *pgxpool.Pool) ([]Check, error) {
+	var fsync, fullPageWrites, syncCommit, syncStandbys string
+	var asyncReplicas int
+	err := pool.QueryRow(ctx, `
+		SELECT current_setting('fsync'), current_setting('full_page_writes'), current_setting('synchronous_commit'),
+		       current_setting('synchronous_standby_names'),
+		       (SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'async')`).
+		Scan(&fsync, &fullPageWrites, &syncCommit, &syncStandbys, &asyncReplicas)
+	if err != nil {
+		return nil, fmt.Errorf("read durability settings: %w", err)
+	}
+	c := Check{Name: "commits are durable", Status: Pass,
+		Detail: fmt.Sprintf("fsync=%s full_page_writes=%s synchronous_commit=%s", fsync, fullPageWrites, syncCommit)}
+	switch {
+	case fsync != "on" || fullPageWrites != "on":
+		c.Status = Fail
+		c.Hint = "set fsync=on and full_page_writes=on: without them a Postgres crash can lose or corrupt events already acknowledged with 2xx"
+	case syncCommit == "off":
+		c.Status = Fail
+		c.Hint = "set synchronous_commit=on (or remote_apply) for Hookline's role: with off, a Postgres crash loses the last acknowledged events"
+	case asyncReplicas > 0 && syncStandbys == "":
+		c.Status = Warn
+		c.Detail += fmt.Sprintf("; %d asynchronous replicas and no synchronous_standby_names", asyncReplicas)
+		c.Hint = "a failover to an asynchronous replica can lose the last acknowledged events: set synchronous_standby_names, or accept that window"
 	}
 	return []Check{c}, nil
 }

@@ -39,6 +39,9 @@ func TestDoctor(t *testing.T) {
 		{"detects a dropped idempotency constraint", "ALTER TABLE inbox_events DROP CONSTRAINT inbox_events_pkey", "idempotency constraint present", "no PRIMARY KEY"},
 		{"detects an event stored twice", `ALTER TABLE inbox_events DROP CONSTRAINT inbox_events_pkey;
 			INSERT INTO inbox_events (source, event_id, payload) VALUES ('bank', 'tr_1', ''), ('bank', 'tr_1', '')`, "no event stored twice", "1 keys stored more than once, e.g. bank/tr_1"},
+		{"passes durable commit settings", "", "commits are durable", "fsync=on full_page_writes=on synchronous_commit=on"},
+		{"detects commits that are not flushed", `DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET synchronous_commit = off', current_database()); END $$`,
+			"commits are durable", "synchronous_commit=off"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -48,6 +51,7 @@ func TestDoctor(t *testing.T) {
 			if tt.breaks != "" {
 				_, err := db.Pool.Exec(ctx, tt.breaks)
 				require.NoError(t, err)
+				db.Pool.Reset() // so that per-database settings apply
 			}
 			checks, err := doctor.Run(ctx, db.Pool)
 			require.NoError(t, err)
