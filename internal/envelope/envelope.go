@@ -65,10 +65,21 @@ var Default = Extractor{ID: Locator{JSON: "id"}, Type: Locator{JSON: "type"}, AP
 // Parse reads the envelope of body with the Default extractor.
 func Parse(body []byte) (Envelope, error) { return Default.Extract(nil, body) }
 
-// Extract reads the envelope of a verified request. The body must be a JSON
-// object if any field is located in it.
+// Extract reads the envelope of a verified request. Whatever the source, a
+// body nested deeper than MaxDepth is refused, since the worker's handlers
+// parse it later. If any field is located in the body, the body must also
+// be valid UTF-8 and a JSON object.
 func (x Extractor) Extract(header http.Header, body []byte) (Envelope, error) {
+	// First, before any parser: the depth scan is iterative and cheap,
+	// where gjson's validator recurses once per level.
+	if _, at := Depth(body, MaxDepth); at >= 0 {
+		return Envelope{}, fmt.Errorf("%w: JSON nested deeper than %d levels (at byte %d)", ErrMalformed, MaxDepth, at)
+	}
 	if x.ID.JSON != "" || x.Type.JSON != "" || x.APIVersion.JSON != "" {
+		// JSON is UTF-8 (RFC 8259); gjson would pass invalid bytes through.
+		if at := invalidUTF8(body); at >= 0 {
+			return Envelope{}, fmt.Errorf("%w: body is not valid UTF-8 (at byte %d)", ErrMalformed, at)
+		}
 		if !gjson.ValidBytes(body) || !gjson.ParseBytes(body).IsObject() {
 			return Envelope{}, fmt.Errorf("%w: not a JSON object", ErrMalformed)
 		}
@@ -114,7 +125,7 @@ func field(header http.Header, body []byte, name string, loc Locator, maxLen int
 		case gjson.String:
 			v = r.Str
 		default:
-			return "", fmt.Errorf("%w: %s (%s) must be a string, not %s", ErrMalformed, name, loc, r.Type)
+			return "", fmt.Errorf("%w: %s (%s) must be a string, not %s", ErrMalformed, name, loc, kind(r))
 		}
 	}
 	if len(v) > maxLen {
@@ -128,4 +139,36 @@ func field(header http.Header, body []byte, name string, loc Locator, maxLen int
 		return "", fmt.Errorf("%w: %s has a control character at byte %d", ErrMalformed, name, i)
 	}
 	return v, nil
+}
+
+// kind names a JSON value's kind for an error message.
+func kind(r gjson.Result) string {
+	switch r.Type {
+	case gjson.True, gjson.False:
+		return "a boolean"
+	case gjson.Number:
+		return "a number"
+	case gjson.JSON:
+		if r.IsArray() {
+			return "an array"
+		}
+		return "an object"
+	}
+	return r.Type.String()
+}
+
+// invalidUTF8 returns the offset of the first byte of b that is not valid
+// UTF-8, or -1 if b is valid.
+func invalidUTF8(b []byte) int {
+	if utf8.Valid(b) {
+		return -1
+	}
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size == 1 {
+			return i
+		}
+		i += size
+	}
+	return -1
 }

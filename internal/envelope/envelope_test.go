@@ -29,11 +29,15 @@ func TestParse(t *testing.T) {
 		{"missing id", `{"type":"a"}`, envelope.Envelope{}, "missing id"},
 		{"null id", `{"id":null}`, envelope.Envelope{}, "missing id"},
 		{"empty id", `{"id":""}`, envelope.Envelope{}, "missing id"},
-		{"numeric id", `{"id":1}`, envelope.Envelope{}, "id (JSON field id) must be a string"},
-		{"object id", `{"id":{"a":1}}`, envelope.Envelope{}, "must be a string"},
+		{"numeric id", `{"id":1}`, envelope.Envelope{}, "id (JSON field id) must be a string, not a number"},
+		{"object id", `{"id":{"a":1}}`, envelope.Envelope{}, "id (JSON field id) must be a string, not an object"},
+		{"array id", `{"id":["a"]}`, envelope.Envelope{}, "id (JSON field id) must be a string, not an array"},
+		{"boolean id", `{"id":true}`, envelope.Envelope{}, "id (JSON field id) must be a string, not a boolean"},
+		{"invalid UTF-8 outside the id", "{\"id\":\"a\",\"note\":\"\xc3\x28\"}", envelope.Envelope{}, "body is not valid UTF-8 (at byte 18)"},
+		{"deeply nested", `{"id":"a","x":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`, envelope.Envelope{}, "JSON nested deeper than 64 levels"},
 		{"id of 256 bytes", `{"id":"` + strings.Repeat("a", 256) + `"}`, envelope.Envelope{}, "id is 256 bytes"},
 		{"NUL in id", `{"id":"a\u0000"}`, envelope.Envelope{}, "id has a control character"},
-		{"invalid UTF-8 in id", "{\"id\":\"a\xffb\"}", envelope.Envelope{}, "id is not valid UTF-8"},
+		{"invalid UTF-8 in id", "{\"id\":\"a\xffb\"}", envelope.Envelope{}, "body is not valid UTF-8 (at byte 8)"},
 		{"newline in type", `{"id":"a","type":"x\ny"}`, envelope.Envelope{}, "type has a control character"},
 	}
 	for _, tt := range tests {
