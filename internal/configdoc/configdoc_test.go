@@ -401,5 +401,5 @@ func TestSourceFieldsNeedDocsAndExamples(t *testing.T) {
 
 	write(strings.Replace(string(real), "\tName string `yaml:\"name\"`", "\tName string `yaml:\"name\"`\n\t// Colour is a colour.\n\tColour string `yaml:\"colour\"`", 1))
 	_, err = loadSourceFields(root)
-	require.ErrorContains(t, err, "exampleSources sets no sources[].colour")
+	require.ErrorContains(t, err, "sets no sources[].colour")
 }

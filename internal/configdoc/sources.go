@@ -149,7 +149,7 @@ func (w *sourceWalker) walk(typeName, prefix string, depth int) error {
 			Example: exampleAt(w.example, path),
 		}
 		if sf.Example == "" {
-			return fmt.Errorf("configdoc: exampleSources sets no %s: add it, so the reference has an example", path)
+			return fmt.Errorf("configdoc: exampleSources (internal/configdoc/example.go) sets no %s: add it, so the reference has an example, then run make docs", path)
 		}
 		w.out = append(w.out, sf)
 		if elem != "" {
