@@ -6,6 +6,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
+	"github.com/hookline/hookline/internal/config"
 	"github.com/hookline/hookline/internal/dbpool"
 	"github.com/hookline/hookline/internal/migrate"
 )
@@ -35,9 +36,12 @@ turns on an advisory lock. Reads DATABASE_URL.`,
 }
 
 func connect(cmd *cobra.Command, getenv func(string) string) (*pgxpool.Pool, error) {
-	url := getenv("DATABASE_URL")
+	url, err := config.Value(getenv, "DATABASE_URL")
+	if err != nil {
+		return nil, err
+	}
 	if url == "" {
-		return nil, fmt.Errorf("DATABASE_URL is not set")
+		return nil, fmt.Errorf("DATABASE_URL (or DATABASE_URL_FILE) is not set")
 	}
 	// dbpool, unlike pgxpool.New, never quotes the URL (and its password)
 	// in an error. A CLI needs only a few connections.

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -227,7 +229,25 @@ func TestStatusFailsClearlyWithoutDatabaseURL(t *testing.T) {
 	t.Parallel()
 	var stdout, stderr bytes.Buffer
 	err := run(context.Background(), []string{"hookctl", "status"}, func(string) string { return "" }, &stdout, &stderr)
-	require.ErrorContains(t, err, "DATABASE_URL is not set")
+	require.ErrorContains(t, err, "DATABASE_URL (or DATABASE_URL_FILE) is not set")
+}
+
+// TestDatabaseURLCanComeFromAFile lets a systemd credential or a mounted
+// secret hold the URL, with its password, as for the receiver and worker.
+func TestDatabaseURLCanComeFromAFile(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewEmptyDB(t)
+	path := filepath.Join(t.TempDir(), "database_url")
+	require.NoError(t, os.WriteFile(path, []byte(db.URL+"\n"), 0o600))
+	env := map[string]string{"DATABASE_URL_FILE": path}
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"hookctl", "migrate"}, func(k string) string { return env[k] }, &stdout, &stderr)
+	require.NoError(t, err, "%s", stderr.String())
+	require.Contains(t, stdout.String(), "migrated:")
+
+	env["DATABASE_URL"] = db.URL
+	err = run(context.Background(), []string{"hookctl", "status"}, func(k string) string { return env[k] }, &stdout, &stderr)
+	require.ErrorContains(t, err, "both DATABASE_URL and DATABASE_URL_FILE are set")
 }
 
 func TestParseDurationAcceptsDays(t *testing.T) {

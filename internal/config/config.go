@@ -118,6 +118,12 @@ func List(raw []string) []string {
 	return out
 }
 
+// Value reads one variable, or the file named by name_FILE, for tools that
+// need one setting and not a struct. Setting both is an error.
+func Value(getenv func(string) string, name string) (string, error) {
+	return lookup(getenv, name)
+}
+
 // Secrets reads the comma-separated secret list in variable name, or in the
 // file named by name_FILE, for tools that need one setting and not a struct.
 func Secrets(getenv func(string) string, name string) ([]string, error) {

@@ -463,8 +463,8 @@ func upperFirst(s string) string {
 
 // scanPackage finds, in the non-test Go files of dir, the variables read by
 // literal name: getenv("X"), os.Getenv("X"), os.LookupEnv("X") (no X_FILE
-// form) and config.Secrets(getenv, "X") (with it). usesSources reports a
-// call to sources.Load or sources.FromEnv.
+// form), and config.Secrets(getenv, "X") or config.Value(getenv, "X") (with
+// it). usesSources reports a call to sources.Load or sources.FromEnv.
 func scanPackage(root, dir string) (fields []envField, usesSources bool, err error) {
 	paths, err := filepath.Glob(filepath.Join(root, dir, "*.go"))
 	if err != nil {
@@ -504,7 +504,7 @@ func scanFile(fset *token.FileSet, f *ast.File, rel string) (fields []envField, 
 		switch fn {
 		case "getenv", "os.Getenv", "os.LookupEnv", "syscall.Getenv":
 			argIndex = 0
-		case "config.Secrets":
+		case "config.Secrets", "config.Value":
 			argIndex, fileForm = 1, true
 		case "sources.Load", "sources.FromEnv":
 			usesSources = true
