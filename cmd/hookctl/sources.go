@@ -42,10 +42,14 @@ missing one fails here as it would at start-up, but only its label is shown.`,
 				return enc.Encode(sums)
 			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tPATH\tTYPE\tSECRETS\tID FROM\tTYPE FROM\tON BAD SIGNATURE")
+			fmt.Fprintln(tw, "NAME\tPATH\tTYPE\tSECRETS\tID FROM\tTYPE FROM\tON BAD SIGNATURE\tALLOWED IPS")
 			for _, s := range sums {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d (%s)\t%s\t%s\t%d\n", s.Name, s.Path, s.Type,
-					len(s.SecretLabels), strings.Join(s.SecretLabels, ", "), s.ID, s.EventType, s.FailureStatus)
+				ips := "any"
+				if len(s.AllowIPs) > 0 {
+					ips = strings.Join(s.AllowIPs, ", ")
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d (%s)\t%s\t%s\t%d\t%s\n", s.Name, s.Path, s.Type,
+					len(s.SecretLabels), strings.Join(s.SecretLabels, ", "), s.ID, s.EventType, s.FailureStatus, ips)
 			}
 			return tw.Flush()
 		},

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
@@ -88,6 +89,26 @@ type Config struct {
 	// after SIGTERM. Kubernetes' terminationGracePeriodSeconds must cover
 	// it plus any preStop sleep.
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"25s"`
+	// ReadHeaderTimeout is how long a client may take to send a request's
+	// headers. A slower client (slowloris) is disconnected.
+	ReadHeaderTimeout time.Duration `env:"RECEIVER_READ_HEADER_TIMEOUT" envDefault:"5s"`
+	// ReadTimeout is how long a client may take to send a whole request,
+	// body included. A slower client gets 408 or is disconnected. At least
+	// RECEIVER_READ_HEADER_TIMEOUT.
+	ReadTimeout time.Duration `env:"RECEIVER_READ_TIMEOUT" envDefault:"30s"`
+	// WriteTimeout bounds the time from the end of a request's headers to
+	// the end of its answer: body, transaction and answer. It must exceed
+	// INGEST_TIMEOUT.
+	WriteTimeout time.Duration `env:"RECEIVER_WRITE_TIMEOUT" envDefault:"30s"`
+	// IdleTimeout is how long a keep-alive connection may wait for its
+	// next request.
+	IdleTimeout time.Duration `env:"RECEIVER_IDLE_TIMEOUT" envDefault:"120s"`
+	// TrustedProxies lists the networks (CIDR or single addresses) of the
+	// proxies whose X-Forwarded-For is believed when a source has
+	// allow_ips. Empty means the TCP peer is the client. Loopback and
+	// private networks are trusted only if listed.
+	// Example: 10.0.0.0/8,fd00::/8
+	TrustedProxies []string `env:"RECEIVER_TRUSTED_PROXIES"`
 	// DebugAddr, if set, serves Go's pprof on this address. Keep it
 	// private: profiles can hold secrets.
 	// Example: 127.0.0.1:6060
@@ -104,6 +125,10 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stderr io.
 		return err
 	}
 	if err := cfg.validate(); err != nil {
+		return err
+	}
+	trusted, err := cfg.trustedProxies()
+	if err != nil {
 		return err
 	}
 	logger, err := logging.New(stderr, cfg.LogFormat, cfg.LogLevel)
@@ -170,18 +195,22 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stderr io.
 	go limiter.Run(ctx, pool, time.Second, logger)
 
 	handler := receiver.New(logger, srcs, ing, pool, receiver.Options{
-		Shed:          limiter,
-		MaxBodyBytes:  cfg.MaxBodyBytes,
-		IngestTimeout: cfg.IngestTimeout,
-		RetryAfter:    cfg.RetryAfter,
-		Recorder:      metrics.NewReceiver(reg),
-		Metrics:       metrics.Handler(reg, logger),
+		Shed:           limiter,
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		IngestTimeout:  cfg.IngestTimeout,
+		RetryAfter:     cfg.RetryAfter,
+		Recorder:       metrics.NewReceiver(reg),
+		Metrics:        metrics.Handler(reg, logger),
+		TrustedProxies: trusted,
 	})
 	if cfg.DebugAddr != "" {
 		go serveDebug(logger, cfg.DebugAddr)
 	}
 	logger.Info("ingest mode", "mode", cfg.IngestMode, "batch_max_size", cfg.BatchMaxSize, "batch_max_wait", cfg.BatchMaxWait, "batch_flushers", cfg.BatchFlushers)
-	return serve(ctx, logger, receiver.NewServer(cfg.Addr, handler), cfg.ShutdownTimeout)
+	srv := receiver.NewServerWith(cfg.Addr, handler, receiver.Timeouts{
+		ReadHeader: cfg.ReadHeaderTimeout, Read: cfg.ReadTimeout, Write: cfg.WriteTimeout, Idle: cfg.IdleTimeout,
+	})
+	return serve(ctx, logger, srv, cfg.ShutdownTimeout)
 }
 
 // serve runs srv until ctx is cancelled, then stops accepting connections
@@ -221,8 +250,28 @@ func (c Config) validate() error {
 		return fmt.Errorf("INGEST_TIMEOUT=%s must be positive", c.IngestTimeout)
 	case c.BatchFlushers < 1:
 		return fmt.Errorf("INGEST_BATCH_FLUSHERS=%d must be at least 1", c.BatchFlushers)
+	case c.ReadHeaderTimeout <= 0, c.ReadTimeout <= 0, c.WriteTimeout <= 0, c.IdleTimeout <= 0:
+		return fmt.Errorf("RECEIVER_READ_HEADER_TIMEOUT=%s, RECEIVER_READ_TIMEOUT=%s, RECEIVER_WRITE_TIMEOUT=%s and RECEIVER_IDLE_TIMEOUT=%s must all be positive",
+			c.ReadHeaderTimeout, c.ReadTimeout, c.WriteTimeout, c.IdleTimeout)
+	case c.ReadHeaderTimeout > c.ReadTimeout:
+		return fmt.Errorf("RECEIVER_READ_HEADER_TIMEOUT=%s must not exceed RECEIVER_READ_TIMEOUT=%s, which includes the headers", c.ReadHeaderTimeout, c.ReadTimeout)
+	case c.WriteTimeout <= c.IngestTimeout:
+		return fmt.Errorf("RECEIVER_WRITE_TIMEOUT=%s must exceed INGEST_TIMEOUT=%s, or a slow commit's answer would be cut off", c.WriteTimeout, c.IngestTimeout)
 	}
 	return nil
+}
+
+// trustedProxies parses RECEIVER_TRUSTED_PROXIES.
+func (c Config) trustedProxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, entry := range c.TrustedProxies {
+		p, err := sources.ParseNetwork(entry)
+		if err != nil {
+			return nil, fmt.Errorf("RECEIVER_TRUSTED_PROXIES: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // serveDebug serves Go's profiler on its own address, which must never be

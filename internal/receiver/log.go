@@ -17,6 +17,10 @@ const (
 	// Only on signature failures.
 	logSecretsTried = "hookline.secrets_tried"
 	logBodySHA256   = "hookline.body_sha256"
+	// Only when an address is refused (ip_denied). An address is not a
+	// secret, and an operator needs it to tell a misconfigured allowlist
+	// from a probe.
+	logClientIP = "hookline.client_ip"
 )
 
 // logRequests writes one structured line per request, and reports each
@@ -47,7 +51,7 @@ func logRequests(logger *slog.Logger, rec Recorder) echo.MiddlewareFunc {
 				slog.Int("status", c.Response().Status),
 				slog.Duration("latency", latency),
 			}
-			for _, k := range []string{logSource, logEventID, logOutcome, logReason, logSecretsTried, logBodySHA256} {
+			for _, k := range []string{logSource, logEventID, logOutcome, logReason, logSecretsTried, logBodySHA256, logClientIP} {
 				if v, ok := c.Get(k).(string); ok && v != "" {
 					attrs = append(attrs, slog.String(k[len("hookline."):], v))
 				}

@@ -5,8 +5,11 @@ package receiver
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -39,6 +42,11 @@ type Source struct {
 	// SlackChallenge answers Slack's url_verification request, after its
 	// signature has passed, instead of storing it.
 	SlackChallenge bool
+	// AllowIPs, if not empty, are the only networks this source's requests
+	// may come from; others get 403 before their body is read. The client
+	// address is the TCP peer, or the X-Forwarded-For entry that
+	// Options.TrustedProxies vouch for.
+	AllowIPs []netip.Prefix
 }
 
 // Ingester stores a verified event and enqueues its processing.
@@ -68,6 +76,12 @@ type Options struct {
 	Recorder Recorder
 	// Metrics, if set, is served at /metrics.
 	Metrics http.Handler
+	// TrustedProxies are the networks of the proxies (ingress, load
+	// balancer) whose X-Forwarded-For the receiver believes when it decides
+	// a client's address for Source.AllowIPs. Empty means the TCP peer is
+	// the client and X-Forwarded-For is ignored. Loopback, link-local and
+	// private addresses are trusted only if listed here.
+	TrustedProxies []netip.Prefix
 }
 
 // Recorder receives one report per answered webhook request. It is an
@@ -87,6 +101,7 @@ func New(logger *slog.Logger, sources []Source, ing Ingester, db health.Pinger, 
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = errorHandler(logger)
+	e.IPExtractor = ipExtractor(opts.TrustedProxies)
 	e.Use(logRequests(logger, opts.Recorder))
 	// Inside the request log, so that a request that panics is still
 	// logged and counted, as a 500.
@@ -105,16 +120,71 @@ func addRoutes(e *echo.Echo, logger *slog.Logger, sources []Source, ing Ingester
 	e.POST("/api/webhooks/:source", handleWebhook(logger, sources, ing, opts))
 }
 
-// NewServer wraps h in an http.Server with timeouts that keep slow or
-// stalled clients from holding connections and memory indefinitely.
+// ipExtractor returns how the client's address is found: the TCP peer, or,
+// behind trusted proxies, the nearest X-Forwarded-For entry that is not one
+// of them. Echo's defaults would trust every loopback, link-local and
+// private address as a proxy, and without an extractor echo reads
+// X-Forwarded-For from anyone; both would let a client choose its address.
+func ipExtractor(trusted []netip.Prefix) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, p := range trusted {
+		_, n, err := net.ParseCIDR(p.Masked().String())
+		if err != nil {
+			panic(fmt.Sprintf("receiver: trusted proxy %s: %v", p, err)) // a valid netip.Prefix always parses
+		}
+		opts = append(opts, echo.TrustIPRange(n))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
+// Timeouts bound how long a client may take over each part of a request,
+// so that slow or stalled clients (slowloris) cannot hold connections and
+// memory indefinitely.
+type Timeouts struct {
+	// ReadHeader is the time allowed to read a request's headers.
+	ReadHeader time.Duration
+	// Read is the time allowed to read a whole request, body included.
+	Read time.Duration
+	// Write is the time allowed from the end of the headers to the end of
+	// the answer; it must cover the body, the ingest transaction and the
+	// answer.
+	Write time.Duration
+	// Idle is how long a keep-alive connection may wait for its next
+	// request.
+	Idle time.Duration
+}
+
+// DefaultTimeouts are the receiver's defaults (RECEIVER_*_TIMEOUT).
+var DefaultTimeouts = Timeouts{ReadHeader: 5 * time.Second, Read: 30 * time.Second, Write: 30 * time.Second, Idle: 120 * time.Second}
+
+// MaxHeaderBytes is the largest request header block the server reads;
+// larger ones get 431 Request Header Fields Too Large.
+const MaxHeaderBytes = 64 << 10
+
+// NewServer wraps h in an http.Server with DefaultTimeouts.
 func NewServer(addr string, h http.Handler) *http.Server {
+	return NewServerWith(addr, h, DefaultTimeouts)
+}
+
+// NewServerWith wraps h in an http.Server with the timeouts t, zero fields
+// taking the defaults, and a header limit of MaxHeaderBytes.
+func NewServerWith(addr string, h http.Handler, t Timeouts) *http.Server {
+	or := func(d, def time.Duration) time.Duration {
+		if d > 0 {
+			return d
+		}
+		return def
+	}
 	return &http.Server{
 		Addr:              addr,
 		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		ReadHeaderTimeout: or(t.ReadHeader, DefaultTimeouts.ReadHeader),
+		ReadTimeout:       or(t.Read, DefaultTimeouts.Read),
+		WriteTimeout:      or(t.Write, DefaultTimeouts.Write),
+		IdleTimeout:       or(t.Idle, DefaultTimeouts.Idle),
+		MaxHeaderBytes:    MaxHeaderBytes,
 	}
 }

@@ -10,8 +10,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
+	"os"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 	"github.com/tidwall/gjson"
@@ -27,6 +31,9 @@ const (
 	msgInvalidSignature = "Invalid signature"
 	msgUnavailable      = "The event could not be stored; retry later"
 	msgShed             = "Too many events from this source; retry later"
+	msgIPDenied         = "This address may not send events to this source"
+	msgEncoding         = "Content-Encoding is not supported: send the body uncompressed, as signed"
+	msgReadTimeout      = "The request body was not received in time"
 )
 
 // handleWebhook serves POST /api/webhooks/:source. In order: read the
@@ -50,11 +57,29 @@ func handleWebhook(logger *slog.Logger, sources []Source, ing Ingester, opts Opt
 			return echo.NewHTTPError(http.StatusNotFound, "unknown source")
 		}
 		c.Set(logSource, src.Name)
+		// Before anything else about the request: a refused address gets
+		// no work done for it, and learns nothing about the source.
+		if len(src.AllowIPs) > 0 {
+			ip := c.RealIP()
+			if !allowed(src.AllowIPs, ip) {
+				c.Set(logOutcome, "ip_denied")
+				c.Set(logClientIP, ip)
+				return echo.NewHTTPError(http.StatusForbidden, msgIPDenied)
+			}
+		}
 		// Before the body is even read: shedding exists to save work.
 		if opts.Shed != nil && !opts.Shed.Allow(src.Name) {
 			c.Set(logOutcome, "shed")
 			c.Response().Header().Set("Retry-After", retryAfter)
 			return echo.NewHTTPError(http.StatusTooManyRequests, msgShed)
+		}
+
+		// Providers send the body as signed, uncompressed. Decompressing
+		// would verify bytes the sender never signed, and a small gzip can
+		// expand a thousandfold past the body limit.
+		if !identityEncoding(c.Request().Header) {
+			c.Set(logOutcome, "unsupported_encoding")
+			return echo.NewHTTPError(http.StatusUnsupportedMediaType, msgEncoding)
 		}
 
 		limit := cmp.Or(src.MaxBodyBytes, opts.MaxBodyBytes)
@@ -65,6 +90,10 @@ func handleWebhook(logger *slog.Logger, sources []Source, ing Ingester, opts Opt
 				c.Set(logOutcome, "too_large")
 				return echo.NewHTTPError(http.StatusRequestEntityTooLarge,
 					fmt.Sprintf("body is larger than the limit of %d bytes", limit))
+			}
+			if isTimeout(err) {
+				c.Set(logOutcome, "read_timeout")
+				return echo.NewHTTPError(http.StatusRequestTimeout, msgReadTimeout)
 			}
 			c.Set(logOutcome, "read_error")
 			return echo.NewHTTPError(http.StatusBadRequest, "could not read the request body")
@@ -133,6 +162,42 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	}
 	_, err := io.Copy(&buf, http.MaxBytesReader(w, r.Body, limit))
 	return buf.Bytes(), err
+}
+
+// allowed reports whether ip, as the IP extractor gave it, is inside one of
+// the networks. An address that does not parse is never allowed.
+func allowed(nets []netip.Prefix, ip string) bool {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	addr = addr.Unmap() // ::ffff:192.0.2.1 is 192.0.2.1
+	for _, n := range nets {
+		if n.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// identityEncoding reports whether the body is sent as is: no
+// Content-Encoding header, or only "identity".
+func identityEncoding(h http.Header) bool {
+	for _, v := range h.Values("Content-Encoding") {
+		for _, enc := range strings.Split(v, ",") {
+			if enc = strings.TrimSpace(enc); enc != "" && !strings.EqualFold(enc, "identity") {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// isTimeout reports whether reading the body failed because the server's
+// ReadTimeout passed: a client sending too slowly.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }
 
 func keptHeaders(h http.Header, names []string) map[string]string {

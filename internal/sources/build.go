@@ -3,6 +3,7 @@ package sources
 import (
 	"fmt"
 	"net/http"
+	"net/netip"
 	"os"
 	"regexp"
 	"strings"
@@ -29,6 +30,9 @@ type Summary struct {
 	EventType     string   `json:"event_type_from"`
 	FailureStatus int      `json:"failure_status"`
 	MaxBodyBytes  int64    `json:"max_body_bytes,omitempty"`
+	// AllowIPs are the networks allowed to send, in canonical form; empty
+	// means any address.
+	AllowIPs []string `json:"allow_ips,omitempty"`
 }
 
 var (
@@ -109,6 +113,11 @@ func build(getenv func(string) string, c Config, i int) (receiver.Source, Summar
 		return receiver.Source{}, Summary{}, fieldError(c, i, "max_body_bytes", "must be positive")
 	}
 
+	allowIPs, err := parseAllowIPs(c, i)
+	if err != nil {
+		return receiver.Source{}, Summary{}, err
+	}
+
 	v, keep, err := newVerifier(c, secrets)
 	if err != nil {
 		return receiver.Source{}, Summary{}, fieldError(c, i, "type options", "%v", err)
@@ -128,13 +137,70 @@ func build(getenv func(string) string, c Config, i int) (receiver.Source, Summar
 		MaxBodyBytes:   c.MaxBodyBytes,
 		FailureStatus:  c.FailureStatus,
 		SlackChallenge: c.Type == "slack",
+		AllowIPs:       allowIPs,
 	}
 	sum := Summary{
 		Name: c.Name, Path: "/api/webhooks/" + c.Name, Type: c.Type, SecretLabels: labels,
 		ID: ext.ID.String(), EventType: ext.Type.String(),
 		FailureStatus: max(c.FailureStatus, http.StatusBadRequest), MaxBodyBytes: c.MaxBodyBytes,
 	}
+	for _, p := range allowIPs {
+		sum.AllowIPs = append(sum.AllowIPs, p.String())
+	}
 	return src, sum, nil
+}
+
+// parseAllowIPs reads allow_ips: each entry a network in CIDR notation
+// ("192.0.2.0/24", "2001:db8::/32") or a single address ("203.0.113.7",
+// taken as /32 or /128). A network with host bits set, such as
+// 192.0.2.5/24, is refused rather than silently widened or narrowed: the
+// operator probably meant something else.
+func parseAllowIPs(c Config, i int) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for j, entry := range c.AllowIPs {
+		field := fmt.Sprintf("allow_ips[%d]", j)
+		p, err := ParseNetwork(entry)
+		if err != nil {
+			return nil, fieldError(c, i, field, "%v", err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// ParseNetwork parses one allowlist or trusted-proxy entry: a CIDR network
+// or a single IP address. IPv4-mapped IPv6 forms are unmapped, and zones
+// are refused.
+func ParseNetwork(entry string) (netip.Prefix, error) {
+	s := strings.TrimSpace(entry)
+	if s == "" {
+		return netip.Prefix{}, fmt.Errorf("empty entry")
+	}
+	if !strings.Contains(s, "/") {
+		addr, err := netip.ParseAddr(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q is neither an IP address nor a CIDR network", entry)
+		}
+		if addr.Zone() != "" {
+			return netip.Prefix{}, fmt.Errorf("%q: zones are not allowed", entry)
+		}
+		addr = addr.Unmap()
+		return netip.PrefixFrom(addr, addr.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not a CIDR network: %v", entry, err)
+	}
+	if p.Addr().Is4In6() {
+		if p.Bits() < 96 {
+			return netip.Prefix{}, fmt.Errorf("%q: an IPv4-mapped network must be /96 or longer", entry)
+		}
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	if p != p.Masked() {
+		return netip.Prefix{}, fmt.Errorf("%q has host bits set; did you mean %s?", entry, p.Masked())
+	}
+	return p, nil
 }
 
 func resolveSecrets(getenv func(string) string, c Config, i int) ([]verify.Secret, []string, error) {

@@ -47,6 +47,10 @@ type Config struct {
 	FailureStatus int `yaml:"failure_status"`
 	// HMAC configures the generic hmac type.
 	HMAC *HMACConfig `yaml:"hmac"`
+	// AllowIPs, if not empty, lists the only networks (CIDR, or single
+	// addresses) that may send to this source; others get 403. Empty
+	// allows every address.
+	AllowIPs []string `yaml:"allow_ips"`
 }
 
 // SecretRef names where one secret is: exactly one of Env and File.
