@@ -24,7 +24,7 @@ func TestChecksCatchDrift(t *testing.T) {
 		{"variable of another binary", "deploy/kubernetes/base/worker-deployment.yaml",
 			"- name: WORKER_SOFT_STOP_TIMEOUT", "- name: INGEST_MODE", "worker/env-known"},
 		{"_FILE form hookctl does not read", "deploy/kubernetes/base/migrate-job.yaml",
-			"- name: DATABASE_URL\n", "- name: DATABASE_URL_FILE\n", "migrate/env-known"},
+			"- name: DATABASE_URL\n", "- name: USER_FILE\n", "migrate/env-known"},
 		{"required variable missing", "deploy/kubernetes/base/worker-deployment.yaml",
 			"- name: DATABASE_URL\n", "- name: DATABASE_MAX_CONNS\n", "worker/env-required"},
 		{"receiver without sources", "deploy/kubernetes/base/receiver-deployment.yaml",
