@@ -126,9 +126,10 @@ func (s *Sender) Send(ctx context.Context, ev Event) (int, error) {
 	start := time.Now()
 	resp, err := s.Client.Do(req.WithContext(ctx))
 	if err != nil {
-		if ctx.Err() == nil {
-			s.Ledger.Record(ev, 0, err, time.Since(start))
-		}
+		// Recorded even when ctx ended it: the request may have reached a
+		// receiver whose batch then committed, and Check must know the
+		// event was sent to accept it in the inbox.
+		s.Ledger.Record(ev, 0, err, time.Since(start))
 		return 0, err
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
