@@ -47,7 +47,7 @@ func TestLoadReadsTheRealCode(t *testing.T) {
 	require.Equal(t, []string{Receiver, Worker, Hookctl}, db.Binaries)
 	require.True(t, db.Required)
 	require.True(t, db.Secret)
-	require.Equal(t, []string{Receiver, Worker}, db.FileForm, "hookctl reads DATABASE_URL with getenv, without _FILE")
+	require.Equal(t, []string{Receiver, Worker, Hookctl}, db.FileForm, "hookctl reads DATABASE_URL through config.Value, which takes _FILE")
 
 	soft, ok := ref.Lookup("WORKER_SOFT_STOP_TIMEOUT")
 	require.True(t, ok)
@@ -65,8 +65,8 @@ func TestLoadReadsTheRealCode(t *testing.T) {
 	_, viaFile, ok := ref.Resolve(Receiver, "STRIPE_WEBHOOK_SECRET_FILE")
 	require.True(t, ok)
 	require.True(t, viaFile)
-	_, _, ok = ref.Resolve(Hookctl, "DATABASE_URL_FILE")
-	require.False(t, ok, "hookctl has no DATABASE_URL_FILE")
+	_, _, ok = ref.Resolve(Hookctl, "HOOKLINE_SOURCES_FILE")
+	require.False(t, ok, "hookctl reads HOOKLINE_SOURCES with getenv, without _FILE")
 	_, _, ok = ref.Resolve(Worker, "RECEIVER_ADDR")
 	require.False(t, ok, "the worker does not read RECEIVER_ADDR")
 

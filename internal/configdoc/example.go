@@ -17,6 +17,7 @@ const exampleSources = `sources:
     max_body_bytes: 26214400
     id: {header: X-GitHub-Delivery}
     event_type: {header: X-GitHub-Event}
+    allow_ips: ["192.30.252.0/22", "2606:50c0::/32"]
     secrets: [{label: current, env: GITHUB_WEBHOOK_SECRET}]
   - name: acme
     type: hmac
