@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/hookline/hookline/internal/migrate"
@@ -165,9 +166,9 @@ func createTemplate(ctx context.Context) (string, error) {
 
 // sweepStale drops databases left behind by test binaries that have exited.
 func sweepStale(ctx context.Context) error {
-	conn, err := pgx.Connect(ctx, AdminURL())
+	conn, err := connectAdmin(ctx)
 	if err != nil {
-		return fmt.Errorf("connect to %s: %w", redact(AdminURL()), err)
+		return err
 	}
 	defer conn.Close(ctx)
 	rows, err := conn.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE 'hltest\_%'`)
@@ -205,13 +206,35 @@ func dropDatabase(ctx context.Context, name string) error {
 func adminExec(ctx context.Context, sql string) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, AdminURL())
+	conn, err := connectAdmin(ctx)
 	if err != nil {
-		return fmt.Errorf("connect to %s: %w", redact(AdminURL()), err)
+		return err
 	}
 	defer conn.Close(ctx)
 	_, err = conn.Exec(ctx, sql)
 	return err
+}
+
+// connectAdmin connects to the maintenance database, waiting out "too many
+// clients": the test packages share one server, and a moment when their
+// clusters together hold every connection must not fail a test that only
+// wants to create or drop its database.
+func connectAdmin(ctx context.Context) (*pgx.Conn, error) {
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		conn, err := pgx.Connect(ctx, AdminURL())
+		var pgErr *pgconn.PgError
+		if err == nil || !errors.As(err, &pgErr) || pgErr.Code != "53300" { // too_many_connections
+			if err != nil {
+				return nil, fmt.Errorf("connect to %s: %w", redact(AdminURL()), err)
+			}
+			return conn, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("connect to %s: %w (still waiting at %v)", redact(AdminURL()), err, ctx.Err())
+		case <-time.After(wait):
+		}
+	}
 }
 
 // redact hides a password in a database URL before it goes into a message.
