@@ -5,7 +5,6 @@ package receiver
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -131,11 +130,11 @@ func ipExtractor(trusted []netip.Prefix) echo.IPExtractor {
 	}
 	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
 	for _, p := range trusted {
-		_, n, err := net.ParseCIDR(p.Masked().String())
-		if err != nil {
-			panic(fmt.Sprintf("receiver: trusted proxy %s: %v", p, err)) // a valid netip.Prefix always parses
-		}
-		opts = append(opts, echo.TrustIPRange(n))
+		p = p.Masked()
+		opts = append(opts, echo.TrustIPRange(&net.IPNet{
+			IP:   p.Addr().AsSlice(),
+			Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen()),
+		}))
 	}
 	return echo.ExtractIPFromXFFHeader(opts...)
 }
