@@ -1,10 +1,11 @@
 // deploy/compose.yaml: its services, read as processes (env_file,
-// environment, ports, stop_grace_period).
+// environment, ports, healthcheck, stop_grace_period).
 
 package deploy_test
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -110,6 +111,9 @@ func (d *deployment) readCompose(p string) {
 				pr.ports = append(pr.ports, n)
 			}
 		}
+		if s.Health != nil {
+			pr.probes = append(pr.probes, composeHealthcheck(stringsOf(s.Health.Test)))
+		}
 		if s.Grace != "" {
 			if g, err := time.ParseDuration(s.Grace); err == nil {
 				pr.grace = g
@@ -121,4 +125,16 @@ func (d *deployment) readCompose(p string) {
 		}
 		d.procs = append(d.procs, pr)
 	}
+}
+
+// composeHealthcheck reads a healthcheck as a probe: `hookctl probe URL` is
+// an HTTP GET of URL's path on its port; anything else runs a command that
+// the distroless image may not have, and is reported as an exec probe.
+func composeHealthcheck(test []string) probe {
+	if len(test) == 4 && test[0] == "CMD" && filepath.Base(test[1]) == "hookctl" && test[2] == "probe" {
+		if u, err := url.Parse(test[3]); err == nil {
+			return probe{kind: "healthcheck", path: u.Path, port: u.Port()}
+		}
+	}
+	return probe{kind: "healthcheck-exec", path: strings.Join(test, " ")}
 }

@@ -282,7 +282,7 @@ func (d *deployment) checkProc(c codeFacts, p proc, f findings) {
 		f.touch(id + "/probes")
 		for _, pr := range p.probes {
 			if strings.HasSuffix(pr.kind, "-exec") {
-				f.add(id+"/probes", "%s probe runs %q; the image has no shell or tools, use httpGet", strings.TrimSuffix(pr.kind, "-exec"), pr.path)
+				f.add(id+"/probes", "%s probe runs %q; the image has no shell or tools: use httpGet, or hookctl probe URL", strings.TrimSuffix(pr.kind, "-exec"), pr.path)
 				continue
 			}
 			port, ok := p.portNames[pr.port]
