@@ -28,8 +28,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/hookline/hookline/internal/logtest"
 	"github.com/hookline/hookline/internal/pgtest"
@@ -60,8 +63,38 @@ func Main(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
-	defer os.RemoveAll(dir)
-	pgtest.Main(m)
+	release, err := takeTurn(context.Background())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "cluster:", err)
+		os.Exit(1)
+	}
+	code := pgtest.Run(m)
+	release()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// turnLock is the advisory lock that packages running clusters hold while
+// they run ("hookline-cluster" in ASCII).
+const turnLock = 0x686c636c7573
+
+// takeTurn waits until no other test package is running clusters on the
+// shared server, and holds that turn until release. go test runs packages
+// in parallel, and two packages of scenarios, each with several receivers
+// and workers, can hold most of the server's 100 connections between them;
+// a receiver refused a connection then answers 503, which a scenario
+// rightly counts as a failed request. The turn is a session-level advisory
+// lock, so it ends with the test binary however that ends.
+func takeTurn(ctx context.Context) (release func(), err error) {
+	conn, err := pgx.Connect(ctx, pgtest.AdminURL())
+	if err != nil {
+		return nil, fmt.Errorf("connect to take a turn on the test server: %w", err)
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, int64(turnLock)); err != nil {
+		conn.Close(ctx)
+		return nil, fmt.Errorf("wait for a turn on the test server: %w", err)
+	}
+	return func() { conn.Close(context.Background()) }, nil
 }
 
 // Binary returns the path of cmd/<name>, building every command on first use.
@@ -133,6 +166,7 @@ func (c *Cluster) Hookctl(t testing.TB, args ...string) (string, error) {
 	cmd := exec.Command(Binary(t, "hookctl"), args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, c.Env...)
 	out, err := cmd.CombinedOutput()
+	c.checkOutput(t, "hookctl "+strings.Join(args, " "), 0, string(out))
 	return string(out), err
 }
 
@@ -175,6 +209,10 @@ func (c *Cluster) Start(t testing.TB, name, addr string, env []string) *Proc {
 	p.cmd.Env = append(append([]string{"PATH=" + os.Getenv("PATH"), "LOG_FORMAT=json", "LOG_LEVEL=debug"}, c.Env...), env...)
 	p.cmd.Stdout = p.Out
 	p.cmd.Stderr = p.Out
+	// If the test binary dies without its cleanups (a -timeout panic, a
+	// kill), its processes must not live on holding connections and the
+	// database it could not drop.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
@@ -199,12 +237,24 @@ func (c *Cluster) checkLogs(t testing.TB) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, p := range c.procs {
-		for i, line := range strings.Split(p.Out.String(), "\n") {
-			for j, s := range c.forbidden {
-				if s != "" && strings.Contains(line, s) {
-					t.Errorf("log hygiene: %s (pid %d) output line %d contains forbidden string #%d (%d bytes)",
-						p.Name, p.cmd.Process.Pid, i+1, j, len(s))
-				}
+		c.checkOutputLocked(t, p.Name, p.cmd.Process.Pid, p.Out.String())
+	}
+}
+
+func (c *Cluster) checkOutput(t testing.TB, name string, pid int, out string) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.checkOutputLocked(t, name, pid, out)
+}
+
+func (c *Cluster) checkOutputLocked(t testing.TB, name string, pid int, out string) {
+	t.Helper()
+	for i, line := range strings.Split(out, "\n") {
+		for j, s := range c.forbidden {
+			if s != "" && strings.Contains(line, s) {
+				t.Errorf("log hygiene: %s (pid %d) output line %d contains forbidden string #%d (%d bytes)",
+					name, pid, i+1, j, len(s))
 			}
 		}
 	}

@@ -44,18 +44,22 @@ var (
 	dbCounter    atomic.Int64
 )
 
-// Main runs a package's tests and then drops its template database. Call it
-// from TestMain:
+// Main runs a package's tests, drops its template database, and exits.
+// Call it from TestMain:
 //
 //	func TestMain(m *testing.M) { pgtest.Main(m) }
-func Main(m *testing.M) {
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run is Main without the exit, for a TestMain that has its own cleanup
+// to do afterwards: a deferred call would not survive os.Exit.
+func Run(m *testing.M) int {
 	code := m.Run()
 	if templateName != "" {
 		if err := dropDatabase(context.Background(), templateName); err != nil {
 			fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
 		}
 	}
-	os.Exit(code)
+	return code
 }
 
 // DB is a test's own database.
