@@ -53,6 +53,8 @@ type setupOpts struct {
 	batch bool
 	// shed installs a shed limiter, refreshed by the test.
 	shed bool
+	// timeouts, if set, are the server's, as NewServerWith sets them.
+	timeouts *receiver.Timeouts
 }
 
 // setup starts a receiver over real HTTP on a fresh database.
@@ -92,7 +94,13 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 		ro.Shed = limiter
 	}
 	h := receiver.New(logger, sources, ing, pool, ro)
-	srv := httptest.NewServer(h)
+	srv := httptest.NewUnstartedServer(h)
+	if opts.timeouts != nil {
+		real := receiver.NewServerWith("", h, *opts.timeouts)
+		srv.Config.ReadHeaderTimeout, srv.Config.ReadTimeout = real.ReadHeaderTimeout, real.ReadTimeout
+		srv.Config.WriteTimeout, srv.Config.IdleTimeout = real.WriteTimeout, real.IdleTimeout
+	}
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return &testBundle{db: db, logs: logs, url: srv.URL, limiter: limiter}
 }

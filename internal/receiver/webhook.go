@@ -16,6 +16,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/tidwall/gjson"
@@ -36,10 +37,15 @@ const (
 	msgReadTimeout      = "The request body was not received in time"
 )
 
-// handleWebhook serves POST /api/webhooks/:source. In order: read the
-// bounded body, verify its signature over the raw bytes, parse the envelope,
-// then store and enqueue in one transaction. It answers 200 only after that
-// transaction has committed.
+// answerWindow is the time a request has to write its answer, on top of
+// the ingest transaction's limit.
+const answerWindow = 5 * time.Second
+
+// handleWebhook serves POST /api/webhooks/:source. In order: refuse what
+// needs no body (an unknown source, an address outside allow_ips, a shed
+// source, a compressed body), read the bounded body, verify its signature
+// over the raw bytes, parse the envelope, then store and enqueue in one
+// transaction. It answers 200 only after that transaction has committed.
 func handleWebhook(logger *slog.Logger, sources []Source, ing Ingester, opts Options) echo.HandlerFunc {
 	byName := make(map[string]Source, len(sources))
 	for _, s := range sources {
@@ -84,6 +90,12 @@ func handleWebhook(logger *slog.Logger, sources []Source, ing Ingester, opts Opt
 
 		limit := cmp.Or(src.MaxBodyBytes, opts.MaxBodyBytes)
 		body, err := readBody(c.Response(), c.Request(), limit)
+		// The server's WriteTimeout runs from the end of the headers, so a
+		// slow body would eat into the time left to answer: a 408 could not
+		// be written, and a committed event's 200 could be cut off, making
+		// the sender retry what is stored. From here on, the answer gets
+		// its own window: the transaction's limit plus time to write.
+		_ = http.NewResponseController(c.Response()).SetWriteDeadline(time.Now().Add(opts.IngestTimeout + answerWindow))
 		if err != nil {
 			var tooLarge *http.MaxBytesError
 			if errors.As(err, &tooLarge) {
