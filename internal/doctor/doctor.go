@@ -200,29 +200,51 @@ func connections(ctx context.Context, pool *pgxpool.Pool) ([]Check, error) {
 // settings are read in this session, so per-role or per-database overrides
 // that apply to Hookline's own role show too.
 func durability(ctx context.Context, pool *pgxpool.Pool) ([]Check, error) {
-	var fsync, fullPageWrites, syncCommit, syncStandbys string
-	var asyncReplicas int
+	var s durabilitySettings
+	// pg_stat_replication hides its columns, sync_state included, from
+	// roles without pg_read_all_stats: such a role would always count zero
+	// asynchronous replicas, so it is told it cannot see them instead.
 	err := pool.QueryRow(ctx, `
 		SELECT current_setting('fsync'), current_setting('full_page_writes'), current_setting('synchronous_commit'),
 		       current_setting('synchronous_standby_names'),
+		       pg_has_role(current_user, 'pg_read_all_stats', 'USAGE'),
 		       (SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'async')`).
-		Scan(&fsync, &fullPageWrites, &syncCommit, &syncStandbys, &asyncReplicas)
+		Scan(&s.fsync, &s.fullPageWrites, &s.syncCommit, &s.syncStandbys, &s.seesReplicas, &s.asyncReplicas)
 	if err != nil {
 		return nil, fmt.Errorf("read durability settings: %w", err)
 	}
+	return []Check{judgeDurability(s)}, nil
+}
+
+// durabilitySettings are what judgeDurability weighs.
+type durabilitySettings struct {
+	fsync, fullPageWrites, syncCommit, syncStandbys string
+	seesReplicas                                    bool
+	asyncReplicas                                   int
+}
+
+func judgeDurability(s durabilitySettings) Check {
 	c := Check{Name: "commits are durable", Status: Pass,
-		Detail: fmt.Sprintf("fsync=%s full_page_writes=%s synchronous_commit=%s", fsync, fullPageWrites, syncCommit)}
+		Detail: fmt.Sprintf("fsync=%s full_page_writes=%s synchronous_commit=%s", s.fsync, s.fullPageWrites, s.syncCommit)}
 	switch {
-	case fsync != "on" || fullPageWrites != "on":
+	case s.fsync != "on" || s.fullPageWrites != "on":
 		c.Status = Fail
 		c.Hint = "set fsync=on and full_page_writes=on: without them a Postgres crash can lose or corrupt events already acknowledged with 2xx"
-	case syncCommit == "off":
+	case s.syncCommit == "off":
 		c.Status = Fail
 		c.Hint = "set synchronous_commit=on (or remote_apply) for Hookline's role: with off, a Postgres crash loses the last acknowledged events"
-	case asyncReplicas > 0 && syncStandbys == "":
+	case s.syncStandbys != "" && (s.syncCommit == "local" || s.syncCommit == "remote_write"):
 		c.Status = Warn
-		c.Detail += fmt.Sprintf("; %d asynchronous replicas and no synchronous_standby_names", asyncReplicas)
+		c.Detail += fmt.Sprintf("; synchronous_standby_names=%q", s.syncStandbys)
+		c.Hint = "with synchronous_commit=" + s.syncCommit + " a commit does not wait for the standby to flush it, so a failover can lose the last acknowledged events: use on or remote_apply"
+	case !s.seesReplicas:
+		c.Status = Warn
+		c.Detail += "; replicas not visible to this role"
+		c.Hint = "grant pg_read_all_stats to the role hookctl uses (or run doctor as a superuser) to check for asynchronous replicas, to which a failover could lose acknowledged events"
+	case s.asyncReplicas > 0 && s.syncStandbys == "":
+		c.Status = Warn
+		c.Detail += fmt.Sprintf("; %d asynchronous replicas and no synchronous_standby_names", s.asyncReplicas)
 		c.Hint = "a failover to an asynchronous replica can lose the last acknowledged events: set synchronous_standby_names, or accept that window"
 	}
-	return []Check{c}, nil
+	return c
 }
