@@ -111,10 +111,10 @@ func TestChecksCatchDrift(t *testing.T) {
 			target := filepath.Join(dir, m.file)
 			b, err := os.ReadFile(target)
 			if err != nil {
-				t.Skipf("%s not present: %v", m.file, err)
+				t.Fatalf("%s not present: %v", m.file, err)
 			}
 			if !strings.Contains(string(b), m.old) {
-				t.Skipf("%s no longer contains %q; update the mutation", m.file, m.old)
+				t.Fatalf("%s no longer contains %q; update the mutation", m.file, m.old)
 			}
 			if err := os.WriteFile(target, []byte(strings.Replace(string(b), m.old, m.new, 1)), 0o644); err != nil {
 				t.Fatal(err)

@@ -152,9 +152,13 @@ func TestShutdownFinishesWorkInFlight(t *testing.T) {
 	}()
 	p.waitBlockedOn(t, "inbox_events", 10*time.Second, "the request to wait on the inbox key")
 	p.receiver.Signal(t, syscall.SIGTERM)
-	time.Sleep(200 * time.Millisecond) // let the shutdown close the listener
-	_, err = http.Get(p.receiverURL + "/healthz")
-	require.Error(t, err, "a stopping receiver must not accept new connections")
+	cluster.WaitFor(t, 20*time.Second, "the stopping receiver to refuse new connections", func() bool {
+		resp, err := http.Get(p.receiverURL + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err != nil
+	})
 
 	require.NoError(t, holder.Rollback(ctx))
 	require.Equal(t, 200, <-status, "the request in flight is answered after its commit")
@@ -163,7 +167,9 @@ func TestShutdownFinishesWorkInFlight(t *testing.T) {
 	// Now the job is in flight in the worker, held on the balance row.
 	p.waitBlockedOn(t, "account_balances", 20*time.Second, "the job to block on the balance row")
 	p.worker.Signal(t, syscall.SIGTERM)
-	time.Sleep(200 * time.Millisecond)
+	cluster.WaitFor(t, 20*time.Second, "the worker to begin its soft stop", func() bool {
+		return strings.Contains(p.worker.Out.String(), "shutting down: finishing jobs in flight")
+	})
 	require.NoError(t, blocker.Commit(ctx))
 	require.NoError(t, p.worker.Stop(t, syscall.SIGTERM, 30*time.Second))
 

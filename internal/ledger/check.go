@@ -54,6 +54,11 @@ type Querier interface {
 
 // Check compares the ledger with the inbox, the event jobs and the
 // balances in the database q reads.
+//
+// A valid event that was never acknowledged and never stored passes: that
+// is what a provider's retries resolve. A scenario must therefore retry
+// every such event first (RetryUnacked, and require it returns 0), or a
+// valid event refused for good would go unnoticed.
 func (l *Ledger) Check(ctx context.Context, q Querier) (Report, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

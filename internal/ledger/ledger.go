@@ -86,9 +86,10 @@ type Sender struct {
 	Ledger *Ledger
 	Client *http.Client
 
-	mu      sync.Mutex
-	targets []string
-	next    int
+	mu       sync.Mutex
+	targets  []string
+	next     int
+	inFlight map[string]int // by target, from the moment it is picked
 }
 
 // NewSender returns a Sender that spreads deliveries over targets, the
@@ -97,7 +98,8 @@ func NewSender(l *Ledger, targets ...string) *Sender {
 	return &Sender{
 		Ledger:  l,
 		Client:  &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}},
-		targets: targets,
+		targets:  targets,
+		inFlight: map[string]int{},
 	}
 }
 
@@ -109,17 +111,36 @@ func (s *Sender) SetTargets(targets ...string) {
 	s.targets = slices.Clone(targets)
 }
 
-func (s *Sender) target() string {
+// pick chooses the next target and counts a delivery in flight to it
+// until done is called.
+func (s *Sender) pick() (target string, done func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.next++
-	return s.targets[s.next%len(s.targets)]
+	target = s.targets[s.next%len(s.targets)]
+	s.inFlight[target]++
+	return target, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.inFlight[target]--
+	}
+}
+
+// InFlight returns how many deliveries to target are under way, counted
+// from the moment target was picked: after SetTargets has dropped it, zero
+// means no delivery can still reach it.
+func (s *Sender) InFlight(target string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inFlight[target]
 }
 
 // Send makes one delivery attempt of ev and records it. err is non-nil only
 // when no HTTP answer came back.
 func (s *Sender) Send(ctx context.Context, ev Event) (int, error) {
-	req, err := ev.Request(s.target())
+	target, done := s.pick()
+	defer done()
+	req, err := ev.Request(target)
 	if err != nil {
 		return 0, err
 	}

@@ -156,6 +156,13 @@ func TestDatabaseOutageAnswers503NeverAcksAndRecoversWithoutRestart(t *testing.T
 		outage, cut.Format(time.StampMicro), restore.Format(time.StampMicro), in503, inAcked, in400, inOther)
 	require.Zero(t, inAcked, "2xx answers to requests begun after the cut and answered before the restore, e.g. %v", acked)
 	require.Positive(t, in503, "the receiver must answer 503 while the database is away")
+	require.Zero(t, inOther, "while the database is away every answer must be 503 (or 400 for a refused delivery), never another error or none")
+	for _, a := range obs.Within(cut, restore) {
+		if a.Status == http.StatusBadRequest {
+			kind, _ := l.KindOf(a.Key)
+			require.NotEqual(t, ledger.Valid, kind, "a valid event got 400 during the outage: %s", a.Key)
+		}
+	}
 	require.Zero(t, noRetryAfter, "every 503 carries Retry-After")
 
 	check(t, c, l, "faults/database-outage", map[string]any{
