@@ -96,8 +96,8 @@ type Sender struct {
 // receivers' base URLs, like a load balancer would.
 func NewSender(l *Ledger, targets ...string) *Sender {
 	return &Sender{
-		Ledger:  l,
-		Client:  &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}},
+		Ledger:   l,
+		Client:   &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}},
 		targets:  targets,
 		inFlight: map[string]int{},
 	}
