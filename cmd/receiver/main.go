@@ -108,8 +108,10 @@ type Config struct {
 	// TrustedProxies lists the networks (CIDR or single addresses) of the
 	// proxies whose X-Forwarded-For is believed when a source has
 	// allow_ips. Empty means the TCP peer is the client. Loopback and
-	// private networks are trusted only if listed.
-	// Example: 10.0.0.0/8,fd00::/8
+	// private networks are trusted only if listed. List the proxies' own
+	// addresses, not a whole network: any host in a trusted range can claim
+	// any client address.
+	// Example: 10.0.12.4,10.0.12.5
 	TrustedProxies []string `env:"RECEIVER_TRUSTED_PROXIES"`
 	// DebugAddr, if set, serves Go's pprof on this address. Keep it
 	// private: profiles can hold secrets.
