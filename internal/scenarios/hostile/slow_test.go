@@ -97,11 +97,22 @@ func TestSlowClientsAreCutOffWhileOthersAreServed(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	client := &http.Client{Timeout: 30 * time.Second}
 	ctx := context.Background()
+	// All at once, so that every one is served while the slow connections
+	// are certainly still open (they last at least 1 s).
 	const honest = 20
+	statuses, errs := make([]int, honest), make([]error, honest)
+	var honestWG sync.WaitGroup
 	for i := range honest {
-		status, err := deliver(ctx, client, r.URL, nextID(fmt.Sprintf("honest%d", i)))
-		require.NoError(t, err)
-		require.Equal(t, http.StatusOK, status, "delivery %d while %d slow connections are open", i, 2*perKind)
+		honestWG.Add(1)
+		go func() {
+			defer honestWG.Done()
+			statuses[i], errs[i] = deliver(ctx, client, r.URL, nextID(fmt.Sprintf("honest%d", i)))
+		}()
+	}
+	honestWG.Wait()
+	for i := range honest {
+		require.NoError(t, errs[i])
+		require.Equal(t, http.StatusOK, statuses[i], "delivery %d while %d slow connections are open", i, 2*perKind)
 	}
 	wg.Wait()
 
