@@ -305,12 +305,24 @@ func FreeAddr(t testing.TB) string {
 	return l.Addr().String()
 }
 
-// WaitHealthy waits until base/healthz answers 200.
+// WaitHealthy waits until base/healthz answers 200: the process serves.
 func WaitHealthy(t testing.TB, base string, within time.Duration) {
 	t.Helper()
-	client := &http.Client{Timeout: time.Second}
-	WaitFor(t, within, base+"/healthz to answer 200", func() bool {
-		resp, err := client.Get(base + "/healthz")
+	waitOK(t, base+"/healthz", within)
+}
+
+// WaitReady waits until base/readyz answers 200: the process can reach the
+// database.
+func WaitReady(t testing.TB, base string, within time.Duration) {
+	t.Helper()
+	waitOK(t, base+"/readyz", within)
+}
+
+func waitOK(t testing.TB, url string, within time.Duration) {
+	t.Helper()
+	client := &http.Client{Timeout: 2 * time.Second}
+	WaitFor(t, within, url+" to answer 200", func() bool {
+		resp, err := client.Get(url)
 		if err != nil {
 			return false
 		}

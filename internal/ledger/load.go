@@ -4,7 +4,6 @@ import (
 	"context"
 	"math/rand/v2"
 	"sync"
-	"time"
 )
 
 // Mix is the traffic a Load sends, as fractions of its deliveries. The rest
@@ -104,11 +103,4 @@ func (l *Ledger) RetryUnacked(ctx context.Context, s *Sender, clients int) int {
 	close(todo)
 	wg.Wait()
 	return left
-}
-
-// Throughput is 2xx answers per second over d.
-func (l *Ledger) Throughput(d time.Duration) float64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return float64(len(l.latencies)) / d.Seconds()
 }

@@ -106,9 +106,9 @@ func TestDatabaseOutageAnswers503NeverAcksAndRecoversWithoutRestart(t *testing.T
 	// new deliveries again, and both report ready.
 	waitAcks(t, obs, 300, 60*time.Second, "after the database came back")
 	recovered := firstAckAfter(obs, restore).Sub(restore)
-	waitReady(t, r.URL, 30*time.Second)
+	cluster.WaitReady(t, r.URL, 30*time.Second)
 	for _, w := range workers {
-		waitReady(t, w.URL, 30*time.Second)
+		cluster.WaitReady(t, w.URL, 30*time.Second)
 	}
 	t.Logf("first 2xx %s after the restore; all ready %s after it", recovered, time.Since(restore))
 	stop()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -168,19 +167,6 @@ func riverClientID(t *testing.T, w *cluster.Proc) string {
 
 // waitReady waits until base/readyz answers 200: the process can reach the
 // database again.
-func waitReady(t *testing.T, base string, within time.Duration) {
-	t.Helper()
-	client := &http.Client{Timeout: 2 * time.Second}
-	cluster.WaitFor(t, within, base+"/readyz to answer 200", func() bool {
-		resp, err := client.Get(base + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-}
-
 func seconds(d time.Duration) float64 { return float64(d.Milliseconds()) / 1000 }
 
 // stopwatch returns a function that logs what happened and how long after
