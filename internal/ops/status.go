@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/hookline/hookline/internal/throttle"
 )
 
 // StateCounts counts the jobs of the events queue in each River state.
@@ -84,19 +86,6 @@ type WorkerActivity struct {
 	LastActivityAt  time.Time `json:"last_activity_at"`
 }
 
-// AnnouncedWorker is a row of worker_processes (migrations/00003): a
-// worker process that announces itself every second or so while it runs
-// the concurrency controller (internal/throttle).
-type AnnouncedWorker struct {
-	ID              string    `json:"id"`
-	Host            string    `json:"host"`
-	PID             int       `json:"pid"`
-	ConfiguredLimit int       `json:"configured_limit"`
-	EffectiveLimit  int       `json:"effective_limit"`
-	StartedAt       time.Time `json:"started_at"`
-	LastSeenAt      time.Time `json:"last_seen_at"`
-}
-
 // announcedWithin is how recent a worker_processes row must be to count.
 const announcedWithin = 30 * time.Second
 
@@ -142,10 +131,10 @@ type Status struct {
 	// Announced lists the worker processes that announced themselves in
 	// worker_processes in the last 30 seconds; WorkerRegistry is false when
 	// that table does not exist.
-	WorkerRegistry bool              `json:"worker_registry"`
-	Announced      []AnnouncedWorker `json:"announced_workers"`
-	Workers        []WorkerActivity  `json:"workers"`
-	Connections    []Connection      `json:"connections"`
+	WorkerRegistry bool               `json:"worker_registry"`
+	Announced      []throttle.Process `json:"announced_workers"`
+	Workers        []WorkerActivity   `json:"workers"`
+	Connections    []Connection       `json:"connections"`
 }
 
 // Status takes a snapshot of the events queue, the inbox and the processes
@@ -155,7 +144,7 @@ type Status struct {
 // scrape every few seconds.
 func (c *Client) Status(ctx context.Context) (Status, error) {
 	st := Status{
-		Queue: c.queue, Queues: []QueueRow{}, Announced: []AnnouncedWorker{}, Workers: []WorkerActivity{}, Connections: []Connection{},
+		Queue: c.queue, Queues: []QueueRow{}, Announced: []throttle.Process{}, Workers: []WorkerActivity{}, Connections: []Connection{},
 	}
 	err := c.readTx(ctx, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, `SELECT now()`).Scan(&st.At); err != nil {
@@ -260,15 +249,9 @@ func (c *Client) statusProcesses(ctx context.Context, tx pgx.Tx, st *Status) err
 		return fmt.Errorf("look for worker_processes: %w", err)
 	}
 	if st.WorkerRegistry {
-		rows, err := tx.Query(ctx, `
-			SELECT id, host, pid, configured_limit, effective_limit, started_at, last_seen_at
-			FROM worker_processes WHERE last_seen_at > now() - $1::interval ORDER BY id`, announcedWithin)
+		announced, err := throttle.LiveProcesses(ctx, tx, announcedWithin)
 		if err != nil {
-			return fmt.Errorf("list announced workers: %w", err)
-		}
-		announced, err := pgx.CollectRows(rows, pgx.RowToStructByPos[AnnouncedWorker])
-		if err != nil {
-			return fmt.Errorf("list announced workers: %w", err)
+			return err
 		}
 		st.Announced = append(st.Announced, announced...)
 	}
