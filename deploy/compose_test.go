@@ -5,10 +5,11 @@ package deploy_test
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -51,12 +52,7 @@ func (d *deployment) readCompose(p string) {
 			envFileUsers[ef] = append(envFileUsers[ef], name)
 		}
 	}
-	names := make([]string, 0, len(cf.Services))
-	for n := range cf.Services {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(cf.Services)) {
 		s := cf.Services[name]
 		pr := proc{id: d.composeFn + " services." + name, file: d.composeFn, image: s.Image, grace: -1, portNames: map[string]int{}}
 		if s.Command.Kind == yaml.SequenceNode {
@@ -70,12 +66,7 @@ func (d *deployment) readCompose(p string) {
 				d.parseErrors = append(d.parseErrors, fmt.Sprintf("%s: env_file: %v", pr.id, err))
 				continue
 			}
-			keys := make([]string, 0, len(vals))
-			for k := range vals {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			for _, k := range keys {
+			for _, k := range slices.Sorted(maps.Keys(vals)) {
 				pr.env = append(pr.env, envSetting{name: k, value: vals[k], shared: len(envFileUsers[ef]) > 1, origin: "env_file " + d.rel(used)})
 			}
 			pr.sharedWith = append(pr.sharedWith, envFileUsers[ef]...)

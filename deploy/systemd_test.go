@@ -6,9 +6,10 @@ package deploy_test
 import (
 	"bufio"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -60,12 +61,7 @@ func (d *deployment) readUnit(p string) {
 				}
 				continue
 			}
-			keys := make([]string, 0, len(vals))
-			for k := range vals {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			for _, k := range keys {
+			for _, k := range slices.Sorted(maps.Keys(vals)) {
 				fromFiles = append(fromFiles, envSetting{name: k, value: vals[k], shared: true, origin: "EnvironmentFile=" + val + " (" + d.rel(used) + ")"})
 			}
 		case "TimeoutStopSec":
