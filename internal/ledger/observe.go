@@ -39,7 +39,6 @@ type Observer struct {
 
 	mu       sync.Mutex
 	attempts []Attempt
-	inFlight map[string]int
 	acks     int
 }
 
@@ -50,18 +49,14 @@ func Observe(s *Sender) *Observer {
 	if next == nil {
 		next = http.DefaultTransport
 	}
-	o := &Observer{next: next, inFlight: map[string]int{}}
+	o := &Observer{next: next}
 	s.Client.Transport = o
 	return o
 }
 
 // RoundTrip implements http.RoundTripper.
 func (o *Observer) RoundTrip(req *http.Request) (*http.Response, error) {
-	a := Attempt{Target: req.URL.Host, Key: requestKey(req)}
-	o.mu.Lock()
-	o.inFlight[a.Target]++
-	o.mu.Unlock()
-	a.Start = time.Now()
+	a := Attempt{Target: req.URL.Host, Key: requestKey(req), Start: time.Now()}
 	resp, err := o.next.RoundTrip(req)
 	a.End = time.Now()
 	if err != nil {
@@ -71,7 +66,6 @@ func (o *Observer) RoundTrip(req *http.Request) (*http.Response, error) {
 		a.RetryAfter = resp.Header.Get("Retry-After")
 	}
 	o.mu.Lock()
-	o.inFlight[a.Target]--
 	o.attempts = append(o.attempts, a)
 	if a.Acked() {
 		o.acks++
@@ -106,14 +100,6 @@ func (o *Observer) Acks() int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.acks
-}
-
-// InFlight returns how many attempts to target (host:port, as in
-// Proc.Addr) have begun and not yet ended.
-func (o *Observer) InFlight(target string) int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.inFlight[target]
 }
 
 // requestKey reads source/id from a delivery built by Event.Request,

@@ -51,7 +51,7 @@ func TestObserverRecordsEachAttemptWithItsWindow(t *testing.T) {
 	require.Len(t, obs.Within(before, after), 2)
 	require.Empty(t, obs.Within(after, after.Add(time.Second)))
 	require.Equal(t, 1, obs.Acks())
-	require.Zero(t, obs.InFlight(got[0].Target))
+	require.Zero(t, s.InFlight(srv.URL))
 
 	kind, ok := l.KindOf(ev.Key())
 	require.True(t, ok)

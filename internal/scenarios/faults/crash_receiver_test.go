@@ -42,7 +42,7 @@ func TestReceiverCrashLosesNothingAcknowledged(t *testing.T) {
 	cutOff := 0
 	for k := range receiverKills {
 		waitAcks(t, obs, 200+rng.IntN(1000), 60*time.Second, "between kills")
-		inFlight := obs.InFlight(r.Addr)
+		inFlight := s.InFlight(r.URL)
 		killed := time.Now()
 		r.Kill(t)
 		old := r
