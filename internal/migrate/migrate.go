@@ -6,6 +6,7 @@ package migrate
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -42,8 +43,8 @@ func Up(ctx context.Context, pool *pgxpool.Pool) (Result, error) {
 		return res, fmt.Errorf("connect for migration lock: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx)) // closing the session releases the lock
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, lockKey); err != nil {
-		return res, fmt.Errorf("take migration lock: %w", err)
+	if err := lock(ctx, conn); err != nil {
+		return res, err
 	}
 
 	riverMigrator, err := rivermigrate.New(riverpgxv5.New(pool), nil)
@@ -71,6 +72,32 @@ func Up(ctx context.Context, pool *pgxpool.Pool) (Result, error) {
 		res.Hookline = append(res.Hookline, r.Source.Version)
 	}
 	return res, nil
+}
+
+// lockPoll is how often a waiting migrator tries the lock again.
+const lockPoll = 200 * time.Millisecond
+
+// lock takes the migration lock on conn, trying again until it is free or
+// ctx ends. It polls pg_try_advisory_lock rather than waiting in
+// pg_advisory_lock: a session blocked in that call sits in an open
+// transaction, and CREATE INDEX CONCURRENTLY in the migrator holding the
+// lock waits for every open transaction to end, so the two would wait for
+// each other forever, unseen by Postgres's deadlock detector.
+func lock(ctx context.Context, conn *pgx.Conn) error {
+	for {
+		var got bool
+		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, lockKey).Scan(&got); err != nil {
+			return fmt.Errorf("take migration lock: %w", err)
+		}
+		if got {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for the migration lock, held by another migrator: %w", ctx.Err())
+		case <-time.After(lockPoll):
+		}
+	}
 }
 
 // newProvider returns a goose provider over pool's database. Closing it
