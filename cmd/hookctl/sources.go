@@ -42,16 +42,25 @@ missing one fails here as it would at start-up, but only its label is shown.`,
 				return enc.Encode(sums)
 			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tPATH\tTYPE\tSECRETS\tID FROM\tTYPE FROM\tON BAD SIGNATURE\tALLOWED IPS")
+			fmt.Fprintln(tw, "NAME\tPATH\tTYPE\tSECRETS\tID FROM\tTYPE FROM\tREPLAY GUARD\tON BAD SIGNATURE\tALLOWED IPS")
 			for _, s := range sums {
 				ips := "any"
 				if len(s.AllowIPs) > 0 {
 					ips = strings.Join(s.AllowIPs, ", ")
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d (%s)\t%s\t%s\t%d\t%s\n", s.Name, s.Path, s.Type,
-					len(s.SecretLabels), strings.Join(s.SecretLabels, ", "), s.ID, s.EventType, s.FailureStatus, ips)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d (%s)\t%s\t%s\t%s\t%d\t%s\n", s.Name, s.Path, s.Type,
+					len(s.SecretLabels), strings.Join(s.SecretLabels, ", "), s.ID, s.EventType, s.ReplayGuard, s.FailureStatus, ips)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			// Below the table, where they cannot be missed.
+			for _, s := range sums {
+				for _, w := range s.Warnings {
+					fmt.Fprintln(out, "warning:", w)
+				}
+			}
+			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")

@@ -65,6 +65,11 @@ type Config struct {
 	// MaxBodyBytes is the largest body accepted; larger ones get 413. A
 	// source in the sources file may override it.
 	MaxBodyBytes int64 `env:"MAX_BODY_BYTES" envDefault:"1048576"`
+	// BodyBytesInFlight bounds the body bytes held by all requests at once.
+	// Memory is reserved as bytes arrive, never for a declared
+	// Content-Length; past the bound, requests get 503 with Retry-After.
+	// At least MAX_BODY_BYTES and every source's max_body_bytes.
+	BodyBytesInFlight int64 `env:"MAX_BODY_BYTES_IN_FLIGHT" envDefault:"67108864"`
 	// IngestMode is batch (group commit: concurrent events share one
 	// transaction) or single (one transaction per request).
 	IngestMode string `env:"INGEST_MODE" envDefault:"batch"`
@@ -146,7 +151,18 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stderr io.
 		return err
 	}
 	for _, s := range summaries {
-		logger.Info("source", "name", s.Name, "path", s.Path, "type", s.Type, "secret_labels", s.SecretLabels)
+		logger.Info("source", "name", s.Name, "path", s.Path, "type", s.Type, "secret_labels", s.SecretLabels, "replay_guard", s.ReplayGuard)
+		for _, w := range s.Warnings {
+			logger.Warn(w, "source", s.Name)
+		}
+		if s.MaxBodyBytes > cfg.BodyBytesInFlight {
+			return fmt.Errorf("MAX_BODY_BYTES_IN_FLIGHT=%d is less than source %q's max_body_bytes=%d: its largest bodies could never be accepted", cfg.BodyBytesInFlight, s.Name, s.MaxBodyBytes)
+		}
+	}
+	for _, p := range trusted {
+		if p.Bits() == 0 {
+			logger.Warn("RECEIVER_TRUSTED_PROXIES trusts every address: any client can choose the address allow_ips sees by sending X-Forwarded-For; list only your proxies", "network", p.String())
+		}
 	}
 
 	// The pool connects lazily: the receiver starts, and reports not ready,
@@ -201,6 +217,7 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stderr io.
 	handler := receiver.New(logger, srcs, ing, pool, receiver.Options{
 		Shed:           limiter,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
+		BodyBudget:     receiver.NewBodyBudget(cfg.BodyBytesInFlight),
 		IngestTimeout:  cfg.IngestTimeout,
 		RetryAfter:     cfg.RetryAfter,
 		Recorder:       metrics.NewReceiver(reg),
@@ -242,8 +259,10 @@ func serve(ctx context.Context, logger *slog.Logger, srv *http.Server, timeout t
 
 func (c Config) validate() error {
 	switch {
-	case c.MaxBodyBytes <= 0:
-		return fmt.Errorf("MAX_BODY_BYTES=%d must be positive", c.MaxBodyBytes)
+	case c.MaxBodyBytes <= 0 || c.MaxBodyBytes > receiver.MaxBodyLimit:
+		return fmt.Errorf("MAX_BODY_BYTES=%d must be between 1 and %d (32 MiB; GitHub, the largest sender, caps payloads at 25 MB)", c.MaxBodyBytes, receiver.MaxBodyLimit)
+	case c.BodyBytesInFlight < c.MaxBodyBytes:
+		return fmt.Errorf("MAX_BODY_BYTES_IN_FLIGHT=%d must be at least MAX_BODY_BYTES=%d, or the largest bodies could never be accepted", c.BodyBytesInFlight, c.MaxBodyBytes)
 	case c.IngestMode != "batch" && c.IngestMode != "single":
 		return fmt.Errorf("INGEST_MODE=%q: want batch or single", c.IngestMode)
 	case c.BatchMaxSize < 1 || c.BatchMaxSize > 10_000:

@@ -40,15 +40,29 @@ type Envelope struct {
 	APIVersion string
 }
 
-// Locator says where a field is: in the request header named Header, or at
-// the JSON path JSON in the body (gjson syntax: "id", "event.type"). Exactly
-// one is set, or neither for a field the source does not have.
+// Locator says where a field is: in the request header named Header, at
+// the JSON path JSON in the body (gjson syntax: "id", "event.type"), or in
+// the headers a signature covered (Signed). Exactly one is set, or none
+// for a field the source does not have.
 type Locator struct {
 	Header string
-	// FallbackHeader is read when Header is absent, for providers that
-	// send the same field under two names (webhook-id and svix-id).
-	FallbackHeader string
-	JSON           string
+	JSON   string
+	// Signed reads the field from the header its source's signature
+	// covered, for schemes that sign a header under one of several names.
+	Signed *SignedHeader
+}
+
+// SignedHeader reads a field from the header that a verifier checked.
+// Standard Webhooks signs the id of whichever header set it verified,
+// webhook-* or svix-*; reading webhook-id first, whatever was verified,
+// would let a sender add an unsigned webhook-id to a genuine svix-*
+// delivery and have it stored under any id.
+type SignedHeader struct {
+	// Name describes the header in messages, such as "signed webhook-id or
+	// svix-id".
+	Name string
+	// Read returns the field's value, "" when absent.
+	Read func(http.Header) string
 }
 
 // Extractor reads an Envelope from a verified request.
@@ -56,6 +70,16 @@ type Extractor struct {
 	ID         Locator
 	Type       Locator
 	APIVersion Locator
+	// ReadObjects lists the dotted JSON paths of the objects the source's
+	// handlers read, such as Stripe's "data.object". In them, and in the
+	// root and the objects that hold the fields above, two keys may not
+	// differ only in case (see CheckKeys).
+	ReadObjects []string
+}
+
+// IsZero reports whether x locates nothing, and so would read no id.
+func (x Extractor) IsZero() bool {
+	return x.ID == Locator{} && x.Type == Locator{} && x.APIVersion == Locator{} && len(x.ReadObjects) == 0
 }
 
 // Default reads id, type and api_version from the top level of a JSON body,
@@ -68,20 +92,30 @@ func Parse(body []byte) (Envelope, error) { return Default.Extract(nil, body) }
 // Extract reads the envelope of a verified request. Whatever the source, a
 // body nested deeper than MaxDepth is refused, since the worker's handlers
 // parse it later. If any field is located in the body, the body must also
-// be valid UTF-8 and a JSON object.
+// be valid UTF-8 and a JSON object. A JSON body, whatever the source, must
+// have no ambiguous keys (CheckKeys), since the envelope and the handlers
+// must read the same values.
 func (x Extractor) Extract(header http.Header, body []byte) (Envelope, error) {
 	// First, before any parser: the depth scan is iterative and cheap,
 	// where gjson's validator recurses once per level.
 	if _, at := Depth(body, MaxDepth); at >= 0 {
 		return Envelope{}, fmt.Errorf("%w: JSON nested deeper than %d levels (at byte %d)", ErrMalformed, MaxDepth, at)
 	}
-	if x.ID.JSON != "" || x.Type.JSON != "" || x.APIVersion.JSON != "" {
+	inBody := x.ID.JSON != "" || x.Type.JSON != "" || x.APIVersion.JSON != ""
+	if inBody {
 		// JSON is UTF-8 (RFC 8259); gjson would pass invalid bytes through.
 		if at := invalidUTF8(body); at >= 0 {
 			return Envelope{}, fmt.Errorf("%w: body is not valid UTF-8 (at byte %d)", ErrMalformed, at)
 		}
 		if !gjson.ValidBytes(body) || !gjson.ParseBytes(body).IsObject() {
 			return Envelope{}, fmt.Errorf("%w: not a JSON object", ErrMalformed)
+		}
+	}
+	// A source that reads nothing from the body may still be sent JSON,
+	// which its handlers will parse: hold it to the same rule.
+	if inBody || looksJSON(body) && gjson.ValidBytes(body) {
+		if problem, at := CheckKeys(body, x.foldPaths()); at >= 0 {
+			return Envelope{}, fmt.Errorf("%w: %s in a JSON object (at byte %d)", ErrMalformed, problem, at)
 		}
 	}
 	var env Envelope
@@ -103,26 +137,58 @@ func (x Extractor) Extract(header http.Header, body []byte) (Envelope, error) {
 
 // String describes where a field is read from, for error messages.
 func (l Locator) String() string {
-	if l.Header != "" {
+	switch {
+	case l.Signed != nil:
+		return "header " + l.Signed.Name
+	case l.Header != "":
 		return "header " + l.Header
 	}
 	return "JSON field " + l.JSON
 }
 
+// foldPaths returns the objects whose keys must not collide when case is
+// ignored: ReadObjects, and those holding a field located in the body.
+func (x Extractor) foldPaths() []string {
+	paths := x.ReadObjects
+	for _, l := range []Locator{x.ID, x.Type, x.APIVersion} {
+		if i := strings.LastIndexByte(l.JSON, '.'); i > 0 {
+			paths = append(paths[:len(paths):len(paths)], l.JSON[:i])
+		}
+	}
+	return paths
+}
+
+// looksJSON reports whether body starts, after whitespace, like a JSON
+// object or array.
+func looksJSON(body []byte) bool {
+	for _, c := range body {
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			continue
+		case '{', '[':
+			return true
+		}
+		return false
+	}
+	return false
+}
+
 func field(header http.Header, body []byte, name string, loc Locator, maxLen int) (string, error) {
 	var v string
 	switch {
+	case loc.Signed != nil:
+		v = loc.Signed.Read(header)
 	case loc.Header != "":
 		v = header.Get(loc.Header)
-		if v == "" && loc.FallbackHeader != "" {
-			v = header.Get(loc.FallbackHeader)
-		}
 	case loc.JSON != "":
 		r := gjson.GetBytes(body, loc.JSON)
 		switch r.Type {
 		case gjson.Null:
 			// absent or null: the same as empty
 		case gjson.String:
+			if loneSurrogate(r.Raw) {
+				return "", fmt.Errorf("%w: %s (%s) holds a lone UTF-16 surrogate escape, which decodes to U+FFFD like others would", ErrMalformed, name, loc)
+			}
 			v = r.Str
 		default:
 			return "", fmt.Errorf("%w: %s (%s) must be a string, not %s", ErrMalformed, name, loc, kind(r))

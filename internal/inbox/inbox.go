@@ -26,6 +26,10 @@ type NewEvent struct {
 	APIVersion string // empty is stored as NULL
 	Payload    []byte
 	Headers    map[string]string
+	// ReplayKey, if set, must also be new for the source: a digest of the
+	// body (and maybe the type), for sources whose signature does not
+	// cover the id. See receiver.ReplayGuard.
+	ReplayKey []byte
 }
 
 // Event is a stored event.
@@ -41,17 +45,22 @@ type Event struct {
 	ProcessedAt *time.Time
 }
 
-// Insert stores ev unless an event with the same source and id is already
-// there. It returns the new row's id and true, or 0 and false for a
-// duplicate. A duplicate costs one index probe and writes nothing.
+// Insert stores ev unless an event with the same source and id, or the
+// same source and replay key, is already there. It returns the new row's id
+// and true, or 0 and false for a duplicate. A duplicate costs an index
+// probe per key and writes nothing.
+//
+// The conflict clause names no constraint, so that either unique key makes
+// a duplicate: the primary key (source, event_id) and the partial index on
+// (source, replay_key).
 func Insert(ctx context.Context, tx pgx.Tx, ev NewEvent) (int64, bool, error) {
 	var id int64
 	err := tx.QueryRow(ctx, `
-		INSERT INTO inbox_events (source, event_id, event_type, api_version, payload, headers)
-		VALUES ($1, $2, $3, NULLIF($4, ''), $5, $6)
-		ON CONFLICT (source, event_id) DO NOTHING
+		INSERT INTO inbox_events (source, event_id, event_type, api_version, payload, headers, replay_key)
+		VALUES ($1, $2, $3, NULLIF($4, ''), $5, $6, $7)
+		ON CONFLICT DO NOTHING
 		RETURNING id`,
-		ev.Source, ev.EventID, ev.Type, ev.APIVersion, ev.Payload, headersOrEmpty(ev.Headers),
+		ev.Source, ev.EventID, ev.Type, ev.APIVersion, ev.Payload, headersOrEmpty(ev.Headers), ev.ReplayKey,
 	).Scan(&id)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
@@ -119,18 +128,21 @@ type Inserted struct {
 func InsertMany(ctx context.Context, tx pgx.Tx, evs []NewEvent) ([]Inserted, error) {
 	n := len(evs)
 	sources, ids, types, versions := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	payloads, headers := make([][]byte, n), make([]map[string]string, n)
+	payloads, headers, replayKeys := make([][]byte, n), make([]map[string]string, n), make([][]byte, n)
 	for i, ev := range evs {
 		sources[i], ids[i], types[i], versions[i] = ev.Source, ev.EventID, ev.Type, ev.APIVersion
-		payloads[i], headers[i] = ev.Payload, headersOrEmpty(ev.Headers)
+		payloads[i], headers[i], replayKeys[i] = ev.Payload, headersOrEmpty(ev.Headers), ev.ReplayKey
 	}
+	// As in Insert, either unique key makes a duplicate. Two rows of one
+	// statement that share a key are fine with DO NOTHING: the second is
+	// skipped.
 	rows, err := tx.Query(ctx, `
-		INSERT INTO inbox_events (source, event_id, event_type, api_version, payload, headers)
-		SELECT s, e, t, NULLIF(v, ''), p, h
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::jsonb[]) AS u(s, e, t, v, p, h)
-		ON CONFLICT (source, event_id) DO NOTHING
+		INSERT INTO inbox_events (source, event_id, event_type, api_version, payload, headers, replay_key)
+		SELECT s, e, t, NULLIF(v, ''), p, h, r
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::jsonb[], $7::bytea[]) AS u(s, e, t, v, p, h, r)
+		ON CONFLICT DO NOTHING
 		RETURNING id, source, event_id`,
-		sources, ids, types, versions, payloads, headers)
+		sources, ids, types, versions, payloads, headers, replayKeys)
 	if err != nil {
 		return nil, fmt.Errorf("insert %d events: %w", n, err)
 	}
@@ -143,6 +155,35 @@ func InsertMany(ctx context.Context, tx pgx.Tx, evs []NewEvent) ([]Inserted, err
 		return nil, fmt.Errorf("insert %d events: %w", n, err)
 	}
 	return inserted, nil
+}
+
+// Existing returns which of keys are in the inbox. After an insert skipped
+// some events, it tells a duplicate id (the key is there) from a body
+// stored before under another id (it is not: the replay key conflicted).
+func Existing(ctx context.Context, tx pgx.Tx, keys []Key) (map[Key]bool, error) {
+	sources, ids := make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		sources[i], ids[i] = k.Source, k.EventID
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT u.s, u.e FROM unnest($1::text[], $2::text[]) AS u(s, e)
+		WHERE EXISTS (SELECT 1 FROM inbox_events i WHERE i.source = u.s AND i.event_id = u.e)`, sources, ids)
+	if err != nil {
+		return nil, fmt.Errorf("look up %d events: %w", len(keys), err)
+	}
+	found, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Key, error) {
+		var k Key
+		err := row.Scan(&k.Source, &k.EventID)
+		return k, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("look up %d events: %w", len(keys), err)
+	}
+	out := make(map[Key]bool, len(found))
+	for _, k := range found {
+		out[k] = true
+	}
+	return out, nil
 }
 
 // RecordDuplicates counts duplicate deliveries per source, in tx, so that

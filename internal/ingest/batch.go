@@ -245,7 +245,7 @@ func (b *Batcher) flush(bt batch) {
 		}
 	}
 	start := time.Now()
-	inserted, err := b.commit(deadline, events, callers)
+	inserted, bodyDups, err := b.commit(deadline, events, callers)
 	if b.opts.Observer != nil {
 		b.opts.Observer.ObserveFlush(len(live), waited, time.Since(start), err)
 	}
@@ -258,24 +258,34 @@ func (b *Batcher) flush(bt batch) {
 	}
 	for _, p := range live {
 		k := inbox.Key{Source: p.ev.Source, EventID: p.ev.EventID}
-		if inserted[k] && first[k] == p {
+		switch {
+		case inserted[k] && first[k] == p:
 			p.done <- result{outcome: Accepted}
-		} else {
+		case bodyDups[k]:
+			p.done <- result{outcome: DuplicateBody}
+		default:
 			p.done <- result{outcome: Duplicate}
 		}
 	}
 }
 
 // commit stores events and enqueues a job for each new one, in one
-// transaction, and returns the keys it inserted. callers counts the
+// transaction, and returns the keys it inserted and those refused because
+// their replay key was taken (see DuplicateBody). callers counts the
 // requests per source, so that those not inserted count as duplicates.
-func (b *Batcher) commit(deadline time.Time, events []inbox.NewEvent, callers map[string]int) (map[inbox.Key]bool, error) {
+func (b *Batcher) commit(deadline time.Time, events []inbox.NewEvent, callers map[string]int) (inserted, bodyDups map[inbox.Key]bool, err error) {
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	inserted := make(map[inbox.Key]bool, len(events))
-	err := pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+	inserted = make(map[inbox.Key]bool, len(events))
+	err = pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
 		rows, err := inbox.InsertMany(ctx, tx, events)
 		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			inserted[r.Key] = true
+		}
+		if bodyDups, err = refusedBodies(ctx, tx, events, inserted); err != nil {
 			return err
 		}
 		dups := maps.Clone(callers)
@@ -293,7 +303,6 @@ func (b *Batcher) commit(deadline time.Time, events []inbox.NewEvent, callers ma
 		params := make([]river.InsertManyParams, len(rows))
 		for i, r := range rows {
 			params[i] = river.InsertManyParams{Args: dispatch.Args{InboxID: r.ID, Source: r.Source, EventID: r.EventID}}
-			inserted[r.Key] = true
 		}
 		// COPY is the fastest insert River has; it would fail the whole batch
 		// on a unique-job conflict, but these jobs carry no unique options.
@@ -303,7 +312,34 @@ func (b *Batcher) commit(deadline time.Time, events []inbox.NewEvent, callers ma
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("commit batch of %d events: %w", len(events), err)
+		return nil, nil, fmt.Errorf("commit batch of %d events: %w", len(events), err)
 	}
-	return inserted, nil
+	return inserted, bodyDups, nil
+}
+
+// refusedBodies returns the keys of events that carry a replay key, were
+// not inserted, and are not in the inbox: their replay key, not their id,
+// made them duplicates. It costs a query only when there are such events.
+func refusedBodies(ctx context.Context, tx pgx.Tx, events []inbox.NewEvent, inserted map[inbox.Key]bool) (map[inbox.Key]bool, error) {
+	var skipped []inbox.Key
+	for _, ev := range events {
+		k := inbox.Key{Source: ev.Source, EventID: ev.EventID}
+		if ev.ReplayKey != nil && !inserted[k] {
+			skipped = append(skipped, k)
+		}
+	}
+	if len(skipped) == 0 {
+		return nil, nil
+	}
+	found, err := inbox.Existing(ctx, tx, skipped)
+	if err != nil {
+		return nil, err
+	}
+	refused := make(map[inbox.Key]bool, len(skipped))
+	for _, k := range skipped {
+		if !found[k] {
+			refused[k] = true
+		}
+	}
+	return refused, nil
 }

@@ -24,6 +24,11 @@ const (
 	Accepted Outcome = iota + 1
 	// Duplicate means the event was stored before; nothing was written.
 	Duplicate
+	// DuplicateBody means the event's id is new but its body was stored
+	// before under another id, for a source with a replay guard: a
+	// captured delivery sent again, or a provider sending one body twice.
+	// Nothing was written.
+	DuplicateBody
 )
 
 // String returns the outcome as used in logs and metrics.
@@ -33,6 +38,8 @@ func (o Outcome) String() string {
 		return "accepted"
 	case Duplicate:
 		return "duplicate"
+	case DuplicateBody:
+		return "duplicate_body"
 	}
 	return fmt.Sprintf("Outcome(%d)", int(o))
 }
@@ -60,6 +67,16 @@ func (s *Single) Ingest(ctx context.Context, ev inbox.NewEvent) (Outcome, error)
 			return err
 		}
 		if !inserted {
+			if ev.ReplayKey != nil {
+				k := inbox.Key{Source: ev.Source, EventID: ev.EventID}
+				found, err := inbox.Existing(ctx, tx, []inbox.Key{k})
+				if err != nil {
+					return err
+				}
+				if !found[k] {
+					outcome = DuplicateBody
+				}
+			}
 			return inbox.RecordDuplicates(ctx, tx, map[string]int{ev.Source: 1})
 		}
 		args := dispatch.Args{InboxID: id, Source: ev.Source, EventID: ev.EventID}

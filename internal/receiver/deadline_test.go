@@ -16,12 +16,12 @@ import (
 	"github.com/hookline/hookline/internal/verify"
 )
 
-// rawRequest opens a connection to b's server and writes a bank delivery's
-// headers and the first part of its body, returning the connection and a
-// function that writes the rest.
-func rawRequest(t *testing.T, b *testBundle, body []byte, sent int) (net.Conn, func()) {
+// rawRequest opens a connection to the server at addr and writes a bank
+// delivery's headers and the first part of its body, returning the
+// connection and a function that writes the rest.
+func rawRequest(t *testing.T, addr string, body []byte, sent int) (net.Conn, func()) {
 	t.Helper()
-	conn, err := net.Dial("tcp", strings.TrimPrefix(b.url, "http://"))
+	conn, err := net.Dial("tcp", strings.TrimPrefix(addr, "http://"))
 	require.NoError(t, err)
 	t.Cleanup(func() { conn.Close() })
 	_, err = fmt.Fprintf(conn, "POST /api/webhooks/bank HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n%s: %s\r\nContent-Length: %d\r\n\r\n%s",
@@ -33,14 +33,17 @@ func rawRequest(t *testing.T, b *testBundle, body []byte, sent int) (net.Conn, f
 	}
 }
 
-func readStatus(t *testing.T, conn net.Conn) int {
+// readAnswer reads the response on conn; the server must send one.
+func readAnswer(t *testing.T, conn net.Conn) *http.Response {
 	t.Helper()
 	require.NoError(t, conn.SetReadDeadline(time.Now().Add(30*time.Second)))
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	require.NoError(t, err, "the server closed the connection without an answer")
 	resp.Body.Close()
-	return resp.StatusCode
+	return resp
 }
+
+func readStatus(t *testing.T, conn net.Conn) int { return readAnswer(t, conn).StatusCode }
 
 // TestSlowBodyGets408WhenWriteTimeoutEqualsReadTimeout stalls a body past
 // RECEIVER_READ_TIMEOUT with the defaults' shape (read and write timeouts
@@ -50,7 +53,7 @@ func readStatus(t *testing.T, conn net.Conn) int {
 func TestSlowBodyGets408WhenWriteTimeoutEqualsReadTimeout(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{timeouts: &receiver.Timeouts{ReadHeader: time.Second, Read: time.Second, Write: time.Second}})
-	conn, _ := rawRequest(t, b, bankEvent("tr_stalled", 1), 10)
+	conn, _ := rawRequest(t, b.url, bankEvent("tr_stalled", 1), 10)
 
 	require.Equal(t, http.StatusRequestTimeout, readStatus(t, conn))
 	events, jobs := b.counts(t)
@@ -73,7 +76,7 @@ func TestAnswerOutlivesTheWriteTimeoutWhenTheCommitIsSlow(t *testing.T) {
 	require.NoError(t, err)
 
 	start := time.Now()
-	conn, rest := rawRequest(t, b, bankEvent("tr_slow_commit", 5), 10)
+	conn, rest := rawRequest(t, b.url, bankEvent("tr_slow_commit", 5), 10)
 	rest()
 	require.Eventually(t, func() bool {
 		var waiting int

@@ -41,6 +41,9 @@ type Source struct {
 	// SlackChallenge answers Slack's url_verification request, after its
 	// signature has passed, instead of storing it.
 	SlackChallenge bool
+	// ReplayGuard, for a scheme that does not sign the event id, keeps a
+	// captured delivery sent again under a new id from being a new event.
+	ReplayGuard ReplayGuard
 	// AllowIPs, if not empty, are the only networks this source's requests
 	// may come from; others get 403 before their body is read. The client
 	// address is the TCP peer, or the X-Forwarded-For entry that
@@ -62,6 +65,9 @@ type Admitter interface {
 type Options struct {
 	// MaxBodyBytes is the largest body accepted; larger ones get 413.
 	MaxBodyBytes int64
+	// BodyBudget, if set, bounds the body bytes held by all requests at
+	// once; a request that would pass it gets 503 with Retry-After.
+	BodyBudget *BodyBudget
 	// IngestTimeout bounds the store-and-enqueue transaction, so that a
 	// stalled database turns into a 503 the sender retries rather than a
 	// request that hangs until the sender gives up.

@@ -1,14 +1,12 @@
 package receiver
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -35,6 +33,7 @@ const (
 	msgIPDenied         = "This address may not send events to this source"
 	msgEncoding         = "Content-Encoding is not supported: send the body uncompressed, as signed"
 	msgReadTimeout      = "The request body was not received in time"
+	msgBusy             = "The receiver is holding too many bodies; retry later"
 )
 
 // answerWindow is the time a request has to write its answer, on top of
@@ -49,7 +48,7 @@ const answerWindow = 5 * time.Second
 func handleWebhook(logger *slog.Logger, sources []Source, ing Ingester, opts Options) echo.HandlerFunc {
 	byName := make(map[string]Source, len(sources))
 	for _, s := range sources {
-		if s.Envelope == (envelope.Extractor{}) {
+		if s.Envelope.IsZero() {
 			s.Envelope = envelope.Default
 		}
 		byName[s.Name] = s
@@ -89,7 +88,10 @@ func handleWebhook(logger *slog.Logger, sources []Source, ing Ingester, opts Opt
 		}
 
 		limit := cmp.Or(src.MaxBodyBytes, opts.MaxBodyBytes)
-		body, err := readBody(c.Response(), c.Request(), limit)
+		body, release, err := readBody(c.Response(), c.Request(), limit, opts.BodyBudget)
+		// The body is held until the answer: the batch that stores it may
+		// still be reading it.
+		defer release()
 		// The server's WriteTimeout runs from the end of the headers, so a
 		// slow body would eat into the time left to answer: a 408 could not
 		// be written, and a committed event's 200 could be cut off, making
@@ -106,6 +108,15 @@ func handleWebhook(logger *slog.Logger, sources []Source, ing Ingester, opts Opt
 			if isTimeout(err) {
 				c.Set(logOutcome, "read_timeout")
 				return echo.NewHTTPError(http.StatusRequestTimeout, msgReadTimeout)
+			}
+			if errors.Is(err, errBudget) {
+				c.Set(logOutcome, "busy")
+				c.Response().Header().Set("Retry-After", retryAfter)
+				// Without this, Go's server would first read up to 256 KiB
+				// of the unread body, holding the answer until the sender
+				// sent it or the read timeout passed.
+				c.Response().Header().Set(echo.HeaderConnection, "close")
+				return echo.NewHTTPError(http.StatusServiceUnavailable, msgBusy)
 			}
 			c.Set(logOutcome, "read_error")
 			return echo.NewHTTPError(http.StatusBadRequest, "could not read the request body")
@@ -146,6 +157,7 @@ func handleWebhook(logger *slog.Logger, sources []Source, ing Ingester, opts Opt
 			APIVersion: env.APIVersion,
 			Payload:    body,
 			Headers:    keptHeaders(c.Request().Header, src.KeepHeaders),
+			ReplayKey:  src.ReplayGuard.key(env.Type, body),
 		}
 		ctx, cancel := context.WithTimeout(c.Request().Context(), opts.IngestTimeout)
 		defer cancel()
@@ -159,21 +171,6 @@ func handleWebhook(logger *slog.Logger, sources []Source, ing Ingester, opts Opt
 		c.Set(logOutcome, outcome.String())
 		return c.JSON(http.StatusOK, map[string]bool{"received": true})
 	}
-}
-
-// readBody reads at most limit bytes of the request body. A declared
-// Content-Length over the limit fails before reading anything; a chunked body
-// fails as soon as it passes the limit, so memory stays bounded either way.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	if r.ContentLength > limit {
-		return nil, &http.MaxBytesError{Limit: limit}
-	}
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
-	}
-	_, err := io.Copy(&buf, http.MaxBytesReader(w, r.Body, limit))
-	return buf.Bytes(), err
 }
 
 // allowed reports whether ip, as the IP extractor gave it, is inside one of

@@ -5,9 +5,11 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/hookline/hookline/internal/config"
 	"github.com/hookline/hookline/internal/envelope"
@@ -30,33 +32,55 @@ type Summary struct {
 	EventType     string   `json:"event_type_from"`
 	FailureStatus int      `json:"failure_status"`
 	MaxBodyBytes  int64    `json:"max_body_bytes,omitempty"`
+	// ReplayGuard is off, body or body_and_type (receiver.ReplayGuard).
+	ReplayGuard string `json:"replay_guard"`
 	// AllowIPs are the networks allowed to send, in canonical form; empty
 	// means any address.
 	AllowIPs []string `json:"allow_ips,omitempty"`
+	// Warnings name what an attacker holding a captured delivery could
+	// change: an id or a type read from a header the scheme does not sign.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 var (
-	nameRe  = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+	nameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+	// A label is shown in logs and hookctl output, so it must look like a
+	// name, not like a secret pasted into the wrong field (see
+	// looksLikeSecret).
 	labelRe = regexp.MustCompile(`^[A-Za-z0-9_.#-]{1,64}$`)
+	// envRe is an environment variable name as POSIX shells accept it.
+	envRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
 )
 
+// signedID reads the Standard Webhooks id that the signature covered.
+var signedID = &envelope.SignedHeader{Name: "webhook-id or svix-id, whichever set is signed", Read: verify.StandardWebhooksID}
+
 // typeDefaults is where each provider puts its idempotency key and event
-// type, and the headers worth keeping for audit and re-verification.
+// type, the objects its handlers read, the headers worth keeping for audit
+// and re-verification, and the replay guard a header id needs.
 var typeDefaults = map[string]struct {
 	id, eventType, apiVersion envelope.Locator
+	readObjects               []string
 	keep                      []string
+	// guard applies when the id comes from a header the scheme does not
+	// sign. Shopify sends one payload under several topics
+	// (products/create and products/update), so a body alone would
+	// refuse genuine events; see docs/SOURCES.md.
+	guard receiver.ReplayGuard
 }{
-	"stripe": {envelope.Locator{JSON: "id"}, envelope.Locator{JSON: "type"}, envelope.Locator{JSON: "api_version"},
-		[]string{"Stripe-Signature"}},
-	"github": {envelope.Locator{Header: "X-GitHub-Delivery"}, envelope.Locator{Header: "X-GitHub-Event"}, envelope.Locator{},
-		[]string{"X-Hub-Signature-256", "X-GitHub-Delivery", "X-GitHub-Event", "X-GitHub-Hook-ID"}},
-	"shopify": {envelope.Locator{Header: "X-Shopify-Webhook-Id"}, envelope.Locator{Header: "X-Shopify-Topic"}, envelope.Locator{},
-		[]string{"X-Shopify-Hmac-Sha256", "X-Shopify-Webhook-Id", "X-Shopify-Topic", "X-Shopify-Shop-Domain", "X-Shopify-Triggered-At"}},
-	"slack": {envelope.Locator{JSON: "event_id"}, envelope.Locator{JSON: "event.type"}, envelope.Locator{},
-		[]string{"X-Slack-Signature", "X-Slack-Request-Timestamp"}},
-	"standardwebhooks": {envelope.Locator{Header: "webhook-id", FallbackHeader: "svix-id"}, envelope.Locator{JSON: "type"}, envelope.Locator{},
-		[]string{"webhook-id", "webhook-timestamp", "webhook-signature", "svix-id", "svix-timestamp", "svix-signature"}},
-	"hmac": {envelope.Locator{JSON: "id"}, envelope.Locator{JSON: "type"}, envelope.Locator{}, nil},
+	"stripe": {id: envelope.Locator{JSON: "id"}, eventType: envelope.Locator{JSON: "type"}, apiVersion: envelope.Locator{JSON: "api_version"},
+		readObjects: []string{"data.object"}, keep: []string{"Stripe-Signature"}, guard: receiver.GuardBody},
+	"github": {id: envelope.Locator{Header: "X-GitHub-Delivery"}, eventType: envelope.Locator{Header: "X-GitHub-Event"},
+		keep: []string{"X-Hub-Signature-256", "X-GitHub-Delivery", "X-GitHub-Event", "X-GitHub-Hook-ID"}, guard: receiver.GuardBody},
+	"shopify": {id: envelope.Locator{Header: "X-Shopify-Webhook-Id"}, eventType: envelope.Locator{Header: "X-Shopify-Topic"},
+		keep:  []string{"X-Shopify-Hmac-Sha256", "X-Shopify-Webhook-Id", "X-Shopify-Topic", "X-Shopify-Shop-Domain", "X-Shopify-Triggered-At", "X-Shopify-Event-Id"},
+		guard: receiver.GuardBodyAndType},
+	"slack": {id: envelope.Locator{JSON: "event_id"}, eventType: envelope.Locator{JSON: "event.type"},
+		readObjects: []string{"event"}, keep: []string{"X-Slack-Signature", "X-Slack-Request-Timestamp"}, guard: receiver.GuardBody},
+	"standardwebhooks": {id: envelope.Locator{Signed: signedID}, eventType: envelope.Locator{JSON: "type"},
+		readObjects: []string{"data"},
+		keep:        []string{"webhook-id", "webhook-timestamp", "webhook-signature", "svix-id", "svix-timestamp", "svix-signature"}, guard: receiver.GuardBody},
+	"hmac": {id: envelope.Locator{JSON: "id"}, eventType: envelope.Locator{JSON: "type"}, guard: receiver.GuardBody},
 }
 
 // Build validates cfgs and builds the receiver's sources, reading each
@@ -109,8 +133,8 @@ func build(getenv func(string) string, c Config, i int) (receiver.Source, Summar
 	default:
 		return receiver.Source{}, Summary{}, fieldError(c, i, "failure_status", "%d; want 400, 401 or 403", c.FailureStatus)
 	}
-	if c.MaxBodyBytes < 0 {
-		return receiver.Source{}, Summary{}, fieldError(c, i, "max_body_bytes", "must be positive")
+	if c.MaxBodyBytes < 0 || c.MaxBodyBytes > receiver.MaxBodyLimit {
+		return receiver.Source{}, Summary{}, fieldError(c, i, "max_body_bytes", "%d must be between 1 and %d (32 MiB; GitHub, the largest sender, caps payloads at 25 MB)", c.MaxBodyBytes, receiver.MaxBodyLimit)
 	}
 
 	allowIPs, err := parseAllowIPs(c, i)
@@ -122,11 +146,15 @@ func build(getenv func(string) string, c Config, i int) (receiver.Source, Summar
 	if err != nil {
 		return receiver.Source{}, Summary{}, fieldError(c, i, "type options", "%v", err)
 	}
-	ext := envelope.Extractor{ID: defaults.id, Type: defaults.eventType, APIVersion: defaults.apiVersion}
+	ext := envelope.Extractor{ID: defaults.id, Type: defaults.eventType, APIVersion: defaults.apiVersion, ReadObjects: defaults.readObjects}
 	if ext.ID, err = locator(c, i, "id", c.ID, ext.ID); err != nil {
 		return receiver.Source{}, Summary{}, err
 	}
 	if ext.Type, err = locator(c, i, "event_type", c.EventType, ext.Type); err != nil {
+		return receiver.Source{}, Summary{}, err
+	}
+	guard, err := replayGuard(c, i, ext.ID, defaults.guard)
+	if err != nil {
 		return receiver.Source{}, Summary{}, err
 	}
 	src := receiver.Source{
@@ -138,11 +166,13 @@ func build(getenv func(string) string, c Config, i int) (receiver.Source, Summar
 		FailureStatus:  c.FailureStatus,
 		SlackChallenge: c.Type == "slack",
 		AllowIPs:       allowIPs,
+		ReplayGuard:    guard,
 	}
 	sum := Summary{
 		Name: c.Name, Path: "/api/webhooks/" + c.Name, Type: c.Type, SecretLabels: labels,
 		ID: ext.ID.String(), EventType: ext.Type.String(),
 		FailureStatus: max(c.FailureStatus, http.StatusBadRequest), MaxBodyBytes: c.MaxBodyBytes,
+		ReplayGuard: guard.String(), Warnings: warnings(c, ext, guard),
 	}
 	for _, p := range allowIPs {
 		sum.AllowIPs = append(sum.AllowIPs, p.String())
@@ -203,6 +233,50 @@ func ParseNetwork(entry string) (netip.Prefix, error) {
 	return p, nil
 }
 
+// replayGuard returns the source's replay guard: the one set in the file,
+// or, when the id comes from a header the scheme does not sign, the type's
+// default. A signed id needs none.
+func replayGuard(c Config, i int, id envelope.Locator, def receiver.ReplayGuard) (receiver.ReplayGuard, error) {
+	switch c.ReplayGuard {
+	case "":
+		if unsignedHeader(id) {
+			return def, nil
+		}
+		return receiver.GuardOff, nil
+	case "off":
+		return receiver.GuardOff, nil
+	case "body":
+		return receiver.GuardBody, nil
+	case "body_and_type":
+		return receiver.GuardBodyAndType, nil
+	}
+	return 0, fieldError(c, i, "replay_guard", "%q; want body, body_and_type or off", c.ReplayGuard)
+}
+
+// unsignedHeader reports whether l reads a request header that no scheme
+// signs. Every scheme Hookline knows signs the body, and the headers it
+// signs besides (timestamps; Standard Webhooks' id) are never plain
+// locators: an id there is read through envelope.SignedHeader.
+func unsignedHeader(l envelope.Locator) bool { return l.Header != "" }
+
+// warnings says what a captured delivery's holder could change in c.
+func warnings(c Config, ext envelope.Extractor, guard receiver.ReplayGuard) []string {
+	var out []string
+	if unsignedHeader(ext.ID) {
+		w := fmt.Sprintf("source %q takes its event id from header %s, which the %s scheme does not sign: a captured delivery could be sent again under a new id", c.Name, ext.ID.Header, c.Type)
+		if guard == receiver.GuardOff {
+			w += ", and with replay_guard off it would be stored and applied again"
+		} else {
+			w += fmt.Sprintf("; replay_guard %s refuses it", guard)
+		}
+		out = append(out, w)
+	}
+	if unsignedHeader(ext.Type) {
+		out = append(out, fmt.Sprintf("source %q takes its event type from header %s, which the %s scheme does not sign: a captured delivery could be sent under another type; handlers that route on the type must check that the body agrees", c.Name, ext.Type.Header, c.Type))
+	}
+	return out
+}
+
 func resolveSecrets(getenv func(string) string, c Config, i int) ([]verify.Secret, []string, error) {
 	if len(c.Secrets) == 0 {
 		return nil, nil, fieldError(c, i, "secrets", "at least one secret is required")
@@ -212,8 +286,10 @@ func resolveSecrets(getenv func(string) string, c Config, i int) ([]verify.Secre
 	seen := map[string]bool{}
 	for j, ref := range c.Secrets {
 		field := fmt.Sprintf("secrets[%d]", j)
-		if !labelRe.MatchString(ref.Label) {
-			return nil, nil, fieldError(c, i, field+".label", "%q must be 1-64 of A-Z, a-z, 0-9, _ . # -", ref.Label)
+		// A label is printed, so one that fails is never echoed: it may be
+		// a secret pasted into the wrong field.
+		if !labelRe.MatchString(ref.Label) || looksLikeSecret(ref.Label) {
+			return nil, nil, fieldError(c, i, field+".label", "must be a short name such as current or previous (1-64 of A-Z, a-z, 0-9, _ . # -), not a secret; the value is not shown")
 		}
 		if seen[ref.Label] {
 			return nil, nil, fieldError(c, i, field+".label", "%q is used twice", ref.Label)
@@ -235,6 +311,10 @@ func (ref SecretRef) resolve(getenv func(string) string) (string, error) {
 		return ref.value, nil
 	case ref.Env != "" && ref.File != "":
 		return "", fmt.Errorf("set env or file, not both")
+	case ref.Env != "" && (!envRe.MatchString(ref.Env) || looksLikeSecret(ref.Env)):
+		return "", fmt.Errorf("env must name an environment variable (letters, digits and _, not starting with a digit); the value is not shown, in case it is the secret itself")
+	case ref.File != "" && !filepath.IsAbs(ref.File):
+		return "", fmt.Errorf("file must be an absolute path; the value is not shown, in case it is the secret itself")
 	case ref.Env != "":
 		v := getenv(ref.Env)
 		if v == "" {
@@ -323,4 +403,25 @@ func signsTimestamp(c Config) bool {
 		return c.HMAC != nil && c.HMAC.TimestampHeader != ""
 	}
 	return false
+}
+
+// secretPrefixes begin the secrets of the providers Hookline knows and of
+// common API keys.
+var secretPrefixes = []string{"whsec_", "sk_live_", "sk_test_", "rk_live_", "rk_test_", "ghp_", "gho_", "ghs_", "github_pat_", "shpss_", "shpat_", "xoxb-", "xoxp-", "xapp-"}
+
+// looksLikeSecret reports whether a label could be a secret: it starts like
+// a known kind of secret, or it is a long run of letters and digits with no
+// separator, as random secrets are ("current", "previous", "2024-06" and
+// "STRIPE_WEBHOOK_SECRET#1" are not).
+func looksLikeSecret(s string) bool {
+	lower := strings.ToLower(s)
+	for _, p := range secretPrefixes {
+		if strings.HasPrefix(lower, p) {
+			return true
+		}
+	}
+	if len(s) < 16 || strings.ContainsAny(s, "_.#-") {
+		return false
+	}
+	return strings.ContainsAny(s, "0123456789") && strings.ContainsFunc(s, unicode.IsLetter)
 }

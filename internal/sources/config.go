@@ -45,6 +45,12 @@ type Config struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// FailureStatus is the answer to a bad signature: 400 (default), 401 or 403.
 	FailureStatus int `yaml:"failure_status"`
+	// ReplayGuard is what, beside the id, keeps a captured delivery sent
+	// again under a new id from being a new event: body (a body is stored
+	// once), body_and_type (once per event type) or off. The default is
+	// body_and_type for shopify, body for other sources that read their id
+	// from a header, and off where the signature covers the id.
+	ReplayGuard string `yaml:"replay_guard"`
 	// HMAC configures the generic hmac type.
 	HMAC *HMACConfig `yaml:"hmac"`
 	// AllowIPs, if not empty, lists the only networks (CIDR, or single

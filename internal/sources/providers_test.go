@@ -34,6 +34,9 @@ type provider struct {
 	timestamped bool
 	// failure is the configured answer to a bad signature.
 	failure int
+	// idHeader, for schemes that do not sign the id, is the header that
+	// carries it: a captured delivery can be sent again with another.
+	idHeader string
 }
 
 const providersFile = `
@@ -62,12 +65,12 @@ var providers = []provider{
 		body := fmt.Appendf(nil, `{"id":%q,"type":"charge.succeeded","api_version":"2024-06-20"}`, id)
 		return body, http.Header{"Stripe-Signature": {verify.SignStripe(secret, body, ts)}}
 	}},
-	{source: "github", failure: 400, deliver: func(t *testing.T, secret, id string, _ time.Time) ([]byte, http.Header) {
-		body := []byte(`{"zen":"Design for failure."}`)
+	{source: "github", failure: 400, idHeader: "X-Github-Delivery", deliver: func(t *testing.T, secret, id string, _ time.Time) ([]byte, http.Header) {
+		body := fmt.Appendf(nil, `{"zen":"Design for failure.","hook_id":%q}`, id)
 		return body, http.Header{"X-Hub-Signature-256": {verify.SignGitHub(secret, body)}, "X-Github-Delivery": {id}, "X-Github-Event": {"ping"}}
 	}},
-	{source: "shopify", failure: 401, deliver: func(t *testing.T, secret, id string, _ time.Time) ([]byte, http.Header) {
-		body := []byte(`{"id":820982911946154500,"email":"jon@example.com"}`)
+	{source: "shopify", failure: 401, idHeader: "X-Shopify-Webhook-Id", deliver: func(t *testing.T, secret, id string, _ time.Time) ([]byte, http.Header) {
+		body := fmt.Appendf(nil, `{"id":820982911946154500,"email":"jon@example.com","note":%q}`, id)
 		return body, http.Header{"X-Shopify-Hmac-Sha256": {verify.SignShopify(secret, body)}, "X-Shopify-Webhook-Id": {id}, "X-Shopify-Topic": {"orders/create"}}
 	}},
 	{source: "slack", timestamped: true, failure: 400, deliver: func(t *testing.T, secret, id string, ts time.Time) ([]byte, http.Header) {
@@ -191,6 +194,22 @@ func TestProvidersThroughTheReceiver(t *testing.T) {
 					`SELECT count(*) FROM inbox_events WHERE source = $1 AND event_id = $2`, p.source, id("dup")).Scan(&n))
 				require.Equal(t, 1, n)
 			})
+			if p.idHeader != "" {
+				t.Run("a captured delivery sent again under a new id is not stored", func(t *testing.T) {
+					body, h := p.deliver(t, "current-secret", id("captured"), time.Now())
+					status, answer := b.post(t, p.source, body, h)
+					require.Equal(t, http.StatusOK, status, answer)
+					for i := range 3 {
+						h.Set(p.idHeader, id(fmt.Sprintf("forged%d", i)))
+						status, answer := b.post(t, p.source, body, h)
+						require.Equal(t, http.StatusOK, status, answer)
+					}
+					var n int
+					require.NoError(t, b.db.Pool.QueryRow(context.Background(),
+						`SELECT count(*) FROM inbox_events WHERE source = $1 AND payload = $2`, p.source, body).Scan(&n))
+					require.Equal(t, 1, n)
+				})
+			}
 		})
 	}
 }
