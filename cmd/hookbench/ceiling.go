@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/hookline/hookline/internal/httpserver"
 	"github.com/hookline/hookline/internal/inbox"
 	"github.com/hookline/hookline/internal/ingest"
 	"github.com/hookline/hookline/internal/receiver"
@@ -33,7 +34,7 @@ func serveCeiling(ctx context.Context, args []string, stderr io.Writer) error {
 	logger := slog.New(slog.NewJSONHandler(stderr, nil))
 	h := receiver.New(logger, []receiver.Source{{Name: "bank", Verifier: v, KeepHeaders: []string{verify.HMACHeader}}},
 		discard{}, alwaysUp{}, receiver.Options{MaxBodyBytes: 1 << 20, IngestTimeout: 5 * time.Second, RetryAfter: 5 * time.Second})
-	srv := receiver.NewServer(*addr, h)
+	srv := httpserver.New(*addr, h, httpserver.Timeouts{})
 	go func() { <-ctx.Done(); _ = srv.Shutdown(context.WithoutCancel(ctx)) }()
 	if err := srv.ListenAndServe(); err != nil && ctx.Err() == nil {
 		return err

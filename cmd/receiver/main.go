@@ -21,6 +21,7 @@ import (
 
 	"github.com/hookline/hookline/internal/config"
 	"github.com/hookline/hookline/internal/dbpool"
+	"github.com/hookline/hookline/internal/httpserver"
 	"github.com/hookline/hookline/internal/ingest"
 	"github.com/hookline/hookline/internal/logging"
 	"github.com/hookline/hookline/internal/metrics"
@@ -228,7 +229,7 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stderr io.
 		go serveDebug(logger, cfg.DebugAddr)
 	}
 	logger.Info("ingest mode", "mode", cfg.IngestMode, "batch_max_size", cfg.BatchMaxSize, "batch_max_wait", cfg.BatchMaxWait, "batch_flushers", cfg.BatchFlushers)
-	srv := receiver.NewServerWith(cfg.Addr, handler, receiver.Timeouts{
+	srv := httpserver.New(cfg.Addr, handler, httpserver.Timeouts{
 		ReadHeader: cfg.ReadHeaderTimeout, Read: cfg.ReadTimeout, Write: cfg.WriteTimeout, Idle: cfg.IdleTimeout,
 	})
 	return serve(ctx, logger, srv, cfg.ShutdownTimeout)

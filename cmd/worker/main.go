@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -23,6 +22,7 @@ import (
 	"github.com/hookline/hookline/internal/config"
 	"github.com/hookline/hookline/internal/dbpool"
 	"github.com/hookline/hookline/internal/dispatch"
+	"github.com/hookline/hookline/internal/httpserver"
 	"github.com/hookline/hookline/internal/logging"
 	"github.com/hookline/hookline/internal/metrics"
 	"github.com/hookline/hookline/internal/ops"
@@ -56,6 +56,11 @@ type Config struct {
 	// Addr is the admin server's address: /healthz, /readyz, /metrics and
 	// /riverui.
 	Addr string `env:"WORKER_ADDR" envDefault:":9091"`
+	// AdminIdleTimeout is how long a keep-alive connection to the admin
+	// server may wait for its next request. The admin server's other
+	// limits are the receiver's defaults: 5s for headers, 30s to read a
+	// request and to answer it, and 64 KiB of headers.
+	AdminIdleTimeout time.Duration `env:"WORKER_ADMIN_IDLE_TIMEOUT" envDefault:"120s"`
 	// Concurrency is River's MaxWorkers for the events queue in this
 	// process; the --concurrency flag overrides it (1 to 10000).
 	Concurrency int `env:"WORKER_CONCURRENCY" envDefault:"50"`
@@ -194,7 +199,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 			return fmt.Errorf("river ui: %w", err)
 		}
 	}
-	admin := &http.Server{Addr: cfg.Addr, Handler: newAdmin(adm), ReadHeaderTimeout: 5 * time.Second}
+	admin := httpserver.New(cfg.Addr, newAdmin(adm), httpserver.Timeouts{Idle: cfg.AdminIdleTimeout})
 	adminErr := make(chan error, 1)
 	go func() { adminErr <- admin.ListenAndServe() }()
 	defer admin.Close()
@@ -228,6 +233,9 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 	}
 	if cfg.Concurrency < 1 || cfg.Concurrency > 10_000 {
 		return cfg, fmt.Errorf("concurrency %d out of range [1, 10000]", cfg.Concurrency)
+	}
+	if cfg.AdminIdleTimeout <= 0 {
+		return cfg, fmt.Errorf("WORKER_ADMIN_IDLE_TIMEOUT=%s must be positive", cfg.AdminIdleTimeout)
 	}
 	if cfg.JobTimeout <= 0 {
 		return cfg, fmt.Errorf("WORKER_JOB_TIMEOUT=%s must be positive", cfg.JobTimeout)

@@ -12,7 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/hookline/hookline/internal/receiver"
+	"github.com/hookline/hookline/internal/httpserver"
 	"github.com/hookline/hookline/internal/verify"
 )
 
@@ -52,7 +52,7 @@ func readStatus(t *testing.T, conn net.Conn) int { return readAnswer(t, conn).St
 // sender would see the connection drop.
 func TestSlowBodyGets408WhenWriteTimeoutEqualsReadTimeout(t *testing.T) {
 	t.Parallel()
-	b := setup(t, setupOpts{timeouts: &receiver.Timeouts{ReadHeader: time.Second, Read: time.Second, Write: time.Second}})
+	b := setup(t, setupOpts{timeouts: &httpserver.Timeouts{ReadHeader: time.Second, Read: time.Second, Write: time.Second}})
 	conn, _ := rawRequest(t, b.url, bankEvent("tr_stalled", 1), 10)
 
 	require.Equal(t, http.StatusRequestTimeout, readStatus(t, conn))
@@ -67,7 +67,7 @@ func TestSlowBodyGets408WhenWriteTimeoutEqualsReadTimeout(t *testing.T) {
 // retry an event that is already stored.
 func TestAnswerOutlivesTheWriteTimeoutWhenTheCommitIsSlow(t *testing.T) {
 	t.Parallel()
-	b := setup(t, setupOpts{timeouts: &receiver.Timeouts{ReadHeader: 2 * time.Second, Read: 2 * time.Second, Write: 2 * time.Second}})
+	b := setup(t, setupOpts{timeouts: &httpserver.Timeouts{ReadHeader: 2 * time.Second, Read: 2 * time.Second, Write: 2 * time.Second}})
 	ctx := context.Background()
 	holder, err := b.db.Pool.Begin(ctx)
 	require.NoError(t, err)

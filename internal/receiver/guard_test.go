@@ -192,19 +192,3 @@ func TestMethodsOtherThanPostGet405WithAllowHeader(t *testing.T) {
 	require.Contains(t, rec.Header().Get("Allow"), "POST")
 	require.Zero(t, ing.count())
 }
-
-func TestNewServerWithTakesDefaultsForZeroTimeouts(t *testing.T) {
-	t.Parallel()
-	srv := receiver.NewServerWith(":0", http.NotFoundHandler(), receiver.Timeouts{ReadHeader: time.Second, Idle: 3 * time.Second})
-	require.Equal(t, time.Second, srv.ReadHeaderTimeout)
-	require.Equal(t, receiver.DefaultTimeouts.Read, srv.ReadTimeout)
-	require.Equal(t, receiver.DefaultTimeouts.Write, srv.WriteTimeout)
-	require.Equal(t, 3*time.Second, srv.IdleTimeout)
-	require.Equal(t, receiver.MaxHeaderBytes, srv.MaxHeaderBytes)
-
-	def := receiver.NewServer(":0", http.NotFoundHandler())
-	require.Equal(t, 5*time.Second, def.ReadHeaderTimeout)
-	require.Equal(t, 30*time.Second, def.ReadTimeout)
-	require.Equal(t, 30*time.Second, def.WriteTimeout)
-	require.Equal(t, 120*time.Second, def.IdleTimeout)
-}

@@ -21,6 +21,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookline/hookline/internal/httpserver"
 	"github.com/hookline/hookline/internal/ingest"
 	"github.com/hookline/hookline/internal/logtest"
 	"github.com/hookline/hookline/internal/pgtest"
@@ -53,8 +54,8 @@ type setupOpts struct {
 	batch bool
 	// shed installs a shed limiter, refreshed by the test.
 	shed bool
-	// timeouts, if set, are the server's, as NewServerWith sets them.
-	timeouts *receiver.Timeouts
+	// timeouts, if set, are the server's, as httpserver.New sets them.
+	timeouts *httpserver.Timeouts
 }
 
 // setup starts a receiver over real HTTP on a fresh database.
@@ -96,7 +97,7 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 	h := receiver.New(logger, sources, ing, pool, ro)
 	srv := httptest.NewUnstartedServer(h)
 	if opts.timeouts != nil {
-		real := receiver.NewServerWith("", h, *opts.timeouts)
+		real := httpserver.New("", h, *opts.timeouts)
 		srv.Config.ReadHeaderTimeout, srv.Config.ReadTimeout = real.ReadHeaderTimeout, real.ReadTimeout
 		srv.Config.WriteTimeout, srv.Config.IdleTimeout = real.WriteTimeout, real.IdleTimeout
 	}
