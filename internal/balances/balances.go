@@ -14,7 +14,9 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/hookline/hookline/internal/dispatch"
 	"github.com/hookline/hookline/internal/inbox"
@@ -27,6 +29,15 @@ func Register(mux *dispatch.Mux) {
 	mux.HandleFunc("bank", "transfer.reversed", transfer(-1))
 }
 
+// MaxCents is the largest amount one event may move: ten billion in the
+// currency's unit. A signed body can still carry any number, and one that
+// would overflow a balance must fail for good, not retry for weeks.
+const MaxCents = 1_000_000_000_000
+
+// The handlers' errors go into logs and into River's job errors, which
+// operators and River UI read. They name the field at fault, never its
+// value: body values are the sender's data (a customer id, an amount).
+
 // chargeSucceeded credits "stripe:<customer>" with the charge amount.
 func chargeSucceeded(ctx context.Context, tx pgx.Tx, ev inbox.Event) error {
 	var body struct {
@@ -38,11 +49,14 @@ func chargeSucceeded(ctx context.Context, tx pgx.Tx, ev inbox.Event) error {
 		} `json:"data"`
 	}
 	if err := json.Unmarshal(ev.Payload, &body); err != nil {
-		return dispatch.Permanent(fmt.Errorf("decode charge: %w", err))
+		return dispatch.Permanent(fmt.Errorf("decode charge: %s", decodeProblem(err)))
 	}
 	obj := body.Data.Object
 	if obj.Amount == nil || obj.Customer == "" {
 		return dispatch.Permanent(errors.New("charge has no data.object.amount or data.object.customer"))
+	}
+	if *obj.Amount <= 0 || *obj.Amount > MaxCents {
+		return dispatch.Permanent(fmt.Errorf("charge's data.object.amount is out of range [1, %d]", MaxCents))
 	}
 	return Add(ctx, tx, "stripe:"+obj.Customer, *obj.Amount)
 }
@@ -55,23 +69,46 @@ func transfer(sign int64) dispatch.HandlerFunc {
 			AmountCents *int64 `json:"amount_cents"`
 		}
 		if err := json.Unmarshal(ev.Payload, &body); err != nil {
-			return dispatch.Permanent(fmt.Errorf("decode transfer: %w", err))
+			return dispatch.Permanent(fmt.Errorf("decode transfer: %s", decodeProblem(err)))
 		}
 		if body.Account == "" || body.AmountCents == nil {
 			return dispatch.Permanent(errors.New("transfer has no account or amount_cents"))
+		}
+		if *body.AmountCents <= 0 || *body.AmountCents > MaxCents {
+			return dispatch.Permanent(fmt.Errorf("transfer's amount_cents is out of range [1, %d]", MaxCents))
 		}
 		return Add(ctx, tx, "bank:"+body.Account, sign**body.AmountCents)
 	}
 }
 
+// decodeProblem describes a JSON decoding error without the text of the
+// value that caused it, which encoding/json quotes ("cannot unmarshal
+// number 1e400 into ...").
+func decodeProblem(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		return fmt.Sprintf("field %s cannot be decoded as %s", typeErr.Field, typeErr.Type)
+	case errors.As(err, &syntaxErr):
+		return fmt.Sprintf("invalid JSON at byte %d", syntaxErr.Offset)
+	}
+	return "invalid JSON"
+}
+
 // Add adds cents to account's balance, creating the account at zero first.
+// A balance pushed out of bigint's range is a permanent error.
 func Add(ctx context.Context, tx pgx.Tx, account string, cents int64) error {
 	_, err := tx.Exec(ctx, `
 		INSERT INTO account_balances (account, balance_cents) VALUES ($1, $2)
 		ON CONFLICT (account) DO UPDATE SET balance_cents = account_balances.balance_cents + EXCLUDED.balance_cents`,
 		account, cents)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == pgerrcode.NumericValueOutOfRange {
+		return dispatch.Permanent(errors.New("balance would leave the range of bigint"))
+	}
 	if err != nil {
-		return fmt.Errorf("add %d to balance of %s: %w", cents, account, err)
+		return fmt.Errorf("update balance: %w", err)
 	}
 	return nil
 }

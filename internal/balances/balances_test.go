@@ -2,6 +2,7 @@ package balances_test
 
 import (
 	"context"
+	"math"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -32,6 +33,9 @@ func TestHandlers(t *testing.T) {
 		{"charge without customer is permanent", "stripe", "charge.succeeded", `{"data":{"object":{"amount":1}}}`, "stripe:", 0, true},
 		{"transfer without amount is permanent", "bank", "transfer.settled", `{"account":"acc_9"}`, "bank:acc_9", 0, true},
 		{"non-JSON payload is permanent", "bank", "transfer.settled", `nope`, "bank:acc_9", 0, true},
+		{"a negative charge is permanent", "stripe", "charge.succeeded", `{"data":{"object":{"amount":-5,"customer":"cus_1"}}}`, "stripe:cus_1", 0, true},
+		{"a transfer over the maximum is permanent", "bank", "transfer.settled", `{"account":"acc_9","amount_cents":1000000000001}`, "bank:acc_9", 0, true},
+		{"an amount beyond int64 is permanent", "bank", "transfer.settled", `{"account":"acc_9","amount_cents":1e400}`, "bank:acc_9", 0, true},
 	}
 	mux := dispatch.NewMux()
 	balances.Register(mux)
@@ -50,6 +54,10 @@ func TestHandlers(t *testing.T) {
 			err = h.Handle(ctx, tx, inbox.Event{Source: tt.source, Type: tt.eventType, Payload: []byte(tt.payload)})
 			if tt.permanent {
 				require.True(t, dispatch.IsPermanent(err), "want a permanent error, got %v", err)
+				// Errors reach logs and River's job rows: no body values.
+				for _, v := range []string{"cus_1", "acc_9", "1e400", "-5", "1000000000001"} {
+					require.NotContains(t, err.Error(), v)
+				}
 				return
 			}
 			require.NoError(t, err)
@@ -58,6 +66,19 @@ func TestHandlers(t *testing.T) {
 			require.Equal(t, tt.want, got)
 		})
 	}
+}
+
+func TestABalancePushedOutOfRangeIsPermanent(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t)
+	ctx := context.Background()
+	tx, err := db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx) //nolint:errcheck
+	require.NoError(t, balances.Add(ctx, tx, "acc_full", math.MaxInt64))
+	err = balances.Add(ctx, tx, "acc_full", 1)
+	require.True(t, dispatch.IsPermanent(err), "want a permanent error, got %v", err)
+	require.NotContains(t, err.Error(), "acc_full")
 }
 
 func TestAddAccumulates(t *testing.T) {
