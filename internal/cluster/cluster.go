@@ -40,9 +40,12 @@ import (
 
 // The signing secrets of the sources every cluster declares: "stripe" and
 // "bank", from the environment as in a default deployment.
+// StandardWebhooksSecret is in the environment as SVIX_WEBHOOK_SECRET, for
+// tests whose sources file declares a standardwebhooks source.
 const (
-	StripeSecret = "whsec_cluster_stripe_secret"
-	BankSecret   = "cluster_bank_secret_value"
+	StripeSecret           = "whsec_cluster_stripe_secret"
+	BankSecret             = "cluster_bank_secret_value"
+	StandardWebhooksSecret = "whsec_Y2x1c3Rlci1zdGFuZGFyZC13ZWJob29rcw=="
 )
 
 // The binaries are built once per test binary, from the working tree, into
@@ -138,8 +141,9 @@ func New(t testing.TB) *Cluster {
 			"DATABASE_URL=" + db.URL,
 			"STRIPE_WEBHOOK_SECRET=" + StripeSecret,
 			"BANK_WEBHOOK_SECRET=" + BankSecret,
+			"SVIX_WEBHOOK_SECRET=" + StandardWebhooksSecret,
 		},
-		forbidden: []string{StripeSecret, BankSecret},
+		forbidden: []string{StripeSecret, BankSecret, StandardWebhooksSecret},
 	}
 	if out, err := c.Hookctl(t, "migrate"); err != nil {
 		t.Fatalf("hookctl migrate: %v\n%s", err, out)

@@ -23,6 +23,8 @@ type Report struct {
 	Valid    int `json:"valid"`
 	Tampered int `json:"tampered"`
 	Stale    int `json:"stale"`
+	// Replayed are captured deliveries sent again with changed headers.
+	Replayed int `json:"replayed,omitempty"`
 	// Attempts are all deliveries; Statuses counts their answers, and
 	// NoAnswer the attempts that got none (refused, reset, timed out).
 	Attempts int         `json:"attempts"`
@@ -97,6 +99,18 @@ func (l *Ledger) Check(ctx context.Context, q Querier) (Report, error) {
 			rep.Tampered++
 		case Stale:
 			rep.Stale++
+		case Replay:
+			rep.Replayed++
+		}
+		if r.ev.Kind == Replay {
+			// A replay may be answered 2xx, as the duplicate it is, but is
+			// never an event of its own: no row, and no effect beside the
+			// original's, whose account it shares.
+			if _, isStored := stored[key]; isStored {
+				bad("%s (a replay of %s) was stored", key, r.ev.captured.Key())
+			}
+			delete(stored, key)
+			continue
 		}
 		if r.acked > 0 {
 			rep.Acked++

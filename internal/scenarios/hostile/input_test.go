@@ -91,6 +91,33 @@ func TestHostileInputGetsAClearStatusAndStoresNothing(t *testing.T) {
 		signed("signed body whose id is "+tt.name+" gets 400 naming the field",
 			fmt.Appendf(nil, `{"id":%s,"type":"transfer.settled","memo":%q}`, tt.id, ledger.Canary), tt.msg)
 	}
+	// Ambiguous JSON: gjson, and so the envelope, reads a key's first value,
+	// encoding/json, and so the handlers, its last, matching case too. The
+	// review stored an event under its first id and type and credited its
+	// second amount.
+	signed("a second id, type and amount under a valid signature get 400",
+		fmt.Appendf(nil, `{"id":%q,"type":"transfer.settled","account":"acc_h","amount_cents":100,"memo":%q,"id":%q,"type":"transfer.reversed","amount_cents":999999}`,
+			nextID("dupkey"), ledger.Canary, nextID("dupkey")),
+		"malformed event body: duplicate key in a JSON object")
+	signed("a second id written with an escape gets 400",
+		fmt.Appendf(nil, `{"id":%q,"i\u0064":%q,"memo":%q}`, nextID("dupkey"), nextID("dupkey"), ledger.Canary),
+		"malformed event body: duplicate key in a JSON object")
+	signed("a case variant of amount_cents gets 400",
+		fmt.Appendf(nil, `{"id":%q,"type":"transfer.settled","account":"acc_h","amount_cents":100,"Amount_Cents":999999,"memo":%q}`, nextID("fold"), ledger.Canary),
+		"malformed event body: keys that differ only in case in a JSON object")
+	foldStripe := fmt.Appendf(nil, `{"id":%q,"type":"charge.succeeded","data":{"object":{"amount":100,"customer":"cus_h"}},"Data":{"Object":{"Amount":999999}},"memo":%q}`,
+		nextID("fold"), ledger.Canary)
+	add("a Stripe event with Data/Object/Amount beside data/object/amount gets 400",
+		post("/api/webhooks/stripe", []string{stripeSig(foldStripe)}, foldStripe),
+		"malformed event body: keys that differ only in case in a JSON object", 400)
+	for _, lone := range []string{`\ud800`, `\udbff`, `\udfff`} {
+		signed("an id with the lone surrogate escape "+lone+" gets 400",
+			fmt.Appendf(nil, `{"id":"evt_%s","type":"transfer.settled","memo":%q}`, lone, ledger.Canary),
+			"id (JSON field id) holds a lone UTF-16 surrogate escape")
+	}
+	signed("a type with a lone surrogate escape gets 400",
+		fmt.Appendf(nil, `{"id":%q,"type":"transfer.\udc00","memo":%q}`, nextID("lone"), ledger.Canary),
+		"type (JSON field type) holds a lone UTF-16 surrogate escape")
 	stripeBody := fmt.Appendf(nil, `{"id":12,"type":"charge.succeeded","memo":%q}`, ledger.Canary)
 	add("signed Stripe event whose id is a number gets 400 naming the field",
 		post("/api/webhooks/stripe", []string{stripeSig(stripeBody)}, stripeBody),
