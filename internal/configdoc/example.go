@@ -13,6 +13,7 @@ const exampleSources = `sources:
       - {label: previous, file: /run/secrets/stripe_previous}
   - name: github
     type: github
+    replay_guard: body
     failure_status: 401
     max_body_bytes: 26214400
     id: {header: X-GitHub-Delivery}
