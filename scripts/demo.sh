@@ -48,7 +48,7 @@ send 400 "stripe charge, wrong secret" stripe --type charge.succeeded --customer
 sleep 2
 hl_find_database
 [[ $HL_DB_KIND != none ]] || hl_die "found no database to read balances from: set DATABASE_URL to the one make run uses"
-psql=$(hl_pg_tool psql) || hl_die "psql not found: install the PostgreSQL client (apt-get install postgresql-client-15)"
+psql=$(hl_pg_tool psql) || hl_die "psql not found: install the PostgreSQL client (Debian/Ubuntu: apt-get install postgresql-client; macOS: brew install postgresql@15)"
 echo
 echo "balances (each run adds 2000 to stripe:cus_demo and 1000 to bank:acc_demo;"
 echo "the replay and the rejected events add nothing):"

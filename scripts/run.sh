@@ -4,15 +4,10 @@
 # until one of them dies, then stop everything this script started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
 HL_TAG=run
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
 
-PGDATA_DIR=$ROOT/.dev/pg
-PGLOG=$ROOT/.dev/pg.log
-PG_BINDIR=
-CLUSTER_STARTED=
 RECEIVER_PID=
 WORKER_PID=
 
@@ -20,80 +15,10 @@ for bin in receiver worker hookctl; do
 	[[ -x bin/$bin ]] || hl_die "bin/$bin is missing: run 'make build' (or use 'make run', which builds first)"
 done
 
-# as_pg_owner runs a command as the owner of the private cluster. initdb and
-# postgres refuse to run as root, so root hands them to the postgres user.
-as_pg_owner() {
-	if ((EUID != 0)); then
-		"$@"
-	elif command -v runuser >/dev/null; then
-		runuser -u postgres -- "$@"
-	else
-		su postgres -s /bin/bash -c "$(printf '%q ' "$@")"
-	fi
-}
-
-# start_private_cluster creates (once) and starts a cluster in .dev/pg that
-# listens only on 127.0.0.1:$HL_DEV_PORT, with its socket inside .dev/pg so it
-# touches nothing outside the repo.
-start_private_cluster() {
-	PG_BINDIR=$(hl_pg_bindir) || hl_die "no Postgres at 127.0.0.1:$HL_PROBE_PORT, and no initdb/pg_ctl on PATH or under /usr/lib/postgresql/*/bin to start a private one.
-  Either install PostgreSQL (Debian/Ubuntu: apt-get install postgresql-15; macOS: brew install postgresql@15),
-  or start a server on 127.0.0.1:5432 with a 'postgres' user and trust auth,
-  or set DATABASE_URL=postgres://USER:PASSWORD@HOST:PORT/DB"
-
-	# The socket path must fit in a sockaddr_un (107 bytes).
-	local sock="$PGDATA_DIR/.s.PGSQL.$HL_DEV_PORT"
-	((${#sock} <= 107)) || hl_die "the repo path is too long for a Unix socket in .dev/pg ($sock); set DATABASE_URL instead"
-
-	mkdir -p "$ROOT/.dev"
-	if ((EUID == 0)); then
-		id postgres >/dev/null 2>&1 || hl_die "running as root, and initdb/postgres refuse to run as root; there is no 'postgres' OS user to run them as.
-  Run 'make run' as a normal user, create the user (useradd --system postgres), or set DATABASE_URL"
-		mkdir -p "$PGDATA_DIR"
-		touch "$PGLOG"
-		chown postgres: "$PGLOG"
-		if [[ $(stat -c %U "$PGDATA_DIR") != postgres ]]; then
-			chown -R postgres: "$PGDATA_DIR"
-		fi
-		as_pg_owner test -w "$PGDATA_DIR" || hl_die "the postgres OS user cannot write $PGDATA_DIR (is a parent folder of the repo closed to it?); set DATABASE_URL instead"
-	fi
-
-	if [[ ! -s $PGDATA_DIR/PG_VERSION ]]; then
-		hl_log "creating a private cluster in .dev/pg ($PG_BINDIR/initdb)"
-		# C locale and UTF-8: a locale missing from the machine cannot break initdb.
-		as_pg_owner "$PG_BINDIR/initdb" -D "$PGDATA_DIR" -U postgres --auth=trust \
-			--encoding=UTF8 --no-locale >>"$PGLOG" 2>&1 ||
-			hl_die "initdb failed; see .dev/pg.log"
-	fi
-
-	if as_pg_owner "$PG_BINDIR/pg_ctl" -D "$PGDATA_DIR" status >/dev/null 2>&1; then
-		hl_die "the private cluster in .dev/pg is running but not answering on 127.0.0.1:$HL_DEV_PORT; stop it with: $PG_BINDIR/pg_ctl -D .dev/pg stop"
-	fi
-	hl_log "starting the private cluster on 127.0.0.1:$HL_DEV_PORT (log: .dev/pg.log)"
-	# Set before starting, so a start that half-succeeds is still stopped.
-	CLUSTER_STARTED=1
-	as_pg_owner "$PG_BINDIR/pg_ctl" -D "$PGDATA_DIR" -l "$PGLOG" -w -t 60 \
-		-o "-c listen_addresses=127.0.0.1 -p $HL_DEV_PORT -k '$PGDATA_DIR'" start >/dev/null ||
-		{
-			tail -n 20 "$PGLOG" >&2 || true
-			hl_die "the private cluster did not start; see .dev/pg.log"
-		}
-	DATABASE_URL=$(hl_url "$HL_DEV_PORT")
-	export DATABASE_URL
-}
-
-stop_private_cluster() {
-	[[ -n $CLUSTER_STARTED ]] || return 0
-	CLUSTER_STARTED=
-	hl_log "stopping the private cluster"
-	as_pg_owner "$PG_BINDIR/pg_ctl" -D "$PGDATA_DIR" -m fast -w stop >/dev/null ||
-		hl_log "warning: could not stop the private cluster; try: $PG_BINDIR/pg_ctl -D .dev/pg stop"
-}
-
 # ensure_hookline_db creates database hookline on 127.0.0.1:PORT unless it exists.
 ensure_hookline_db() {
 	local port=$1 psql exists
-	psql=$(hl_pg_tool psql) || hl_die "psql not found: install the PostgreSQL client (apt-get install postgresql-client-15), or set DATABASE_URL"
+	psql=$(hl_pg_tool psql) || hl_die "psql not found: install the PostgreSQL client (Debian/Ubuntu: apt-get install postgresql-client; macOS: brew install postgresql@15), or set DATABASE_URL"
 	exists=$("$psql" -X -qtA -h 127.0.0.1 -p "$port" -U postgres -d postgres \
 		-c "SELECT 1 FROM pg_database WHERE datname='hookline'") ||
 		hl_die "cannot connect as user postgres to 127.0.0.1:$port (it needs trust auth); set DATABASE_URL instead"
@@ -123,7 +48,7 @@ cleanup() {
 	trap - EXIT
 	trap '' INT TERM
 	stop_children
-	stop_private_cluster
+	hl_stop_private_cluster
 }
 trap 'cleanup' EXIT
 trap 'hl_log "stopping"; cleanup; exit 130' INT
@@ -135,11 +60,13 @@ case $HL_DB_KIND in
 env) ;;
 probe) ensure_hookline_db "$HL_PROBE_PORT" ;;
 private)
-	hl_log "reusing the private cluster already running on 127.0.0.1:$HL_DEV_PORT; this run did not start it, so leaves it running (stop it with: pg_ctl -D .dev/pg stop, as its owner)"
+	hl_log "reusing the private cluster already running on 127.0.0.1:$HL_DEV_PORT; this run did not start it, so leaves it running (stop it with: pg_ctl -D $(hl_show "$HL_DEV_DATA") stop, as its owner)"
 	ensure_hookline_db "$HL_DEV_PORT"
 	;;
 none)
-	start_private_cluster
+	hl_start_private_cluster
+	DATABASE_URL=$(hl_url "$HL_DEV_PORT")
+	export DATABASE_URL
 	ensure_hookline_db "$HL_DEV_PORT"
 	;;
 esac
@@ -185,7 +112,7 @@ env_for() {
 stripe_env=$(env_for STRIPE_WEBHOOK_SECRET whsec_dev_stripe_secret)
 bank_env=$(env_for BANK_WEBHOOK_SECRET dev_bank_secret)
 # The dev URLs hold no password, but one from the environment might.
-shown_url=$(sed -E 's#(://[^:/@]*):[^@/]*@#\1:***@#' <<<"$DATABASE_URL")
+shown_url=$(hl_redact "$DATABASE_URL")
 url_flag="" demo="make demo"
 if [[ $port != 8080 ]]; then
 	url_flag=" --url http://localhost:$port" demo="RECEIVER_PORT=$port make demo"
