@@ -21,9 +21,10 @@ run: build
 demo: build
 	./scripts/demo.sh
 
-## test: vet, format check, and every test against a real Postgres
+## test: vet, format check, and every test against a real Postgres: TEST_DATABASE_URL, else the one
+## on 127.0.0.1:5432, else the private cluster in .dev/pg, started (and then stopped) if need be
 test: vet fmt-check
-	$(GO) test -race -count=1 -timeout 10m ./...
+	./scripts/with-test-db.sh $(GO) test -race -count=1 -timeout 10m ./...
 
 ## fuzz: run every fuzz target for FUZZTIME each (the seeds also run in `make test`)
 fuzz:

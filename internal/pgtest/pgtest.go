@@ -9,6 +9,8 @@
 // hltest_<pid>_ database whose process is gone.
 //
 // The server is TEST_DATABASE_URL, or postgres://postgres@127.0.0.1:5432.
+// pgtest never starts one; `make test` finds or starts a server and sets
+// TEST_DATABASE_URL (scripts/with-test-db.sh).
 package pgtest
 
 import (
@@ -229,7 +231,7 @@ func connectAdmin(ctx context.Context) (*pgx.Conn, error) {
 		var pgErr *pgconn.PgError
 		if err == nil || !errors.As(err, &pgErr) || pgErr.Code != "53300" { // too_many_connections
 			if err != nil {
-				return nil, fmt.Errorf("connect to %s: %w", redact(AdminURL()), err)
+				return nil, fmt.Errorf("connect to %s%s: %w", redact(AdminURL()), defaultHint(), err)
 			}
 			return conn, nil
 		}
@@ -239,6 +241,15 @@ func connectAdmin(ctx context.Context) (*pgx.Conn, error) {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// defaultHint explains, when TEST_DATABASE_URL is unset, where the server
+// was looked for and how to get one: a bare go test ./... starts nothing.
+func defaultHint() string {
+	if os.Getenv("TEST_DATABASE_URL") != "" {
+		return ""
+	}
+	return " (TEST_DATABASE_URL is unset; make test finds or starts a server)"
 }
 
 // redact hides a password in a database URL before it goes into a message.
