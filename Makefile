@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build run demo test fuzz vet fmt fmt-check bench clean docs docs-check scenarios soak
+.PHONY: all build run demo test test-db-check fuzz vet fmt fmt-check bench clean docs docs-check scenarios soak
 
 # A count, not a duration: with go1.26 a -fuzztime duration can end in a
 # spurious "context deadline exceeded" (golang/go#75804). 100000 runs take ~10s.
@@ -25,6 +25,10 @@ demo: build
 ## on 127.0.0.1:5432, else the private cluster in .dev/pg, started (and then stopped) if need be
 test: vet fmt-check
 	./scripts/with-test-db.sh $(GO) test -race -count=1 -timeout 10m ./...
+
+## test-db-check: check that make test starts, uses and stops a private cluster when 5432 is closed (CI runs it)
+test-db-check:
+	GO=$(GO) ./scripts/check-test-db.sh
 
 ## fuzz: run every fuzz target for FUZZTIME each (the seeds also run in `make test`)
 fuzz:
