@@ -30,7 +30,15 @@ type composeFile struct {
 		Health  *struct {
 			Test yaml.Node `yaml:"test"`
 		} `yaml:"healthcheck"`
-		DependsOn yaml.Node `yaml:"depends_on"`
+		DependsOn yaml.Node   `yaml:"depends_on"`
+		MemLimit  intOrString `yaml:"mem_limit"`
+		Deploy    struct {
+			Resources struct {
+				Limits struct {
+					Memory intOrString `yaml:"memory"`
+				} `yaml:"limits"`
+			} `yaml:"resources"`
+		} `yaml:"deploy"`
 	} `yaml:"services"`
 }
 
@@ -113,6 +121,24 @@ func (d *deployment) readCompose(p string) {
 			}
 		} else {
 			pr.grace = 10 * time.Second // Compose's default
+		}
+		// Compose v2 applies either without swarm; they must agree.
+		for _, l := range []struct{ key, val string }{
+			{"mem_limit", string(s.MemLimit)},
+			{"deploy.resources.limits.memory", string(s.Deploy.Resources.Limits.Memory)},
+		} {
+			if l.val == "" {
+				continue
+			}
+			n, err := parseComposeBytes(l.val)
+			switch {
+			case err != nil:
+				d.parseErrors = append(d.parseErrors, fmt.Sprintf("%s: %s: %v", pr.id, l.key, err))
+			case pr.memLimit != 0 && n != pr.memLimit:
+				d.parseErrors = append(d.parseErrors, fmt.Sprintf("%s: %s %s disagrees with %s", pr.id, l.key, l.val, pr.memLimitFrom))
+			default:
+				pr.memLimit, pr.memLimitFrom = n, l.key+" "+l.val
+			}
 		}
 		d.procs = append(d.procs, pr)
 	}

@@ -42,6 +42,18 @@ var addrVar = map[string]string{
 	configdoc.Worker:   "WORKER_ADDR",
 }
 
+// goRuntimeEnv are the variables that the Go runtime of every Hookline
+// binary reads itself, before main: they are not in internal/config, so not
+// in docs/CONFIGURATION.md, yet a manifest may set them for any binary. Only
+// the runtime's tuning knobs; anything else still has to be in the
+// reference (a GOMEMLIMIT_FILE, say, is read by nothing).
+var goRuntimeEnv = map[string]bool{
+	"GOMEMLIMIT": true, // soft memory limit (runtime/debug.SetMemoryLimit)
+	"GOGC":       true, // GC target percentage (runtime/debug.SetGCPercent)
+	"GOMAXPROCS": true, // OS threads running Go code at once
+	"GODEBUG":    true, // runtime and standard library settings
+}
+
 var (
 	factsOnce sync.Once
 	facts     codeFacts

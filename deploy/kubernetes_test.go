@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -62,8 +63,13 @@ type k8sContainer struct {
 		Name      string `yaml:"name"`
 		Value     string `yaml:"value"`
 		ValueFrom *struct {
-			SecretKeyRef    *struct{ Name, Key string } `yaml:"secretKeyRef"`
-			ConfigMapKeyRef *struct{ Name, Key string } `yaml:"configMapKeyRef"`
+			SecretKeyRef     *struct{ Name, Key string } `yaml:"secretKeyRef"`
+			ConfigMapKeyRef  *struct{ Name, Key string } `yaml:"configMapKeyRef"`
+			ResourceFieldRef *struct {
+				ContainerName string      `yaml:"containerName"`
+				Resource      string      `yaml:"resource"`
+				Divisor       intOrString `yaml:"divisor"`
+			} `yaml:"resourceFieldRef"`
 		} `yaml:"valueFrom"`
 	} `yaml:"env"`
 	EnvFrom []struct {
@@ -88,6 +94,10 @@ type k8sContainer struct {
 		Name      string `yaml:"name"`
 		MountPath string `yaml:"mountPath"`
 	} `yaml:"volumeMounts"`
+	Resources struct {
+		Limits   map[string]intOrString `yaml:"limits"`
+		Requests map[string]intOrString `yaml:"requests"`
+	} `yaml:"resources"`
 }
 
 type podTemplate struct {
@@ -199,7 +209,8 @@ func (d *deployment) addPods(o k8sObject, pt podTemplate) {
 			return s.Secret != nil
 		}))
 	}
-	for _, c := range append(slices.Clone(pt.Spec.InitContainers), pt.Spec.Containers...) {
+	all := append(slices.Clone(pt.Spec.InitContainers), pt.Spec.Containers...)
+	for _, c := range all {
 		p := proc{
 			id: o.id() + " container " + c.Name, file: o.file, image: c.Image,
 			command: append(slices.Clone(c.Command), c.Args...), grace: -1,
@@ -207,6 +218,13 @@ func (d *deployment) addPods(o k8sObject, pt podTemplate) {
 		}
 		if pt.Spec.TerminationGracePeriodSeconds != nil {
 			p.grace = time.Duration(*pt.Spec.TerminationGracePeriodSeconds) * time.Second
+		}
+		if q, ok := c.Resources.Limits["memory"]; ok {
+			n, err := parseK8sQuantity(string(q))
+			if err != nil {
+				d.parseErrors = append(d.parseErrors, fmt.Sprintf("%s: resources.limits.memory: %v", p.id, err))
+			}
+			p.memLimit, p.memLimitFrom = n, "resources.limits.memory "+string(q)
 		}
 		for _, port := range c.Ports {
 			p.ports = append(p.ports, port.ContainerPort)
@@ -219,6 +237,11 @@ func (d *deployment) addPods(o k8sObject, pt podTemplate) {
 			if e.ValueFrom != nil && e.ValueFrom.ConfigMapKeyRef != nil {
 				s.literal = true // a ConfigMap is as visible as the manifest
 				s.value = d.configMapValue(e.ValueFrom.ConfigMapKeyRef.Name, e.ValueFrom.ConfigMapKeyRef.Key)
+			}
+			if r := e.ValueFrom; r != nil && r.ResourceFieldRef != nil {
+				s.literal = true // computed from the manifest
+				s.value = d.resourceFieldValue(p.id, c.Name, all, r.ResourceFieldRef.ContainerName, r.ResourceFieldRef.Resource, string(r.ResourceFieldRef.Divisor))
+				s.origin = "env valueFrom.resourceFieldRef " + r.ResourceFieldRef.Resource
 			}
 			p.env = append(p.env, s)
 		}
@@ -263,6 +286,37 @@ func (d *deployment) addPods(o k8sObject, pt podTemplate) {
 		}
 		d.procs = append(d.procs, p)
 	}
+}
+
+// resourceFieldValue is the value the downward API gives a variable for a
+// memory resource of a container (this one if containerName is empty): the
+// quantity divided by divisor (default 1), rounded up, as a bare integer.
+// "" for other resources, or a memory resource the manifest does not set
+// (Kubernetes would then use the node's allocatable memory).
+func (d *deployment) resourceFieldValue(id, self string, all []k8sContainer, containerName, resource, divisor string) string {
+	name := cmpOr(containerName, self)
+	i := slices.IndexFunc(all, func(c k8sContainer) bool { return c.Name == name })
+	kind, res, _ := strings.Cut(resource, ".")
+	if i < 0 || res != "memory" || (kind != "limits" && kind != "requests") {
+		return ""
+	}
+	q, ok := all[i].Resources.Limits["memory"]
+	if kind == "requests" {
+		q, ok = all[i].Resources.Requests["memory"]
+	}
+	if !ok {
+		return ""
+	}
+	n, err := parseK8sQuantity(string(q))
+	if err != nil {
+		return "" // malformed: an empty GOMEMLIMIT, which memory-limit reports
+	}
+	div, err := parseK8sQuantity(cmpOr(divisor, "1"))
+	if err != nil || div <= 0 {
+		d.parseErrors = append(d.parseErrors, fmt.Sprintf("%s: resourceFieldRef divisor %q is not a positive quantity", id, divisor))
+		return ""
+	}
+	return strconv.FormatInt((n+div-1)/div, 10)
 }
 
 func (d *deployment) object(kind, name string) (k8sObject, bool) {

@@ -13,6 +13,9 @@
 //     commands, ExecStart= and preStop hooks exist in it and under cmd/;
 //   - shutdown budgets (terminationGracePeriodSeconds, stop_grace_period,
 //     TimeoutStopSec) cover the binaries' own shutdown timeouts;
+//   - every receiver and worker sets GOMEMLIMIT in the runtime's format,
+//     below its memory limit (resources.limits.memory, Compose's
+//     mem_limit or deploy.resources.limits.memory, MemoryMax=);
 //   - kustomizations reference files and objects that exist, and no Secret
 //     is committed.
 //
@@ -39,7 +42,8 @@ import (
 // and checks live in the per-concern files:
 // facts_test.go (the code side), dockerfile_test.go, compose_test.go,
 // systemd_test.go, kubernetes_test.go (reading the manifests),
-// processes_test.go (checks per process), kubernetes_checks_test.go
+// processes_test.go (checks per process), memory_test.go (memory limits
+// and GOMEMLIMIT), kubernetes_checks_test.go
 // (Services, Ingress, autoscalers, monitoring, policies, kustomizations)
 // and drift_test.go (TestChecksCatchDrift).
 

@@ -57,6 +57,10 @@ type proc struct {
 	grace      time.Duration // -1: not set
 	mounts     []mount
 	labels     map[string]string
+	// memLimit is the hard memory limit in bytes, 0 if none is known;
+	// memLimitFrom says where it is set ("resources.limits.memory 512Mi").
+	memLimit     int64
+	memLimitFrom string
 	// sharedGroup names the services that load the same shared env file.
 	sharedWith []string
 }
@@ -178,6 +182,9 @@ func (d *deployment) checkProc(c codeFacts, p proc, f findings) {
 	}
 	for _, e := range p.env {
 		if _, _, ok := c.ref.Resolve(bin, e.name); ok {
+			continue
+		}
+		if goRuntimeEnv[e.name] {
 			continue
 		}
 		if e.shared && (readBySharers(e.name) || (strings.HasPrefix(p.file, "deploy/systemd/") && d.readByAnyUnit(c, e.name))) {
@@ -353,6 +360,12 @@ func (d *deployment) checkProc(c codeFacts, p proc, f findings) {
 		if p.grace < need {
 			f.add(id+"/shutdown-grace", "grace period %s is shorter than %s = %s: SIGKILL would cut the shutdown", p.grace, parts, need)
 		}
+	}
+
+	// memory-limit: GOMEMLIMIT set, well-formed and below the memory limit
+	// (memory_test.go).
+	if bin == configdoc.Receiver || bin == configdoc.Worker {
+		d.checkMemory(c, p, bin, f)
 	}
 }
 

@@ -1,5 +1,5 @@
 // deploy/systemd/*.service: each unit read as a process (ExecStart=,
-// Environment=, EnvironmentFile=, TimeoutStopSec=).
+// Environment=, EnvironmentFile=, TimeoutStopSec=, MemoryMax=).
 
 package deploy_test
 
@@ -15,8 +15,8 @@ import (
 	"time"
 )
 
-// readUnit reads a systemd unit's ExecStart=, Environment=, EnvironmentFile=
-// and TimeoutStopSec=. A template's %i is taken as instance 1.
+// readUnit reads a systemd unit's ExecStart=, Environment=, EnvironmentFile=,
+// TimeoutStopSec= and MemoryMax=. A template's %i is taken as instance 1.
 func (d *deployment) readUnit(p string) {
 	f, err := os.Open(p)
 	if err != nil {
@@ -70,6 +70,12 @@ func (d *deployment) readUnit(p string) {
 			} else {
 				d.parseErrors = append(d.parseErrors, fmt.Sprintf("%s: TimeoutStopSec=%s: %v", rel, val, err))
 			}
+		case "MemoryMax":
+			n, err := parseSystemdBytes(val)
+			if err != nil {
+				d.parseErrors = append(d.parseErrors, fmt.Sprintf("%s: MemoryMax=%s: %v", rel, val, err))
+			}
+			pr.memLimit, pr.memLimitFrom = n, "MemoryMax="+val // the last one wins
 		}
 	}
 	// Files override Environment= (systemd.exec(5)); keep that order.
