@@ -45,7 +45,7 @@ func connect(cmd *cobra.Command, getenv func(string) string) (*pgxpool.Pool, err
 	}
 	// dbpool, unlike pgxpool.New, never quotes the URL (and its password)
 	// in an error. A CLI needs only a few connections.
-	pool, err := dbpool.New(cmd.Context(), url, 0, 4)
+	pool, err := dbpool.New(cmd.Context(), url, 0, 4, "hookline-hookctl")
 	if err != nil {
 		return nil, err
 	}

@@ -59,7 +59,7 @@ func TestReplayEnqueuesAReplayJobAndItsAuditRowInOneTransaction(t *testing.T) {
 	jobs := b.replayJobs(t)
 	require.Len(t, jobs, 1)
 	require.Equal(t, r.JobID, jobs[0].ID)
-	require.Equal(t, dispatch.Args{InboxID: inboxID, Source: "stripe", EventID: "evt_1", Replay: true}, jobs[0].Args)
+	require.Equal(t, dispatch.Args{InboxID: inboxID, Source: "stripe", EventID: "evt_1", Type: "charge.succeeded", Replay: true}, jobs[0].Args)
 
 	var audit struct {
 		ID, InboxID, JobID int64
@@ -122,8 +122,10 @@ func TestReplayAppliesTheEffectAgainThroughTheWorker(t *testing.T) {
 		require.NoError(t, b.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM applied`).Scan(&n))
 		return n
 	}
-	inboxID, _ := b.addEvent(t, "stripe", "evt_1", "charge.succeeded")
-	require.Eventually(t, func() bool { return b.processedAt(t, inboxID) != nil }, 10*time.Second, 20*time.Millisecond)
+	inboxID, jobID := b.addEvent(t, "stripe", "evt_1", "charge.succeeded")
+	// River completes the job after the effect's commit, so wait for that
+	// too: replay refuses an event whose job is still running.
+	require.Eventually(t, func() bool { return b.processedAt(t, inboxID) != nil && b.jobState(t, jobID) == "completed" }, 10*time.Second, 20*time.Millisecond)
 	require.Equal(t, 1, applied())
 
 	_, _, err := b.hookctl(t, "replay", "stripe", "evt_1", "--reason", "rebuild")

@@ -127,7 +127,7 @@ func (b *testBundle) startWorker(t *testing.T, mux *dispatch.Mux) *river.Client[
 	}
 	workers := river.NewWorkers()
 	logger := slog.New(slog.DiscardHandler)
-	river.AddWorker(workers, dispatch.NewWorker(b.db.Pool, mux, logger))
+	river.AddWorker(workers, dispatch.NewWorker(b.db.Pool, mux, logger, dispatch.WorkerOpts{}))
 	rc, err := river.NewClient(riverpgxv5.New(b.db.Pool), &river.Config{
 		FetchCooldown:     10 * time.Millisecond,
 		FetchPollInterval: 50 * time.Millisecond,
@@ -203,8 +203,9 @@ func TestStatusShowsTheLeaderAndTheWorkersOfARunningWorker(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	worker := b.startWorker(t, nil)
-	inboxID, _ := b.addEvent(t, "stripe", "evt_1", "charge.succeeded")
-	require.Eventually(t, func() bool { return b.processedAt(t, inboxID) != nil }, 10*time.Second, 20*time.Millisecond)
+	_, jobID := b.addEvent(t, "stripe", "evt_1", "charge.succeeded")
+	// River completes the job just after the effect's commit.
+	require.Eventually(t, func() bool { return b.jobState(t, jobID) == "completed" }, 10*time.Second, 20*time.Millisecond)
 
 	var st statusJSON
 	require.Eventually(t, func() bool {

@@ -174,7 +174,7 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stderr io.
 	if cfg.IngestMode == "single" {
 		autoConns = 16
 	}
-	pool, err := dbpool.New(ctx, cfg.DatabaseURL, cfg.MaxConns, autoConns)
+	pool, err := dbpool.New(ctx, cfg.DatabaseURL, cfg.MaxConns, autoConns, "hookline-receiver")
 	if err != nil {
 		return err
 	}

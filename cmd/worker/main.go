@@ -30,6 +30,11 @@ import (
 	"github.com/hookline/hookline/internal/throttle"
 )
 
+// maxAutoConns caps the automatic pool size: a worker at any concurrency
+// fits in 20 connections, so that several fit in Postgres's default
+// max_connections of 100.
+const maxAutoConns = 20
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -47,12 +52,24 @@ type Config struct {
 	// pool_max_conns may be added to it.
 	// Example: postgres://hookline:secret@db.internal:5432/hookline?sslmode=require
 	DatabaseURL string `env:"DATABASE_URL,required,notEmpty"`
-	// MaxConns is the pool size. 0 means automatic: WORKER_CONCURRENCY + 5
-	// (a connection per job in flight plus River's own), unless
-	// DATABASE_URL sets pool_max_conns. Budget it against Postgres's
-	// max_connections across every process (docs/SCALING.md).
-	// Example: 55
+	// MaxConns is the pool size. 0 means automatic: WORKER_CONCURRENCY + 6,
+	// at most 20, unless DATABASE_URL sets pool_max_conns. 6 serve River
+	// and the process; the rest, WORKER_TRANSACTIONS, serve handler
+	// transactions. Budget it against Postgres's max_connections across
+	// every process (docs/SCALING.md).
+	// Example: 20
 	MaxConns int `env:"DATABASE_MAX_CONNS" envDefault:"0"`
+	// Transactions is the most handler transactions open at once, single
+	// events and groups together; more jobs wait for one, within their
+	// timeout. 0 means the pool size less 6.
+	Transactions int `env:"WORKER_TRANSACTIONS" envDefault:"0"`
+	// GroupMaxSize closes a group of grouped handlers' events (one
+	// transaction for all) when it holds this many events; 1 turns
+	// grouping off (1 to 10000).
+	GroupMaxSize int `env:"WORKER_GROUP_MAX_SIZE" envDefault:"100"`
+	// GroupMaxWait closes a group this long after its first event arrived;
+	// a lone event waits at most this long.
+	GroupMaxWait time.Duration `env:"WORKER_GROUP_MAX_WAIT" envDefault:"2ms"`
 	// Addr is the admin server's address: /healthz, /readyz, /metrics and
 	// /riverui.
 	Addr string `env:"WORKER_ADDR" envDefault:":9091"`
@@ -130,18 +147,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return fmt.Errorf("LOG_FORMAT: %w", err)
 	}
 
-	// A connection per job in flight, plus River's own: fetching,
-	// completing, leader election, maintenance.
-	pool, err := dbpool.New(ctx, cfg.DatabaseURL, cfg.MaxConns, cfg.Concurrency+5)
+	// Connections do not follow concurrency: handler transactions share
+	// WORKER_TRANSACTIONS slots, and grouped events share transactions.
+	pool, err := dbpool.New(ctx, cfg.DatabaseURL, cfg.MaxConns, min(cfg.Concurrency+dispatch.RiverConns, maxAutoConns), "hookline-worker")
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
+	if size := int(pool.Config().MaxConns); cfg.Transactions > size-2 {
+		return fmt.Errorf("WORKER_TRANSACTIONS=%d leaves River too few of the pool's %d connections: keep it at most %d, or grow DATABASE_MAX_CONNS",
+			cfg.Transactions, size, size-dispatch.RiverConns)
+	}
+
+	// This process's own registry: nothing is registered globally.
+	reg := metrics.NewRegistry()
 
 	mux := dispatch.NewMux()
 	registerHandlers(mux)
 	workers := river.NewWorkers()
-	river.AddWorker(workers, dispatch.NewWorker(pool, mux, logger))
+	river.AddWorker(workers, dispatch.NewWorker(pool, mux, logger, dispatch.WorkerOpts{
+		Transactions: cfg.Transactions, GroupMaxSize: cfg.GroupMaxSize, GroupMaxWait: cfg.GroupMaxWait,
+		Observer: metrics.NewGroup(reg),
+	}))
 	queues := map[string]river.QueueConfig{dispatch.Queue: {MaxWorkers: cfg.Concurrency}}
 	var periodic []*river.PeriodicJob
 	if cfg.PruneInterval > 0 {
@@ -154,8 +181,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		periodic = append(periodic, retention.Periodic(cfg.PruneInterval))
 	}
 
-	// This process's own registry: nothing is registered globally.
-	reg := metrics.NewRegistry()
 	jobMetrics := metrics.NewWorker(reg, dispatch.Kind)
 	jobMetrics.SetConcurrencyLimit(cfg.Concurrency)
 	reg.MustRegister(metrics.NewQueue(pool, dispatch.Queue, 2*time.Second, logger))
@@ -233,6 +258,15 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 	}
 	if cfg.Concurrency < 1 || cfg.Concurrency > 10_000 {
 		return cfg, fmt.Errorf("concurrency %d out of range [1, 10000]", cfg.Concurrency)
+	}
+	if cfg.GroupMaxSize < 1 || cfg.GroupMaxSize > 10_000 {
+		return cfg, fmt.Errorf("WORKER_GROUP_MAX_SIZE=%d out of range [1, 10000]", cfg.GroupMaxSize)
+	}
+	if cfg.GroupMaxWait <= 0 {
+		return cfg, fmt.Errorf("WORKER_GROUP_MAX_WAIT=%s must be positive", cfg.GroupMaxWait)
+	}
+	if cfg.Transactions < 0 {
+		return cfg, fmt.Errorf("WORKER_TRANSACTIONS=%d must not be negative", cfg.Transactions)
 	}
 	if cfg.AdminIdleTimeout <= 0 {
 		return cfg, fmt.Errorf("WORKER_ADMIN_IDLE_TIMEOUT=%s must be positive", cfg.AdminIdleTimeout)

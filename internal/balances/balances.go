@@ -22,11 +22,14 @@ import (
 	"github.com/hookline/hookline/internal/inbox"
 )
 
-// Register adds the example handlers to mux.
+// Register adds the example handlers to mux. They write one row through
+// the event's transaction and never wait on anything else, so they let
+// the worker group their events (HandlerOpts.Group).
 func Register(mux *dispatch.Mux) {
-	mux.HandleFunc("stripe", "charge.succeeded", chargeSucceeded)
-	mux.HandleFunc("bank", "transfer.settled", transfer(+1))
-	mux.HandleFunc("bank", "transfer.reversed", transfer(-1))
+	grouped := dispatch.HandlerOpts{Group: true}
+	mux.HandleWith("stripe", "charge.succeeded", dispatch.HandlerFunc(chargeSucceeded), grouped)
+	mux.HandleWith("bank", "transfer.settled", transfer(+1), grouped)
+	mux.HandleWith("bank", "transfer.reversed", transfer(-1), grouped)
 }
 
 // MaxCents is the largest amount one event may move: ten billion in the

@@ -24,7 +24,7 @@ func TestNewSizesThePool(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			pool, err := dbpool.New(context.Background(), tt.url, tt.maxConns, 55)
+			pool, err := dbpool.New(context.Background(), tt.url, tt.maxConns, 55, "hookline-test")
 			require.NoError(t, err)
 			defer pool.Close()
 			require.Equal(t, tt.want, pool.Config().MaxConns)
@@ -34,7 +34,20 @@ func TestNewSizesThePool(t *testing.T) {
 
 func TestNewNeverEchoesTheURL(t *testing.T) {
 	t.Parallel()
-	_, err := dbpool.New(context.Background(), "postgres://u:s3cret@host:notaport/db", 0, 1)
+	_, err := dbpool.New(context.Background(), "postgres://u:s3cret@host:notaport/db", 0, 1, "")
 	require.Error(t, err)
 	require.NotContains(t, err.Error(), "s3cret")
+}
+
+func TestNewNamesConnectionsUnlessTheURLDoes(t *testing.T) {
+	t.Parallel()
+	pool, err := dbpool.New(context.Background(), "postgres://u@127.0.0.1:1/db", 0, 1, "hookline-worker")
+	require.NoError(t, err)
+	defer pool.Close()
+	require.Equal(t, "hookline-worker", pool.Config().ConnConfig.RuntimeParams["application_name"])
+
+	pool, err = dbpool.New(context.Background(), "postgres://u@127.0.0.1:1/db?application_name=mine", 0, 1, "hookline-worker")
+	require.NoError(t, err)
+	defer pool.Close()
+	require.Equal(t, "mine", pool.Config().ConnConfig.RuntimeParams["application_name"])
 }

@@ -20,6 +20,10 @@ type Args struct {
 	// which event a job is for without a join.
 	Source  string `json:"source"`
 	EventID string `json:"event_id"`
+	// Type is the event's type, so that the worker knows how its handler
+	// runs (HandlerOpts) before it reads the row. Jobs enqueued before it
+	// existed have none, and take the one-transaction path.
+	Type string `json:"type,omitempty"`
 	// Replay makes the worker apply the event even if it was processed
 	// before. Only an operator's deliberate replay sets it.
 	Replay bool `json:"replay,omitempty"`

@@ -41,7 +41,7 @@ func Example() {
 
 	// The worker side: a River client that runs dispatch.Worker.
 	workers := river.NewWorkers()
-	river.AddWorker(workers, dispatch.NewWorker(db.Pool, mux, slog.New(slog.DiscardHandler)))
+	river.AddWorker(workers, dispatch.NewWorker(db.Pool, mux, slog.New(slog.DiscardHandler), dispatch.WorkerOpts{}))
 	client, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{
 		FetchCooldown: 10 * time.Millisecond,
 		Logger:        slog.New(slog.DiscardHandler),

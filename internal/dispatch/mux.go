@@ -30,28 +30,58 @@ func (f HandlerFunc) Handle(ctx context.Context, tx pgx.Tx, ev inbox.Event) erro
 	return f(ctx, tx, ev)
 }
 
+// HandlerOpts say how the worker runs a handler's events. The zero value is
+// one transaction per event.
+type HandlerOpts struct {
+	// Group lets the worker apply this handler's events in a transaction
+	// shared with other grouped events fetched at about the same time
+	// (WORKER_GROUP_MAX_SIZE, WORKER_GROUP_MAX_WAIT): one statement locks
+	// their inbox rows, the handlers run in turn, one statement marks them
+	// applied, and one commit makes all their effects durable. It is what
+	// lets a worker keep up with the receiver.
+	//
+	// Set it only for handlers that write through tx and return quickly.
+	// A handler that waits on the network would hold every group-mate's
+	// row locks and connection while it waits. A handler's error never
+	// fails its group-mates: the group is rolled back and its events are
+	// applied one transaction each.
+	Group bool
+}
+
 // Mux routes events to handlers by source and event type.
 //
 //	mux := dispatch.NewMux()
 //	mux.HandleFunc("stripe", "charge.succeeded", onCharge)
 type Mux struct {
-	routes map[route]Handler
+	routes map[route]entry
 }
 
 type route struct{ source, eventType string }
 
-// NewMux returns an empty Mux.
-func NewMux() *Mux { return &Mux{routes: make(map[route]Handler)} }
+type entry struct {
+	h    Handler
+	opts HandlerOpts
+}
 
-// Handle registers h for events of eventType from source. Registering the
-// same pair twice panics, as it does in net/http: it is a wiring mistake that
-// should stop the worker at start-up, not silently drop a handler.
+// NewMux returns an empty Mux.
+func NewMux() *Mux { return &Mux{routes: make(map[route]entry)} }
+
+// Handle registers h for events of eventType from source, one transaction
+// per event. Registering the same pair twice panics, as it does in
+// net/http: it is a wiring mistake that should stop the worker at start-up,
+// not silently drop a handler.
 func (m *Mux) Handle(source, eventType string, h Handler) {
+	m.HandleWith(source, eventType, h, HandlerOpts{})
+}
+
+// HandleWith registers h for events of eventType from source, run as opts
+// say.
+func (m *Mux) HandleWith(source, eventType string, h Handler, opts HandlerOpts) {
 	r := route{source, eventType}
 	if _, dup := m.routes[r]; dup {
 		panic(fmt.Sprintf("dispatch: handler for %s/%s registered twice", source, eventType))
 	}
-	m.routes[r] = h
+	m.routes[r] = entry{h, opts}
 }
 
 // HandleFunc registers f for events of eventType from source.
@@ -61,8 +91,14 @@ func (m *Mux) HandleFunc(source, eventType string, f func(ctx context.Context, t
 
 // Lookup returns the handler for an event, if one is registered.
 func (m *Mux) Lookup(source, eventType string) (Handler, bool) {
-	h, ok := m.routes[route{source, eventType}]
-	return h, ok
+	e, ok := m.routes[route{source, eventType}]
+	return e.h, ok
+}
+
+// Options returns the options the handler for an event was registered
+// with; the zero value when none is registered.
+func (m *Mux) Options(source, eventType string) HandlerOpts {
+	return m.routes[route{source, eventType}].opts
 }
 
 // permanentError marks an error that no retry can fix.

@@ -1,22 +1,65 @@
 // Package dispatch turns stored events into business effects: a River
 // worker loads each event from the inbox and hands it to the Handler
-// registered for its source and type, inside the transaction that completes
-// the job.
+// registered for its source and type, inside a transaction that also marks
+// the event applied.
+//
+// The inbox row is the exactly-once guard. Its transaction locks the row,
+// skips an event already applied, runs the handler, records the job that
+// applied it, and commits; River's batch completer then completes the job.
+// A job run again after a crash between that commit and its completion
+// finds the row applied and completes with no effect. Events whose handlers
+// allow it (HandlerOpts.Group) share one such transaction with the other
+// events fetched at about the same time.
 package dispatch
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/hookline/hookline/internal/inbox"
 )
+
+// WorkerOpts tune how a Worker uses the database. Zero fields take the
+// defaults.
+type WorkerOpts struct {
+	// Transactions is the most handler transactions open at once, single
+	// events and groups together. Jobs beyond it wait, within their own
+	// timeout, for one to end, so the connections a worker holds do not
+	// grow with its concurrency. Default: the pool's size less
+	// RiverConns, and at least 1.
+	Transactions int
+	// GroupMaxSize closes a group when it holds this many events; 1 turns
+	// grouping off. Default 100.
+	GroupMaxSize int
+	// GroupMaxWait closes a group this long after its first event arrived.
+	// Default 2ms.
+	GroupMaxWait time.Duration
+	// Observer, if set, is told about every group transaction.
+	Observer GroupObserver
+}
+
+// RiverConns is the part of a worker's pool left to River and the
+// process's own upkeep: River's LISTEN connection, fetching, completing,
+// leader election and maintenance, the throttle's LISTEN, metrics and
+// probes. Handler transactions get the rest.
+const RiverConns = 6
+
+// GroupObserver receives a report of each group transaction, for metrics.
+type GroupObserver interface {
+	// ObserveGroup reports a group of size events, how long its first
+	// event waited before the transaction began, how long the transaction
+	// took, and whether the group fell back to one transaction per event.
+	ObserveGroup(size int, waited, took time.Duration, fellBack bool)
+}
 
 // Worker is the River worker for Args.
 type Worker struct {
@@ -24,67 +67,131 @@ type Worker struct {
 	logger *slog.Logger
 	mux    *Mux
 	pool   *pgxpool.Pool
+	opts   WorkerOpts
+	// slots bounds the handler transactions open at once.
+	slots  chan struct{}
+	groups *grouper
 }
 
 // NewWorker returns a worker that dispatches events through mux, using pool
 // for its transactions. pool must be the database of the River client that
 // runs the worker.
-func NewWorker(pool *pgxpool.Pool, mux *Mux, logger *slog.Logger) *Worker {
-	return &Worker{logger: logger, mux: mux, pool: pool}
+func NewWorker(pool *pgxpool.Pool, mux *Mux, logger *slog.Logger, opts WorkerOpts) *Worker {
+	opts.Transactions = cmp.Or(opts.Transactions, max(1, int(pool.Config().MaxConns)-RiverConns))
+	opts.GroupMaxSize = cmp.Or(opts.GroupMaxSize, 100)
+	opts.GroupMaxWait = cmp.Or(opts.GroupMaxWait, 2*time.Millisecond)
+	w := &Worker{logger: logger, mux: mux, pool: pool, opts: opts, slots: make(chan struct{}, opts.Transactions)}
+	if opts.GroupMaxSize > 1 {
+		w.groups = &grouper{w: w}
+	}
+	return w
 }
 
-// Work processes one event. The handler's writes, the inbox's processed_at
-// and the job's completion commit in one transaction, so a crash at any
-// point either leaves all three undone (and River reruns the job) or all
-// three done (and it does not).
+// Work applies one event. Its handler's writes and the inbox's record of
+// the application commit in one transaction, so a crash at any point either
+// leaves both undone (and River runs the job again) or both done (and the
+// job, run again, applies nothing).
 func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
-	tx, err := w.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("begin tx for event %d: %w", job.Args.InboxID, err)
+	if w.groups != nil && job.Args.Type != "" && w.mux.Options(job.Args.Source, job.Args.Type).Group {
+		return w.groups.do(ctx, job)
 	}
-	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+	release, err := w.acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("wait for a transaction for event %d: %w", job.Args.InboxID, err)
+	}
+	defer release()
+	return w.applyOne(ctx, job)
+}
 
-	ev, err := inbox.GetForUpdate(ctx, tx, job.Args.InboxID)
-	if errors.Is(err, inbox.ErrNotFound) {
-		// Pruned, or deleted by hand: there is nothing left to process.
+// acquire takes one of the transaction slots, waiting until ctx ends.
+func (w *Worker) acquire(ctx context.Context) (release func(), err error) {
+	select {
+	case w.slots <- struct{}{}:
+		return func() { <-w.slots }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// transientAttempts is how many times a transaction that lost a deadlock
+// or a serialization conflict is tried before its error goes to River.
+const transientAttempts = 3
+
+// applyOne applies job's event in a transaction of its own, within a slot
+// its caller holds.
+func (w *Worker) applyOne(ctx context.Context, job *river.Job[Args]) error {
+	log := w.logger.With("source", job.Args.Source, "event_id", job.Args.EventID, "job_id", job.ID, "attempt", job.Attempt)
+	for attempt := 1; ; attempt++ {
+		var result error
+		err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
+			ev, err := inbox.GetForUpdate(ctx, tx, job.Args.InboxID)
+			if errors.Is(err, inbox.ErrNotFound) {
+				// Pruned, or deleted by hand: there is nothing left to process.
+				result = river.JobCancel(err)
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if !due(ev, job.ID, job.Args.Replay) {
+				log.Info("event already applied; completing job without effect")
+				return nil
+			}
+			if err := w.handle(ctx, tx, ev, log); err != nil {
+				return err
+			}
+			return inbox.MarkProcessed(ctx, tx, []inbox.Applied{{InboxID: ev.ID, JobID: job.ID}})
+		})
+		switch {
+		case err == nil:
+			return result
+		case transient(err) && attempt < transientAttempts:
+			log.Info("transaction lost a deadlock or serialization conflict; trying again", "error", err)
+			continue
+		}
+		return w.failure(job, err)
+	}
+}
+
+// failure is what River is told of a job whose transaction failed with
+// err: a permanent error cancels the job, any other is retried.
+func (w *Worker) failure(job *river.Job[Args], err error) error {
+	if IsPermanent(err) {
+		w.logger.Error("event cannot be processed; cancelling its job", "source", job.Args.Source, "event_id", job.Args.EventID,
+			"job_id", job.ID, "attempt", job.Attempt, "error", err)
 		return river.JobCancel(err)
 	}
-	if err != nil {
-		return err
-	}
-	log := w.logger.With("source", ev.Source, "event_id", ev.EventID, "type", ev.Type, "job_id", job.ID, "attempt", job.Attempt)
+	return err
+}
 
-	if err := w.apply(ctx, tx, ev, job.Args.Replay, log); err != nil {
-		if IsPermanent(err) {
-			log.Error("event cannot be processed; cancelling its job", "error", err)
-			return river.JobCancel(err)
-		}
-		return err
+// due reports whether job must apply ev: the event was never applied, or
+// job replays it and has not yet applied it itself.
+func due(ev inbox.Event, jobID int64, replay bool) bool {
+	if ev.ProcessedAt == nil {
+		return true
 	}
-	if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job); err != nil {
-		return fmt.Errorf("complete job %d for event %s/%s: %w", job.ID, ev.Source, ev.EventID, err)
+	return replay && (ev.ProcessedByJob == nil || *ev.ProcessedByJob != jobID)
+}
+
+// handle runs ev's handler in tx. An event type nobody registered is
+// applied with no effect: providers send many types nobody subscribed to,
+// and retrying them would only fill the queue.
+func (w *Worker) handle(ctx context.Context, tx pgx.Tx, ev inbox.Event, log *slog.Logger) error {
+	h, ok := w.mux.Lookup(ev.Source, ev.Type)
+	if !ok {
+		log.Info("no handler for event type; completed without effect", "type", ev.Type)
+		return nil
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("commit event %s/%s: %w", ev.Source, ev.EventID, err)
+	if err := h.Handle(ctx, tx, ev); err != nil {
+		return fmt.Errorf("handle event %s/%s (%s): %w", ev.Source, ev.EventID, ev.Type, err)
 	}
 	return nil
 }
 
-func (w *Worker) apply(ctx context.Context, tx pgx.Tx, ev inbox.Event, replay bool, log *slog.Logger) error {
-	if ev.ProcessedAt != nil && !replay {
-		// A second job for an event already applied: River's own guarantees
-		// should prevent it, but the inbox row is the ground truth, and an
-		// effect must never be applied twice by accident.
-		log.Warn("event already processed; completing job without effect")
-		return nil
-	}
-	h, ok := w.mux.Lookup(ev.Source, ev.Type)
-	if !ok {
-		// Providers send many types nobody subscribed to; retrying them
-		// would only fill the queue. Complete, and say so.
-		log.Info("no handler for event type; completed without effect")
-	} else if err := h.Handle(ctx, tx, ev); err != nil {
-		return fmt.Errorf("handle event %s/%s (%s): %w", ev.Source, ev.EventID, ev.Type, err)
-	}
-	return inbox.MarkProcessed(ctx, tx, ev.ID)
+// transient reports whether err is a conflict that a new transaction can
+// get past: a deadlock, which Postgres breaks by aborting one side, or a
+// serialization failure.
+func transient(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
 }

@@ -36,7 +36,7 @@ func setup(t *testing.T, mux *dispatch.Mux) *testBundle {
 	db := pgtest.NewDB(t)
 	logger := slog.New(slog.DiscardHandler)
 	workers := river.NewWorkers()
-	river.AddWorker(workers, dispatch.NewWorker(db.Pool, mux, logger))
+	river.AddWorker(workers, dispatch.NewWorker(db.Pool, mux, logger, dispatch.WorkerOpts{}))
 	client, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{
 		FetchCooldown:     10 * time.Millisecond,
 		FetchPollInterval: 50 * time.Millisecond,

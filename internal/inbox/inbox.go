@@ -43,6 +43,9 @@ type Event struct {
 	Headers     map[string]string
 	ReceivedAt  time.Time
 	ProcessedAt *time.Time
+	// ProcessedByJob is the River job that last applied the event, if
+	// known: replay jobs are told apart by it.
+	ProcessedByJob *int64
 }
 
 // Insert stores ev unless an event with the same source and id, or the
@@ -71,32 +74,58 @@ func Insert(ctx context.Context, tx pgx.Tx, ev NewEvent) (int64, bool, error) {
 	return id, true, nil
 }
 
-// GetForUpdate loads the event with the given row id and locks it until tx
+// LockMany loads the events with the given row ids and locks them until tx
 // ends, so that two jobs for one event (a replay racing a retry) apply it
-// one after the other, never at once.
-func GetForUpdate(ctx context.Context, tx pgx.Tx, id int64) (Event, error) {
-	var ev Event
-	var apiVersion *string
-	err := tx.QueryRow(ctx, `
-		SELECT id, source, event_id, event_type, api_version, payload, headers, received_at, processed_at
-		FROM inbox_events WHERE id = $1 FOR UPDATE`, id,
-	).Scan(&ev.ID, &ev.Source, &ev.EventID, &ev.Type, &apiVersion, &ev.Payload, &ev.Headers, &ev.ReceivedAt, &ev.ProcessedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Event{}, fmt.Errorf("get event %d: %w", id, ErrNotFound)
+// one after the other, never at once. It locks in id order, whatever the
+// order of ids, so that two transactions locking overlapping sets cannot
+// deadlock on them. Ids with no row are left out of the result.
+func LockMany(ctx context.Context, tx pgx.Tx, ids []int64) ([]Event, error) {
+	rows, err := tx.Query(ctx, `
+		SELECT id, source, event_id, event_type, coalesce(api_version, ''), payload, headers, received_at, processed_at, processed_by_job
+		FROM inbox_events WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("lock %d events: %w", len(ids), err)
 	}
+	evs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Event])
+	if err != nil {
+		return nil, fmt.Errorf("lock %d events: %w", len(ids), err)
+	}
+	return evs, nil
+}
+
+// GetForUpdate is LockMany for one event; it returns ErrNotFound when the
+// row is gone.
+func GetForUpdate(ctx context.Context, tx pgx.Tx, id int64) (Event, error) {
+	evs, err := LockMany(ctx, tx, []int64{id})
 	if err != nil {
 		return Event{}, fmt.Errorf("get event %d: %w", id, err)
 	}
-	if apiVersion != nil {
-		ev.APIVersion = *apiVersion
+	if len(evs) == 0 {
+		return Event{}, fmt.Errorf("get event %d: %w", id, ErrNotFound)
 	}
-	return ev, nil
+	return evs[0], nil
 }
 
-// MarkProcessed records that the event's effects were applied in tx.
-func MarkProcessed(ctx context.Context, tx pgx.Tx, id int64) error {
-	if _, err := tx.Exec(ctx, `UPDATE inbox_events SET processed_at = now() WHERE id = $1`, id); err != nil {
-		return fmt.Errorf("mark event %d processed: %w", id, err)
+// Applied pairs an event's row id with the job that applied it.
+type Applied struct {
+	InboxID, JobID int64
+}
+
+// MarkProcessed records, in tx, that the events were applied, and by which
+// jobs, in one statement.
+func MarkProcessed(ctx context.Context, tx pgx.Tx, applied []Applied) error {
+	if len(applied) == 0 {
+		return nil
+	}
+	ids, jobs := make([]int64, len(applied)), make([]int64, len(applied))
+	for i, a := range applied {
+		ids[i], jobs[i] = a.InboxID, a.JobID
+	}
+	_, err := tx.Exec(ctx, `
+		UPDATE inbox_events SET processed_at = now(), processed_by_job = u.job
+		FROM unnest($1::bigint[], $2::bigint[]) AS u(id, job) WHERE inbox_events.id = u.id`, ids, jobs)
+	if err != nil {
+		return fmt.Errorf("mark %d events processed: %w", len(applied), err)
 	}
 	return nil
 }
@@ -118,6 +147,7 @@ type Key struct {
 type Inserted struct {
 	ID int64
 	Key
+	Type string
 }
 
 // InsertMany stores every event of evs whose key is not yet in the inbox,
@@ -141,14 +171,14 @@ func InsertMany(ctx context.Context, tx pgx.Tx, evs []NewEvent) ([]Inserted, err
 		SELECT s, e, t, NULLIF(v, ''), p, h, r
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::jsonb[], $7::bytea[]) AS u(s, e, t, v, p, h, r)
 		ON CONFLICT DO NOTHING
-		RETURNING id, source, event_id`,
+		RETURNING id, source, event_id, event_type`,
 		sources, ids, types, versions, payloads, headers, replayKeys)
 	if err != nil {
 		return nil, fmt.Errorf("insert %d events: %w", n, err)
 	}
 	inserted, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Inserted, error) {
 		var in Inserted
-		err := row.Scan(&in.ID, &in.Source, &in.EventID)
+		err := row.Scan(&in.ID, &in.Source, &in.EventID, &in.Type)
 		return in, err
 	})
 	if err != nil {

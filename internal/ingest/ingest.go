@@ -79,7 +79,7 @@ func (s *Single) Ingest(ctx context.Context, ev inbox.NewEvent) (Outcome, error)
 			}
 			return inbox.RecordDuplicates(ctx, tx, map[string]int{ev.Source: 1})
 		}
-		args := dispatch.Args{InboxID: id, Source: ev.Source, EventID: ev.EventID}
+		args := dispatch.Args{InboxID: id, Source: ev.Source, EventID: ev.EventID, Type: ev.Type}
 		if _, err := s.river.InsertTx(ctx, tx, args, nil); err != nil {
 			return fmt.Errorf("enqueue event %s/%s: %w", ev.Source, ev.EventID, err)
 		}

@@ -215,7 +215,7 @@ func (c *Client) replay(ctx context.Context, opts ReplayOpts, where string, args
 			default:
 				replayed = append(replayed, Replayed{InboxID: cd.ID, Source: cd.Source, EventID: cd.EventID, Type: cd.Type})
 				params = append(params, river.InsertManyParams{Args: dispatch.Args{
-					InboxID: cd.ID, Source: cd.Source, EventID: cd.EventID, Replay: true,
+					InboxID: cd.ID, Source: cd.Source, EventID: cd.EventID, Type: cd.Type, Replay: true,
 				}})
 			}
 		}

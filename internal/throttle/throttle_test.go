@@ -30,12 +30,12 @@ func startWorker(t *testing.T, db *pgtest.DB, mux *dispatch.Mux, concurrency int
 	t.Helper()
 	logger := slog.New(slog.DiscardHandler)
 	// A connection per job in flight, as the worker binary sizes its pool.
-	pool, err := dbpool.New(context.Background(), db.URL, concurrency+5, 0)
+	pool, err := dbpool.New(context.Background(), db.URL, concurrency+5, 0, "")
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	gate := throttle.NewGate(dispatch.Queue, concurrency, 30*time.Second)
 	workers := river.NewWorkers()
-	river.AddWorker(workers, dispatch.NewWorker(pool, mux, logger))
+	river.AddWorker(workers, dispatch.NewWorker(pool, mux, logger, dispatch.WorkerOpts{}))
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		FetchCooldown: 5 * time.Millisecond, FetchPollInterval: 50 * time.Millisecond,
 		Logger: logger, Middleware: []rivertype.Middleware{gate},
@@ -141,7 +141,7 @@ func TestControllerRecoversFromALostConnection(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDB(t)
 	ctx := context.Background()
-	pool, err := dbpool.New(ctx, db.URL, 4, 0)
+	pool, err := dbpool.New(ctx, db.URL, 4, 0, "")
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	gate := throttle.NewGate(dispatch.Queue, 8, time.Second)

@@ -1,0 +1,97 @@
+package dispatch
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hookline/hookline/internal/inbox"
+	"github.com/hookline/hookline/internal/pgtest"
+)
+
+// TestGroupsThatLockRowsInOppositeOrdersBothComplete runs two groups at
+// once whose handlers update the same two accounts in opposite orders, and
+// holds each after its first update until the other has made its own: a
+// certain deadlock. Postgres aborts one group; it must be tried again, not
+// reported as a failure, and both groups must apply every event once.
+func TestGroupsThatLockRowsInOppositeOrdersBothComplete(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t)
+	ctx := context.Background()
+	_, err := db.Pool.Exec(ctx, `CREATE TABLE accounts (name text PRIMARY KEY, n int NOT NULL);
+		INSERT INTO accounts VALUES ('A', 0), ('B', 0)`)
+	require.NoError(t, err)
+
+	// Each event names the account it adds 1 to.
+	var ids []int64
+	for _, acc := range []string{"A", "B", "B", "A"} {
+		var id int64
+		require.NoError(t, db.Pool.QueryRow(ctx, `INSERT INTO inbox_events (source, event_id, event_type, payload)
+			VALUES ('grp', gen_random_uuid()::text, 't', $1) RETURNING id`, []byte(acc)).Scan(&id))
+		ids = append(ids, id)
+	}
+
+	// Both groups' first updates must be made before either makes its
+	// second; only on the first try, so that a retry runs freely.
+	var bothLocked sync.WaitGroup
+	bothLocked.Add(2)
+	waits := map[int64]*sync.Once{ids[0]: {}, ids[2]: {}}
+	mux := NewMux()
+	mux.HandleWith("grp", "t", HandlerFunc(func(ctx context.Context, tx pgx.Tx, ev inbox.Event) error {
+		if _, err := tx.Exec(ctx, `UPDATE accounts SET n = n + 1 WHERE name = $1`, string(ev.Payload)); err != nil {
+			return err
+		}
+		if once, ok := waits[ev.ID]; ok {
+			once.Do(func() { bothLocked.Done(); bothLocked.Wait() })
+		}
+		return nil
+	}), HandlerOpts{Group: true})
+	obs := &deadlockObserver{}
+	w := NewWorker(db.Pool, mux, slog.New(slog.DiscardHandler), WorkerOpts{GroupMaxSize: 2, Transactions: 2, Observer: obs})
+
+	job := func(jobID, inboxID int64) *member {
+		return &member{ctx: ctx, done: make(chan error, 1), job: &river.Job[Args]{
+			JobRow: &rivertype.JobRow{ID: jobID, Attempt: 1},
+			Args:   Args{InboxID: inboxID, Source: "grp", Type: "t"},
+		}}
+	}
+	// Group 1 updates A then B; group 2, B then A.
+	g1 := &group{first: time.Now(), members: []*member{job(1, ids[0]), job(2, ids[1])}}
+	g2 := &group{first: time.Now(), members: []*member{job(3, ids[2]), job(4, ids[3])}}
+	var flushes sync.WaitGroup
+	for _, g := range []*group{g1, g2} {
+		flushes.Go(func() { w.flush(g) })
+	}
+	flushes.Wait()
+
+	for _, g := range []*group{g1, g2} {
+		for _, m := range g.members {
+			require.NoError(t, <-m.done, "job %d", m.job.ID)
+		}
+	}
+	var a, b int
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT (SELECT n FROM accounts WHERE name = 'A'), (SELECT n FROM accounts WHERE name = 'B')`).Scan(&a, &b))
+	require.Equal(t, [2]int{2, 2}, [2]int{a, b}, "each event applied exactly once")
+	var unapplied int
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT count(*) FROM inbox_events WHERE processed_at IS NULL`).Scan(&unapplied))
+	require.Zero(t, unapplied)
+	require.Equal(t, int32(2), obs.groups.Load(), "both committed as groups, the loser on its second try")
+	require.Zero(t, obs.fellBack.Load())
+}
+
+type deadlockObserver struct{ groups, fellBack atomic.Int32 }
+
+func (o *deadlockObserver) ObserveGroup(_ int, _, _ time.Duration, fellBack bool) {
+	o.groups.Add(1)
+	if fellBack {
+		o.fellBack.Add(1)
+	}
+}
