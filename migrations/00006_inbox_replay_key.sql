@@ -13,9 +13,12 @@
 -- which cannot run in a transaction, hence NO TRANSACTION above. Rows of
 -- sources without a guard keep a NULL key, so the partial index neither
 -- holds them nor costs their inserts anything.
-SET lock_timeout = '5s';
+-- Its own transaction, so that the lock timeout ends with it even when
+-- the ALTER gives up.
+BEGIN;
+SET LOCAL lock_timeout = '5s';
 ALTER TABLE inbox_events ADD COLUMN IF NOT EXISTS replay_key bytea;
-RESET lock_timeout;
+COMMIT;
 
 -- An index left INVALID by an interrupted build would be skipped by IF NOT
 -- EXISTS; this migration is recorded as applied only after the build, so

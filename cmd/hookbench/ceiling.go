@@ -44,7 +44,10 @@ func serveCeiling(ctx context.Context, args []string, stderr io.Writer) error {
 
 type discard struct{}
 
-func (discard) Ingest(context.Context, inbox.NewEvent) (ingest.Outcome, error) {
+func (discard) Ingest(_ context.Context, ev inbox.NewEvent) (ingest.Outcome, error) {
+	if ev.Release != nil {
+		ev.Release()
+	}
 	return ingest.Accepted, nil
 }
 

@@ -161,8 +161,10 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stderr io.
 		}
 	}
 	for _, p := range trusted {
-		if p.Bits() == 0 {
-			logger.Warn("RECEIVER_TRUSTED_PROXIES trusts every address: any client can choose the address allow_ips sees by sending X-Forwarded-For; list only your proxies", "network", p.String())
+		// A /0 trusts everyone; anything wider than a /8 (IPv4) or a /32
+		// (IPv6), such as 0.0.0.0/1 and 128.0.0.0/1 together, nearly so.
+		if p.Bits() < 8 || (p.Addr().Is6() && p.Bits() < 32) {
+			logger.Warn("RECEIVER_TRUSTED_PROXIES trusts a vast network: a client inside it can choose the address allow_ips sees by sending X-Forwarded-For; list only your proxies", "network", p.String())
 		}
 	}
 

@@ -14,6 +14,7 @@ const exampleSources = `sources:
   - name: github
     type: github
     replay_guard: body
+    event_types: [push, pull_request]
     failure_status: 401
     max_body_bytes: 26214400
     id: {header: X-GitHub-Delivery}

@@ -34,6 +34,8 @@ func TestDoctor(t *testing.T) {
 		{"passes on a freshly migrated database", "", "hot-path indexes exist", "present"},
 		{"detects a dropped index", "DROP INDEX inbox_events_received_at_idx", "hot-path indexes exist", "missing: inbox_events_received_at_idx"},
 		{"detects an invalid index", "UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'river_job_kind'::regclass", "no invalid indexes", "river_job_kind"},
+		{"detects a missing replay-key index", "DROP INDEX inbox_events_replay_key_idx", "hot-path indexes exist", "missing: inbox_events_replay_key_idx"},
+		{"detects an invalid replay-key index", "UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'inbox_events_replay_key_idx'::regclass", "no invalid indexes", "inbox_events_replay_key_idx"},
 		{"detects a missing Hookline migration", "DELETE FROM goose_db_version WHERE version_id = 2", "migrations are current", "Hookline [2]"},
 		{"detects a missing River migration", "DELETE FROM river_migration WHERE version = 6", "migrations are current", "River [6]"},
 		{"detects a dropped idempotency constraint", "ALTER TABLE inbox_events DROP CONSTRAINT inbox_events_pkey", "idempotency constraint present", "no PRIMARY KEY"},

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"strings"
 	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
@@ -114,7 +115,7 @@ func (x Extractor) Extract(header http.Header, body []byte) (Envelope, error) {
 	// A source that reads nothing from the body may still be sent JSON,
 	// which its handlers will parse: hold it to the same rule.
 	if inBody || looksJSON(body) && gjson.ValidBytes(body) {
-		if problem, at := CheckKeys(body, x.foldPaths()); at >= 0 {
+		if problem, at := CheckKeys(body, x.readPaths()); at >= 0 {
 			return Envelope{}, fmt.Errorf("%w: %s in a JSON object (at byte %d)", ErrMalformed, problem, at)
 		}
 	}
@@ -146,13 +147,13 @@ func (l Locator) String() string {
 	return "JSON field " + l.JSON
 }
 
-// foldPaths returns the objects whose keys must not collide when case is
-// ignored: ReadObjects, and those holding a field located in the body.
-func (x Extractor) foldPaths() []string {
+// readPaths returns what is read from a JSON body: ReadObjects, and the
+// fields located in the body (see CheckKeys).
+func (x Extractor) readPaths() []string {
 	paths := x.ReadObjects
 	for _, l := range []Locator{x.ID, x.Type, x.APIVersion} {
-		if i := strings.LastIndexByte(l.JSON, '.'); i > 0 {
-			paths = append(paths[:len(paths):len(paths)], l.JSON[:i])
+		if l.JSON != "" {
+			paths = append(paths[:len(paths):len(paths)], l.JSON)
 		}
 	}
 	return paths
@@ -237,4 +238,38 @@ func invalidUTF8(b []byte) int {
 		i += size
 	}
 	return -1
+}
+
+// loneSurrogate reports whether a JSON string literal, quotes included,
+// holds a \u escape of a UTF-16 surrogate that is not half of a pair.
+// Decoders turn each such escape into U+FFFD, so distinct signed ids such
+// as "\ud800" and "\udfff" would become one key.
+func loneSurrogate(raw string) bool {
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		i++
+		if i >= len(raw) || raw[i] != 'u' {
+			continue
+		}
+		r, ok := hex4(raw, i+1)
+		if !ok || !utf16.IsSurrogate(r) {
+			i += 4
+			continue
+		}
+		i += 4
+		if r >= 0xDC00 { // a low half with no high half before it
+			return true
+		}
+		if i+6 >= len(raw) || raw[i+1] != '\\' || raw[i+2] != 'u' {
+			return true
+		}
+		r2, ok := hex4(raw, i+3)
+		if !ok || r2 < 0xDC00 || r2 > 0xDFFF {
+			return true
+		}
+		i += 6
+	}
+	return false
 }

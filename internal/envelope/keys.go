@@ -24,6 +24,10 @@ const (
 	// matches struct fields case-insensitively, so either could fill the
 	// field.
 	FoldedKey KeyProblem = "keys that differ only in case"
+	// CaseVariantKey is a key that differs only in case from one the
+	// envelope reads ("Type" for "type", "Data" for "data"): gjson would
+	// not see it, and encoding/json would read it as the real one.
+	CaseVariantKey KeyProblem = "a key that differs only in case from one Hookline reads"
 )
 
 // linearKeys is how many keys an object may hold before duplicates are
@@ -32,25 +36,36 @@ const (
 // comparisons.
 const linearKeys = 16
 
-// CheckKeys reports the first ambiguous key of body, a valid JSON text: a
-// key repeated in any object, or, in the root object and the objects at
-// foldPaths (dotted paths such as "data.object", and every object on the
-// way to them), two keys equal when case is ignored. It returns the
-// problem and the byte offset of the second key, or ("", -1).
+// CheckKeys reports the first ambiguous key of body, a valid JSON text. It
+// returns the problem and the byte offset of the key, or ("", -1):
+//   - DuplicateKey: a key repeated in any object;
+//   - FoldedKey: two keys equal when case is ignored, in the root object
+//     and in every object on the way to, or at, one of paths (dotted paths
+//     of what is read, such as "type" or "data.object");
+//   - CaseVariantKey: on those objects, a key that names a step of one of
+//     paths in another case ("Data" for "data").
 //
-// Case is compared only on the paths that handlers read, because the
-// objects below them can hold keys that users chose (Stripe's metadata),
-// where "Plan" and "plan" may both be genuine.
+// Case matters only on the paths that are read, because the objects below
+// them can hold keys that users chose (Stripe's metadata), where "Plan" and
+// "plan" may both be genuine. Paths are matched ignoring case, as
+// encoding/json matches them.
 //
 // Like Depth, it is one iterative pass with no recursion. It assumes body
 // is valid JSON (Extract checks first) and does not validate it.
-func CheckKeys(body []byte, foldPaths []string) (KeyProblem, int) {
-	var s keyScanner
-	s.foldSet = map[string]bool{"": true}
-	for _, p := range foldPaths {
-		parts := strings.Split(p, ".")
-		for i := range parts {
-			s.foldSet[strings.Join(parts[:i+1], "\x00")] = true
+func CheckKeys(body []byte, paths []string) (KeyProblem, int) {
+	s := keyScanner{fold: map[string]map[string]string{"": {}}}
+	for _, p := range paths {
+		parent := ""
+		for _, step := range strings.Split(p, ".") {
+			folded := foldCase(step)
+			s.fold[parent][folded] = step
+			if parent != "" {
+				parent += "\x00"
+			}
+			parent += folded
+			if s.fold[parent] == nil {
+				s.fold[parent] = map[string]string{}
+			}
 		}
 	}
 	return s.scan(body)
@@ -63,8 +78,8 @@ type frame struct {
 	first int
 	// set holds the keys once there are more than linearKeys.
 	set map[string]struct{}
-	// fold is set for objects on a fold path; folded holds their keys
-	// with case folded, and path is their dotted path.
+	// fold is set for objects on a read path; folded holds their keys
+	// with case folded, and path is their path, folded, NUL-separated.
 	fold   bool
 	folded map[string]struct{}
 	path   string
@@ -73,9 +88,11 @@ type frame struct {
 }
 
 type keyScanner struct {
-	stack   []frame
-	keys    []string
-	foldSet map[string]bool
+	stack []frame
+	keys  []string
+	// fold holds, for each object on a read path (by folded path), the
+	// steps read in it: folded name to the name as written.
+	fold map[string]map[string]string
 }
 
 func (s *keyScanner) scan(body []byte) (KeyProblem, int) {
@@ -122,11 +139,12 @@ func (s *keyScanner) childPath() (bool, string) {
 	if !parent.object || !parent.fold {
 		return false, ""
 	}
-	path := parent.lastKey
+	path := foldCase(parent.lastKey)
 	if parent.path != "" {
-		path = parent.path + "\x00" + parent.lastKey
+		path = parent.path + "\x00" + path
 	}
-	return s.foldSet[path], path
+	_, onPath := s.fold[path]
+	return onPath, path
 }
 
 // addKey records raw, a key's bytes between its quotes, in the innermost
@@ -166,6 +184,9 @@ func (s *keyScanner) addKey(raw []byte) KeyProblem {
 			return FoldedKey
 		}
 		f.folded[k] = struct{}{}
+		if want, read := s.fold[f.path][k]; read && want != key {
+			return CaseVariantKey
+		}
 	}
 	return ""
 }
@@ -184,15 +205,21 @@ func stringEnd(body []byte, start int) int {
 	return len(body)
 }
 
-// unquote decodes a JSON string's contents as encoding/json does, a lone
-// surrogate escape becoming U+FFFD.
+// unquote decodes a JSON string's contents as encoding/json does: a lone
+// surrogate escape, and each byte that is not valid UTF-8, becomes U+FFFD.
 func unquote(raw []byte) string {
-	if bytes.IndexByte(raw, '\\') < 0 {
+	if bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
 		return string(raw)
 	}
 	var b strings.Builder
 	for i := 0; i < len(raw); i++ {
 		c := raw[i]
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRune(raw[i:])
+			b.WriteRune(r) // utf8.RuneError for an invalid byte
+			i += size - 1
+			continue
+		}
 		if c != '\\' || i+1 >= len(raw) {
 			b.WriteByte(c)
 			continue
@@ -236,7 +263,8 @@ func unquote(raw []byte) string {
 	return b.String()
 }
 
-func hex4(raw []byte, at int) (rune, bool) {
+// hex4 reads the four hex digits of a \u escape at raw[at:].
+func hex4[T string | []byte](raw T, at int) (rune, bool) {
 	if at+4 > len(raw) {
 		return 0, false
 	}
@@ -250,48 +278,11 @@ func hex4(raw []byte, at int) (rune, bool) {
 func foldCase(s string) string {
 	var b strings.Builder
 	for _, r := range s {
-		min := r
+		least := r
 		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
-			if f < min {
-				min = f
-			}
+			least = min(least, f)
 		}
-		b.WriteRune(min)
+		b.WriteRune(least)
 	}
 	return b.String()
-}
-
-// loneSurrogate reports whether a JSON string literal, quotes included,
-// holds a \u escape of a UTF-16 surrogate that is not half of a pair.
-// Decoders turn each such escape into U+FFFD, so distinct signed ids such
-// as "\ud800" and "\udfff" would become one key.
-func loneSurrogate(raw string) bool {
-	b := []byte(raw)
-	for i := 0; i < len(b); i++ {
-		if b[i] != '\\' {
-			continue
-		}
-		i++
-		if i >= len(b) || b[i] != 'u' {
-			continue
-		}
-		r, ok := hex4(b, i+1)
-		if !ok || !utf16.IsSurrogate(r) {
-			i += 4
-			continue
-		}
-		i += 4
-		if r >= 0xDC00 { // a low half with no high half before it
-			return true
-		}
-		if i+6 >= len(b) || b[i+1] != '\\' || b[i+2] != 'u' {
-			return true
-		}
-		r2, ok := hex4(b, i+3)
-		if !ok || r2 < 0xDC00 || r2 > 0xDFFF {
-			return true
-		}
-		i += 6
-	}
-	return false
 }

@@ -44,6 +44,12 @@ func TestCheckKeysFindsAmbiguousKeys(t *testing.T) {
 		{"keys differing in case at the root", `{"id":"a","ID":"b"}`, nil, envelope.FoldedKey, 10},
 		{"keys differing in case in data.object", `{"data":{"object":{"amount":1,"Amount":9}}}`, stripe, envelope.FoldedKey, 30},
 		{"a case variant of the path itself", `{"data":{"object":{"amount":1}},"Data":{"Object":{"Amount":9}}}`, stripe, envelope.FoldedKey, 32},
+		{"a path written in another case, alone", `{"id":"e","Data":{"Object":{"amount":1,"Amount":9}}}`, stripe, envelope.CaseVariantKey, 10},
+		{"a read field written in another case", `{"id":"e","Type":"charge.succeeded"}`, []string{"id", "type"}, envelope.CaseVariantKey, 10},
+		{"Slack's event in another case", `{"event_id":"Ev1","Event":{"type":"app_mention"}}`, []string{"event_id", "event.type"}, envelope.CaseVariantKey, 18},
+		{"a nested read field in another case", `{"event":{"Type":"x"}}`, []string{"event.type"}, envelope.CaseVariantKey, 10},
+		{"an unread key may have any case", `{"id":"e","Livemode":false}`, []string{"id", "type"}, "", -1},
+		{"an invalid byte and a lone surrogate are both U+FFFD", "{\"x\":{\"\xa6\":0,\"\\ud800\":1}}", nil, envelope.DuplicateKey, 12},
 		{"Kelvin sign folds with k", `{"kind":"a","` + "\u212a" + `ind":"b"}`, nil, envelope.FoldedKey, 12},
 		{"case variants below the read paths are users' keys", `{"data":{"object":{"metadata":{"Plan":"a","plan":"b"}}}}`, stripe, "", -1},
 		{"case variants in an array element", `{"data":{"object":{"lines":[{"a":1,"A":2}]}}}`, stripe, "", -1},
@@ -84,6 +90,8 @@ func TestExtractRefusesAmbiguousBodies(t *testing.T) {
 	}{
 		{"a second id, type and amount", body, "duplicate key in a JSON object (at byte 73)"},
 		{"a case variant overriding the amount", `{"id":"evt_1","data":{"object":{"amount":100,"AMOUNT":999999}}}`, "keys that differ only in case in a JSON object"},
+		{"the path to the amount in another case", `{"id":"evt_1","type":"charge.succeeded","Data":{"Object":{"amount":100,"Amount":999999,"customer":"cus_1"}}}`,
+			"a key that differs only in case from one Hookline reads in a JSON object"},
 		{"a lone high surrogate in the id", `{"id":"evt_\ud800"}`, `id (JSON field id) holds a lone UTF-16 surrogate escape`},
 		{"a lone low surrogate in the type", `{"id":"evt_1","type":"\udfff"}`, `type (JSON field type) holds a lone UTF-16 surrogate escape`},
 		{"a high surrogate followed by a non-surrogate", `{"id":"a\ud800\u0041"}`, "lone UTF-16 surrogate"},
@@ -126,22 +134,60 @@ func TestSignedLocatorReadsOnlyWhatTheVerifierChose(t *testing.T) {
 	require.ErrorContains(t, err, "missing id (header signed id)")
 }
 
-// FuzzCheckKeys holds CheckKeys's duplicate detection to encoding/json's
-// tokenizer, which decodes every key, escapes included.
+// FuzzCheckKeys holds CheckKeys to encoding/json's tokenizer, which
+// decodes every key, escapes and invalid bytes included: inside an array,
+// where no case is compared, it must find exactly the repeated keys; as
+// is, also the root's keys that strings.EqualFold (encoding/json's field
+// matching) finds equal.
 func FuzzCheckKeys(f *testing.F) {
-	for _, s := range []string{`{"a":1,"a":2}`, `{"a":{"b":1},"b":2}`, `[{"x":1},{"x":1}]`, `{"i\u0064":1,"id":2}`, `{"\ud800":1,"\udfff":2}`, `{"a\"":[1,{"a\"":2}]}`} {
+	for _, s := range []string{`{"a":1,"a":2}`, `{"a":{"b":1},"b":2}`, `[{"x":1},{"x":1}]`, `{"i\u0064":1,"id":2}`, `{"\ud800":1,"\udfff":2}`,
+		`{"a\"":[1,{"a\"":2}]}`, `{"A":1,"a":2,"A":3}`, "{\"\xa6\":0,\"\\ud800\":1}", `{"K":1,"\u212a":2}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		if !json.Valid(body) {
 			return
 		}
-		problem, _ := envelope.CheckKeys(body, nil)
-		want := referenceDuplicate(t, body)
-		if (problem == envelope.DuplicateKey) != want {
-			t.Fatalf("CheckKeys says %q, reference says duplicate=%v, for %q", problem, want, body)
+		wrapped := append(append([]byte("["), body...), ']')
+		problem, _ := envelope.CheckKeys(wrapped, nil)
+		dup := referenceDuplicate(t, body)
+		if (problem != "") != dup {
+			t.Fatalf("in an array, CheckKeys says %q, the reference says duplicate=%v, for %q", problem, dup, body)
+		}
+		problem, _ = envelope.CheckKeys(body, nil)
+		if want := dup || rootFolds(t, body); (problem != "") != want {
+			t.Fatalf("CheckKeys says %q, the reference says ambiguous=%v, for %q", problem, want, body)
 		}
 	})
+}
+
+// rootFolds reports whether body is an object with two keys equal when
+// case is ignored, as encoding/json matches them.
+func rootFolds(t *testing.T, body []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	tok, err := dec.Token()
+	if err != nil || tok != json.Delim('{') {
+		return false
+	}
+	var keys []string
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			t.Fatalf("tokenize valid JSON %q: %v", body, err)
+		}
+		k := tok.(string)
+		for _, seen := range keys {
+			if seen != k && strings.EqualFold(seen, k) {
+				return true
+			}
+		}
+		keys = append(keys, k)
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			t.Fatalf("skip a value of valid JSON %q: %v", body, err)
+		}
+	}
+	return false
 }
 
 // referenceDuplicate reports whether any object of body repeats a key.

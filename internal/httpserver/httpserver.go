@@ -5,6 +5,7 @@
 package httpserver
 
 import (
+	"cmp"
 	"net/http"
 	"time"
 )
@@ -26,9 +27,11 @@ type Timeouts struct {
 	Idle time.Duration
 }
 
-// DefaultTimeouts are the defaults of every Hookline server
+// DefaultTimeouts returns the defaults of every Hookline server
 // (RECEIVER_*_TIMEOUT, WORKER_ADMIN_IDLE_TIMEOUT).
-var DefaultTimeouts = Timeouts{ReadHeader: 5 * time.Second, Read: 30 * time.Second, Write: 30 * time.Second, Idle: 120 * time.Second}
+func DefaultTimeouts() Timeouts {
+	return Timeouts{ReadHeader: 5 * time.Second, Read: 30 * time.Second, Write: 30 * time.Second, Idle: 120 * time.Second}
+}
 
 // MaxHeaderBytes is the largest request header block a server reads;
 // larger ones get 431 Request Header Fields Too Large.
@@ -37,19 +40,14 @@ const MaxHeaderBytes = 64 << 10
 // New returns a server for h on addr with the timeouts t, zero fields
 // taking DefaultTimeouts, and a header limit of MaxHeaderBytes.
 func New(addr string, h http.Handler, t Timeouts) *http.Server {
-	or := func(d, def time.Duration) time.Duration {
-		if d > 0 {
-			return d
-		}
-		return def
-	}
+	def := DefaultTimeouts()
 	return &http.Server{
 		Addr:              addr,
 		Handler:           h,
-		ReadHeaderTimeout: or(t.ReadHeader, DefaultTimeouts.ReadHeader),
-		ReadTimeout:       or(t.Read, DefaultTimeouts.Read),
-		WriteTimeout:      or(t.Write, DefaultTimeouts.Write),
-		IdleTimeout:       or(t.Idle, DefaultTimeouts.Idle),
+		ReadHeaderTimeout: cmp.Or(max(0, t.ReadHeader), def.ReadHeader),
+		ReadTimeout:       cmp.Or(max(0, t.Read), def.Read),
+		WriteTimeout:      cmp.Or(max(0, t.Write), def.Write),
+		IdleTimeout:       cmp.Or(max(0, t.Idle), def.Idle),
 		MaxHeaderBytes:    MaxHeaderBytes,
 	}
 }

@@ -14,8 +14,8 @@ func TestNewTakesDefaultsForZeroTimeouts(t *testing.T) {
 	t.Parallel()
 	srv := httpserver.New(":0", http.NotFoundHandler(), httpserver.Timeouts{ReadHeader: time.Second, Idle: 3 * time.Second})
 	require.Equal(t, time.Second, srv.ReadHeaderTimeout)
-	require.Equal(t, httpserver.DefaultTimeouts.Read, srv.ReadTimeout)
-	require.Equal(t, httpserver.DefaultTimeouts.Write, srv.WriteTimeout)
+	require.Equal(t, httpserver.DefaultTimeouts().Read, srv.ReadTimeout)
+	require.Equal(t, httpserver.DefaultTimeouts().Write, srv.WriteTimeout)
 	require.Equal(t, 3*time.Second, srv.IdleTimeout)
 	require.Equal(t, httpserver.MaxHeaderBytes, srv.MaxHeaderBytes)
 

@@ -8,8 +8,11 @@ package inbox
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -30,6 +33,12 @@ type NewEvent struct {
 	// body (and maybe the type), for sources whose signature does not
 	// cover the id. See receiver.ReplayGuard.
 	ReplayKey []byte
+	// Release, if set, is called once by whoever stores the event, when it
+	// holds Payload no longer: after the commit, or when it drops the
+	// event. It may be after the store call returns (a batch goes on
+	// holding the body of a caller who gave up). The receiver returns the
+	// body's memory to its budget with it.
+	Release func()
 }
 
 // Event is a stored event.
@@ -55,7 +64,9 @@ type Event struct {
 //
 // The conflict clause names no constraint, so that either unique key makes
 // a duplicate: the primary key (source, event_id) and the partial index on
-// (source, replay_key).
+// (source, replay_key). Any unique index added to the inbox later would
+// make duplicates too, silently: add one only with that in mind. Callers
+// inserting an event with a replay key take LockReplayKeys first.
 func Insert(ctx context.Context, tx pgx.Tx, ev NewEvent) (int64, bool, error) {
 	var id int64
 	err := tx.QueryRow(ctx, `
@@ -185,6 +196,39 @@ func InsertMany(ctx context.Context, tx pgx.Tx, evs []NewEvent) ([]Inserted, err
 		return nil, fmt.Errorf("insert %d events: %w", n, err)
 	}
 	return inserted, nil
+}
+
+// LockReplayKeys takes, in tx, a transaction-scoped advisory lock for each
+// replay key of evs, in a fixed order, before their rows are inserted.
+//
+// An insert locks an entry in each unique index it touches: the primary
+// key and the replay key. Sorting a batch by (source, event id) orders the
+// first, not the second, so two batches whose replay keys come in opposite
+// orders would deadlock (one captured delivery sent under new ids does it).
+// With these locks taken first, in one order, a transaction that would
+// touch another's replay key waits before it has inserted anything.
+func LockReplayKeys(ctx context.Context, tx pgx.Tx, evs []NewEvent) error {
+	var locks []int64
+	for _, ev := range evs {
+		if len(ev.ReplayKey) < 8 {
+			continue
+		}
+		// The key is a SHA-256; its first 8 bytes, mixed with the source,
+		// are as good a lock id as any. A collision only serialises two
+		// unrelated batches.
+		h := fnv.New64a()
+		h.Write([]byte(ev.Source))
+		locks = append(locks, int64(binary.BigEndian.Uint64(ev.ReplayKey)^h.Sum64()))
+	}
+	if len(locks) == 0 {
+		return nil
+	}
+	slices.Sort(locks)
+	locks = slices.Compact(locks)
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k`, locks); err != nil {
+		return fmt.Errorf("lock %d replay keys: %w", len(locks), err)
+	}
+	return nil
 }
 
 // Existing returns which of keys are in the inbox. After an insert skipped

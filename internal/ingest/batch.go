@@ -78,6 +78,13 @@ type result struct {
 	err     error
 }
 
+// answer gives p's caller its result, and gives back the event's body: the
+// batcher holds it until here, even after a caller that gave up has gone.
+func (p *pending) answer(r result) {
+	p.done <- r
+	release(p.ev)
+}
+
 type batch struct {
 	items []*pending
 	first time.Time
@@ -119,6 +126,7 @@ func (b *Batcher) Ingest(ctx context.Context, ev inbox.NewEvent) (Outcome, error
 	b.mu.RLock()
 	if b.closed {
 		b.mu.RUnlock()
+		release(ev)
 		return 0, fmt.Errorf("ingest event %s/%s: %w", ev.Source, ev.EventID, ErrClosed)
 	}
 	select {
@@ -126,6 +134,7 @@ func (b *Batcher) Ingest(ctx context.Context, ev inbox.NewEvent) (Outcome, error
 		b.mu.RUnlock()
 	case <-ctx.Done():
 		b.mu.RUnlock()
+		release(ev)
 		return 0, fmt.Errorf("ingest event %s/%s: %w", ev.Source, ev.EventID, ctx.Err())
 	}
 	select {
@@ -206,7 +215,7 @@ func (b *Batcher) flush(bt batch) {
 		// event anyway would only turn the sender's retry into a duplicate,
 		// and leaving it out keeps "not acknowledged" close to "not stored".
 		if err := p.ctx.Err(); err != nil {
-			p.done <- result{err: err}
+			p.answer(result{err: err})
 			continue
 		}
 		live = append(live, p)
@@ -252,7 +261,7 @@ func (b *Batcher) flush(bt batch) {
 	if err != nil {
 		b.logger.Warn("batch failed; answering its requests 503", "size", len(live), "error", err)
 		for _, p := range live {
-			p.done <- result{err: err}
+			p.answer(result{err: err})
 		}
 		return
 	}
@@ -260,11 +269,11 @@ func (b *Batcher) flush(bt batch) {
 		k := inbox.Key{Source: p.ev.Source, EventID: p.ev.EventID}
 		switch {
 		case inserted[k] && first[k] == p:
-			p.done <- result{outcome: Accepted}
+			p.answer(result{outcome: Accepted})
 		case bodyDups[k]:
-			p.done <- result{outcome: DuplicateBody}
+			p.answer(result{outcome: DuplicateBody})
 		default:
-			p.done <- result{outcome: Duplicate}
+			p.answer(result{outcome: Duplicate})
 		}
 	}
 }
@@ -278,6 +287,9 @@ func (b *Batcher) commit(deadline time.Time, events []inbox.NewEvent, callers ma
 	defer cancel()
 	inserted = make(map[inbox.Key]bool, len(events))
 	err = pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+		if err := inbox.LockReplayKeys(ctx, tx, events); err != nil {
+			return err
+		}
 		rows, err := inbox.InsertMany(ctx, tx, events)
 		if err != nil {
 			return err

@@ -60,8 +60,12 @@ func NewSingle(pool *pgxpool.Pool, rc *river.Client[pgx.Tx]) *Single {
 // only after the transaction has committed; any error means nothing of ev
 // was stored.
 func (s *Single) Ingest(ctx context.Context, ev inbox.NewEvent) (Outcome, error) {
+	defer release(ev)
 	outcome := Duplicate
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := inbox.LockReplayKeys(ctx, tx, []inbox.NewEvent{ev}); err != nil {
+			return err
+		}
 		id, inserted, err := inbox.Insert(ctx, tx, ev)
 		if err != nil {
 			return err
@@ -90,4 +94,12 @@ func (s *Single) Ingest(ctx context.Context, ev inbox.NewEvent) (Outcome, error)
 		return 0, fmt.Errorf("ingest event %s/%s: %w", ev.Source, ev.EventID, err)
 	}
 	return outcome, nil
+}
+
+// release calls ev.Release, if set: the ingester holds ev's payload no
+// longer.
+func release(ev inbox.NewEvent) {
+	if ev.Release != nil {
+		ev.Release()
+	}
 }

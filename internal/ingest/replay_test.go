@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"maps"
+	"sync"
 	"testing"
 	"time"
 
@@ -76,4 +78,89 @@ func TestBatcherRefusesAStoredBodyUnderANewIDWithinAndAcrossBatches(t *testing.T
 	require.Equal(t, ingest.DuplicateBody, outcomes[0], "a later batch refuses the body too")
 	require.Equal(t, 5, b.count(t, "inbox_events"))
 	require.Equal(t, 5, b.count(t, "river_job"))
+}
+
+// TestBatchesWithCrossedReplayKeysDoNotDeadlock runs batches whose replay
+// keys come in the opposite order to their event ids: each body is sent
+// twice, under a low id in one half and a high id in the other. Without the
+// replay-key locks, concurrent batches deadlocked on the replay index and
+// answered their callers 503.
+func TestBatchesWithCrossedReplayKeysDoNotDeadlock(t *testing.T) {
+	t.Parallel()
+	b := setupBatch(t, ingest.BatchOptions{MaxSize: 100, MaxWait: time.Hour, Flushers: 4})
+	for round := range 5 {
+		var evs []inbox.NewEvent
+		for k := range 100 {
+			for side, body := range []int{k, 99 - k} {
+				payload := fmt.Appendf(nil, `{"round":%d,"body":%d}`, round, body)
+				sum := sha256.Sum256(payload)
+				evs = append(evs, inbox.NewEvent{Source: "gh", EventID: fmt.Sprintf("r%d_%c_%03d", round, 'a'+side, k), Type: "push", Payload: payload, ReplayKey: sum[:]})
+			}
+		}
+		outcomes, errs := b.ingestAll(context.Background(), evs)
+		accepted := 0
+		for i, err := range errs {
+			require.NoError(t, err, "round %d, event %s", round, evs[i].EventID)
+			if outcomes[i] == ingest.Accepted {
+				accepted++
+			}
+		}
+		require.Equal(t, 100, accepted, "round %d: each of the 100 bodies stored once", round)
+	}
+	_, failures := b.observer.snapshot()
+	require.Zero(t, failures)
+}
+
+// releases counts each event's Release calls.
+type releases struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (r *releases) track(ev inbox.NewEvent) inbox.NewEvent {
+	ev.Release = func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.n[ev.EventID]++
+	}
+	return ev
+}
+
+func (r *releases) counts() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.n)
+}
+
+// TestEveryIngestedBodyIsReleasedOnce: the receiver's memory budget counts
+// a body until its ingester releases it, so each must be released exactly
+// once, whatever becomes of it: stored, a duplicate, dropped because its
+// caller left, refused after Close, or stored singly.
+func TestEveryIngestedBodyIsReleasedOnce(t *testing.T) {
+	t.Parallel()
+	rel := &releases{n: map[string]int{}}
+	b := setupBatch(t, ingest.BatchOptions{MaxSize: 4, MaxWait: time.Hour})
+	_, errs := b.ingestAll(context.Background(), []inbox.NewEvent{rel.track(event("r1")), rel.track(event("r1")), rel.track(event("r2")), rel.track(event("r3"))})
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+
+	// A caller that leaves before its batch flushes: the batch drops it
+	// later, and only then releases its body (or, if it left before its
+	// event was queued, Ingest does).
+	left, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := b.batcher.Ingest(left, rel.track(event("gone"))); done <- err }()
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+	require.NoError(t, b.batcher.Close(context.Background())) // flushes the open batch, dropping "gone"
+	_, err := b.batcher.Ingest(context.Background(), rel.track(event("late")))
+	require.ErrorIs(t, err, ingest.ErrClosed)
+
+	s := setup(t)
+	_, err = s.ingester.Ingest(context.Background(), rel.track(event("single")))
+	require.NoError(t, err)
+
+	require.Equal(t, map[string]int{"r1": 2, "r2": 1, "r3": 1, "gone": 1, "late": 1, "single": 1}, rel.counts())
 }

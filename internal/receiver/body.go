@@ -17,8 +17,10 @@ var errBudget = errors.New("receiver: body budget exhausted")
 const firstChunk = 512
 
 // BodyBudget bounds the body bytes all requests hold at once. A request
-// reserves memory as its body arrives, never for what it declares, and
-// returns it when its answer is written. It is safe for concurrent use.
+// reserves memory as its body arrives, never for what it declares, and it
+// is returned when the body is no longer held: when the request ends, or,
+// once stored, when the ingester lets go of it (inbox.NewEvent.Release).
+// It is safe for concurrent use.
 type BodyBudget struct {
 	limit int64
 	held  atomic.Int64
@@ -33,11 +35,17 @@ func (b *BodyBudget) reserve(n int64) bool {
 	if b == nil || b.limit <= 0 {
 		return true
 	}
-	if b.held.Add(n) > b.limit {
-		b.held.Add(-n)
-		return false
+	// Compare and swap, so that a request that does not fit never holds
+	// bytes, even for an instant, that another that fits is then refused.
+	for {
+		held := b.held.Load()
+		if held+n > b.limit {
+			return false
+		}
+		if b.held.CompareAndSwap(held, held+n) {
+			return true
+		}
 	}
-	return true
 }
 
 func (b *BodyBudget) release(n int64) {

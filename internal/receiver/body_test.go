@@ -1,6 +1,7 @@
 package receiver_test
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -8,11 +9,14 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookline/hookline/internal/inbox"
+	"github.com/hookline/hookline/internal/ingest"
 	"github.com/hookline/hookline/internal/logtest"
 	"github.com/hookline/hookline/internal/receiver"
 	"github.com/hookline/hookline/internal/verify"
@@ -134,4 +138,51 @@ func TestOversizedBodiesReturnTheirBudget(t *testing.T) {
 		require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, "chunked=%v", chunked)
 	}
 	require.Eventually(t, func() bool { return b.budget.Held() == 0 }, 5*time.Second, 5*time.Millisecond)
+}
+
+// holdingIngester keeps every event's body, as a batch waiting on a slow
+// database does, until let go; it fails the request when its context ends.
+type holdingIngester struct {
+	mu   sync.Mutex
+	held []inbox.NewEvent
+}
+
+func (h *holdingIngester) Ingest(ctx context.Context, ev inbox.NewEvent) (ingest.Outcome, error) {
+	h.mu.Lock()
+	h.held = append(h.held, ev)
+	h.mu.Unlock()
+	<-ctx.Done()
+	return 0, ctx.Err()
+}
+
+func (h *holdingIngester) letGo() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, ev := range h.held {
+		ev.Release()
+	}
+	h.held = nil
+}
+
+// TestABodyStaysInTheBudgetWhileTheIngesterHoldsIt: a request answered 503
+// on its ingest timeout may leave its body in a batch that has not yet
+// flushed. The budget must count it until the batch lets go, or a stalled
+// database would let bodies pile up past it.
+func TestABodyStaysInTheBudgetWhileTheIngesterHoldsIt(t *testing.T) {
+	t.Parallel()
+	v, err := verify.NewHMAC(verify.HMACHeader, []string{bankSecret})
+	require.NoError(t, err)
+	budget := receiver.NewBodyBudget(1 << 20)
+	ing := &holdingIngester{}
+	h := receiver.New(slog.New(slog.DiscardHandler), []receiver.Source{{Name: "bank", Verifier: v}}, ing, nil,
+		receiver.Options{MaxBodyBytes: 4096, BodyBudget: budget, IngestTimeout: 100 * time.Millisecond, RetryAfter: time.Second})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+
+	body := bankEvent("tr_held", 1)
+	resp := post(t, srv.URL+"/api/webhooks/bank", body, http.Header{verify.HMACHeader: {verify.SignHMAC(bankSecret, body)}})
+	require.Equal(t, http.StatusServiceUnavailable, resp.status)
+	require.Positive(t, budget.Held(), "the answered request's body is still held by the ingester")
+	ing.letGo()
+	require.Zero(t, budget.Held())
 }

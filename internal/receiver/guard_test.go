@@ -30,6 +30,9 @@ type countingIngester struct {
 }
 
 func (c *countingIngester) Ingest(_ context.Context, ev inbox.NewEvent) (ingest.Outcome, error) {
+	if ev.Release != nil {
+		defer ev.Release()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.ids = append(c.ids, ev.EventID)

@@ -44,6 +44,9 @@ type Source struct {
 	// ReplayGuard, for a scheme that does not sign the event id, keeps a
 	// captured delivery sent again under a new id from being a new event.
 	ReplayGuard ReplayGuard
+	// EventTypes, if not empty, are the only event types accepted; a
+	// verified event of another type gets 400 and is not stored.
+	EventTypes map[string]bool
 	// AllowIPs, if not empty, are the only networks this source's requests
 	// may come from; others get 403 before their body is read. The client
 	// address is the TCP peer, or the X-Forwarded-For entry that

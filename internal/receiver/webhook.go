@@ -34,6 +34,7 @@ const (
 	msgEncoding         = "Content-Encoding is not supported: send the body uncompressed, as signed"
 	msgReadTimeout      = "The request body was not received in time"
 	msgBusy             = "The receiver is holding too many bodies; retry later"
+	msgTypeRefused      = "This source does not accept events of this type"
 )
 
 // answerWindow is the time a request has to write its answer, on top of
@@ -89,9 +90,15 @@ func handleWebhook(logger *slog.Logger, sources []Source, ing Ingester, opts Opt
 
 		limit := cmp.Or(src.MaxBodyBytes, opts.MaxBodyBytes)
 		body, release, err := readBody(c.Response(), c.Request(), limit, opts.BodyBudget)
-		// The body is held until the answer: the batch that stores it may
-		// still be reading it.
-		defer release()
+		// The body's memory is given back when the request ends, unless the
+		// ingester takes the body, and with it the duty to give it back:
+		// a batch may hold it after this request has answered 503.
+		handedOver := false
+		defer func() {
+			if !handedOver {
+				release()
+			}
+		}()
 		// The server's WriteTimeout runs from the end of the headers, so a
 		// slow body would eat into the time left to answer: a 408 could not
 		// be written, and a committed event's 200 could be cut off, making
@@ -149,6 +156,10 @@ func handleWebhook(logger *slog.Logger, sources []Source, ing Ingester, opts Opt
 			return echo.NewHTTPError(http.StatusBadRequest, err.Error())
 		}
 		c.Set(logEventID, env.ID)
+		if len(src.EventTypes) > 0 && !src.EventTypes[env.Type] {
+			c.Set(logOutcome, "type_refused")
+			return echo.NewHTTPError(http.StatusBadRequest, msgTypeRefused)
+		}
 
 		ev := inbox.NewEvent{
 			Source:     src.Name,
@@ -158,9 +169,11 @@ func handleWebhook(logger *slog.Logger, sources []Source, ing Ingester, opts Opt
 			Payload:    body,
 			Headers:    keptHeaders(c.Request().Header, src.KeepHeaders),
 			ReplayKey:  src.ReplayGuard.key(env.Type, body),
+			Release:    release,
 		}
 		ctx, cancel := context.WithTimeout(c.Request().Context(), opts.IngestTimeout)
 		defer cancel()
+		handedOver = true
 		outcome, err := ing.Ingest(ctx, ev)
 		if err != nil {
 			c.Set(logOutcome, "unavailable")

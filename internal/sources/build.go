@@ -34,6 +34,8 @@ type Summary struct {
 	MaxBodyBytes  int64    `json:"max_body_bytes,omitempty"`
 	// ReplayGuard is off, body or body_and_type (receiver.ReplayGuard).
 	ReplayGuard string `json:"replay_guard"`
+	// EventTypes are the only types accepted; empty means any.
+	EventTypes []string `json:"event_types,omitempty"`
 	// AllowIPs are the networks allowed to send, in canonical form; empty
 	// means any address.
 	AllowIPs []string `json:"allow_ips,omitempty"`
@@ -48,8 +50,10 @@ var (
 	// name, not like a secret pasted into the wrong field (see
 	// looksLikeSecret).
 	labelRe = regexp.MustCompile(`^[A-Za-z0-9_.#-]{1,64}$`)
-	// envRe is an environment variable name as POSIX shells accept it.
-	envRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+	// envRe is an environment variable name as POSIX shells accept it, and
+	// envNameRe one written as names usually are, which errors may show.
+	envRe     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+	envNameRe = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
 )
 
 // signedID reads the Standard Webhooks id that the signature covered.
@@ -157,6 +161,10 @@ func build(getenv func(string) string, c Config, i int) (receiver.Source, Summar
 	if err != nil {
 		return receiver.Source{}, Summary{}, err
 	}
+	types, err := eventTypes(c, i)
+	if err != nil {
+		return receiver.Source{}, Summary{}, err
+	}
 	src := receiver.Source{
 		Name:           c.Name,
 		Verifier:       v,
@@ -167,12 +175,13 @@ func build(getenv func(string) string, c Config, i int) (receiver.Source, Summar
 		SlackChallenge: c.Type == "slack",
 		AllowIPs:       allowIPs,
 		ReplayGuard:    guard,
+		EventTypes:     types,
 	}
 	sum := Summary{
 		Name: c.Name, Path: "/api/webhooks/" + c.Name, Type: c.Type, SecretLabels: labels,
 		ID: ext.ID.String(), EventType: ext.Type.String(),
 		FailureStatus: max(c.FailureStatus, http.StatusBadRequest), MaxBodyBytes: c.MaxBodyBytes,
-		ReplayGuard: guard.String(), Warnings: warnings(c, ext, guard),
+		ReplayGuard: guard.String(), EventTypes: c.EventTypes, Warnings: warnings(c, ext, guard),
 	}
 	for _, p := range allowIPs {
 		sum.AllowIPs = append(sum.AllowIPs, p.String())
@@ -272,9 +281,29 @@ func warnings(c Config, ext envelope.Extractor, guard receiver.ReplayGuard) []st
 		out = append(out, w)
 	}
 	if unsignedHeader(ext.Type) {
-		out = append(out, fmt.Sprintf("source %q takes its event type from header %s, which the %s scheme does not sign: a captured delivery could be sent under another type; handlers that route on the type must check that the body agrees", c.Name, ext.Type.Header, c.Type))
+		w := fmt.Sprintf("source %q takes its event type from header %s, which the %s scheme does not sign: a captured delivery could be sent under another type; handlers that route on the type must check that the body agrees", c.Name, ext.Type.Header, c.Type)
+		if guard == receiver.GuardBodyAndType && len(c.EventTypes) == 0 {
+			w += "; with replay_guard body_and_type it is stored once per type, so set event_types to the types you subscribe to"
+		}
+		out = append(out, w)
 	}
 	return out
+}
+
+// eventTypes reads event_types into a set. An entry must be a type the
+// envelope could read: not empty, and without control characters.
+func eventTypes(c Config, i int) (map[string]bool, error) {
+	if len(c.EventTypes) == 0 {
+		return nil, nil
+	}
+	set := make(map[string]bool, len(c.EventTypes))
+	for j, t := range c.EventTypes {
+		if t == "" || len(t) > envelope.MaxTypeLen || strings.ContainsFunc(t, unicode.IsControl) {
+			return nil, fieldError(c, i, fmt.Sprintf("event_types[%d]", j), "%q must be 1-%d bytes with no control characters", t, envelope.MaxTypeLen)
+		}
+		set[t] = true
+	}
+	return set, nil
 }
 
 func resolveSecrets(getenv func(string) string, c Config, i int) ([]verify.Secret, []string, error) {
@@ -317,10 +346,15 @@ func (ref SecretRef) resolve(getenv func(string) string) (string, error) {
 		return "", fmt.Errorf("file must be an absolute path; the value is not shown, in case it is the secret itself")
 	case ref.Env != "":
 		v := getenv(ref.Env)
-		if v == "" {
+		switch {
+		case v != "":
+			return v, nil
+		case envNameRe.MatchString(ref.Env):
 			return "", fmt.Errorf("environment variable %s is not set", ref.Env)
 		}
-		return v, nil
+		// Lower case is legal in a name, but unusual enough that the value
+		// might be a secret: say so without it.
+		return "", fmt.Errorf("the environment variable named by env is not set; its name is not shown, as it is not in capitals and might be a secret")
 	case ref.File != "":
 		b, err := os.ReadFile(ref.File)
 		if err != nil {

@@ -51,6 +51,12 @@ type Config struct {
 	// body_and_type for shopify, body for other sources that read their id
 	// from a header, and off where the signature covers the id.
 	ReplayGuard string `yaml:"replay_guard"`
+	// EventTypes, if not empty, lists the only event types the source
+	// accepts; a verified event of another type gets 400 and is not
+	// stored. With a type the scheme does not sign (GitHub, Shopify), it
+	// bounds what one captured delivery, sent under other types, can
+	// store.
+	EventTypes []string `yaml:"event_types"`
 	// HMAC configures the generic hmac type.
 	HMAC *HMACConfig `yaml:"hmac"`
 	// AllowIPs, if not empty, lists the only networks (CIDR, or single

@@ -33,6 +33,10 @@ func TestReplayGuardDefaultsFollowWhatTheSchemeSigns(t *testing.T) {
 		}},
 		{"shopify sends one body under several topics", `{name: s, type: shopify, secrets: [{label: a, env: GH_SECRET}]}`, receiver.GuardBodyAndType, []string{
 			`source "s" takes its event id from header X-Shopify-Webhook-Id, which the shopify scheme does not sign: a captured delivery could be sent again under a new id; replay_guard body_and_type refuses it`,
+			`source "s" takes its event type from header X-Shopify-Topic, which the shopify scheme does not sign: a captured delivery could be sent under another type; handlers that route on the type must check that the body agrees; with replay_guard body_and_type it is stored once per type, so set event_types to the types you subscribe to`,
+		}},
+		{"shopify with its topics listed", `{name: s, type: shopify, event_types: [products/create, products/update], secrets: [{label: a, env: GH_SECRET}]}`, receiver.GuardBodyAndType, []string{
+			`source "s" takes its event id from header X-Shopify-Webhook-Id, which the shopify scheme does not sign: a captured delivery could be sent again under a new id; replay_guard body_and_type refuses it`,
 			`source "s" takes its event type from header X-Shopify-Topic, which the shopify scheme does not sign: a captured delivery could be sent under another type; handlers that route on the type must check that the body agrees`,
 		}},
 		{"shopify, opted into the stricter guard", `{name: s, type: shopify, replay_guard: body, secrets: [{label: a, env: GH_SECRET}]}`, receiver.GuardBody, []string{
@@ -97,6 +101,7 @@ func TestSecretsInTheWrongFieldAreNeverEchoed(t *testing.T) {
 		{"a secret as env", `{label: current, env: ` + secret + `}`, "field secrets[0]: env must name an environment variable"},
 		{"a secret with symbols as env", `{label: current, env: "a+b/c="}`, "field secrets[0]: env must name an environment variable"},
 		{"a secret as file", `{label: current, file: ` + secret + `}`, "field secrets[0]: file must be an absolute path"},
+		{"a lower-case secret as env", `{label: current, env: my_webhook_secret_2024}`, "its name is not shown"},
 		{"a secret as label", `{label: ` + secret + `, env: GH_SECRET}`, "field secrets[0].label: must be a short name"},
 		{"a hex secret as label", `{label: 8f3a9c2b7d1e4f60a5b8c9d0e1f2a3b4, env: GH_SECRET}`, "field secrets[0].label: must be a short name"},
 		{"a base64 secret as label", `{label: "dGhpcyBpcyBhIHNlY3JldA==", env: GH_SECRET}`, "field secrets[0].label: must be a short name"},
@@ -106,7 +111,7 @@ func TestSecretsInTheWrongFieldAreNeverEchoed(t *testing.T) {
 			t.Parallel()
 			_, _, err := sources.Load(getenv(secretEnv), writeFile(t, `sources: [{name: s, type: github, secrets: [`+tt.ref+`]}]`), time.Minute)
 			require.ErrorContains(t, err, tt.want)
-			for _, leak := range []string{secret, "a+b/c=", "8f3a9c2b7d1e4f60a5b8c9d0e1f2a3b4", "dGhpcyBpcyBhIHNlY3JldA=="} {
+			for _, leak := range []string{secret, "a+b/c=", "8f3a9c2b7d1e4f60a5b8c9d0e1f2a3b4", "dGhpcyBpcyBhIHNlY3JldA==", "my_webhook_secret_2024"} {
 				require.NotContains(t, err.Error(), leak)
 			}
 		})

@@ -53,7 +53,7 @@ func TestACapturedDeliveryAppliesOnce(t *testing.T) {
 	c := cluster.New(t)
 	c.Forbid(ledger.Canary)
 	github := c.StartReceiver(t, "HOOKLINE_SOURCES="+bankAs(t, "github", ""))
-	shopify := c.StartReceiver(t, "HOOKLINE_SOURCES="+bankAs(t, "shopify", ""))
+	shopify := c.StartReceiver(t, "HOOKLINE_SOURCES="+bankAs(t, "shopify", "    event_types: [transfer.settled]\n"))
 	shopifyStrict := c.StartReceiver(t, "HOOKLINE_SOURCES="+bankAs(t, "shopify", "    replay_guard: body\n"))
 	svix := c.StartReceiver(t, "HOOKLINE_SOURCES="+bankAs(t, "standardwebhooks", ""))
 	c.StartWorker(t)
@@ -61,27 +61,28 @@ func TestACapturedDeliveryAppliesOnce(t *testing.T) {
 	l := ledger.New()
 	gen := ledger.NewGenerator("captured")
 	ctx := context.Background()
-	send := func(r *cluster.Proc, ev ledger.Event) {
+	send := func(r *cluster.Proc, ev ledger.Event, want int) {
 		t.Helper()
 		status, err := ledger.NewSender(l, r.URL).Send(ctx, ev)
 		require.NoError(t, err)
-		require.Equal(t, http.StatusOK, status, "%s (%s)", ev.Key(), ev.Kind)
+		require.Equal(t, want, status, "%s (%s)", ev.Key(), ev.Kind)
 	}
 	reversed := "transfer.reversed" // routed to the handler that debits
 	tests := []struct {
 		name     string
 		receiver *cluster.Proc
 		scheme   string
-		// replays are the header changes of each resend.
+		// replays are the header changes of each resend; a resend under
+		// a type the source does not accept gets 400, the others 200.
 		replays []http.Header
 	}{
 		{"github: new delivery ids and another event type", github, ledger.GitHub, []http.Header{
 			{"X-Github-Delivery": {"forged_1"}}, {"X-Github-Delivery": {"forged_2"}}, {"X-Github-Delivery": {"forged_3"}},
 			{"X-Github-Delivery": {"forged_4"}}, {"X-Github-Delivery": {"forged_5"}, "X-Github-Event": {reversed}},
 		}},
-		{"shopify: new webhook ids under the same topic", shopify, ledger.Shopify, []http.Header{
+		{"shopify: new webhook ids under the same topic, and a topic not in event_types", shopify, ledger.Shopify, []http.Header{
 			{"X-Shopify-Webhook-Id": {"forged_1"}}, {"X-Shopify-Webhook-Id": {"forged_2"}},
-			{"X-Shopify-Webhook-Id": {"forged_3"}}, {"X-Shopify-Webhook-Id": {"forged_4"}},
+			{"X-Shopify-Webhook-Id": {"forged_3"}}, {"X-Shopify-Webhook-Id": {"forged_4"}, "X-Shopify-Topic": {reversed}},
 		}},
 		{"shopify with replay_guard body: another topic too", shopifyStrict, ledger.Shopify, []http.Header{
 			{"X-Shopify-Webhook-Id": {"forged_1"}}, {"X-Shopify-Webhook-Id": {"forged_2"}, "X-Shopify-Topic": {reversed}},
@@ -94,7 +95,7 @@ func TestACapturedDeliveryAppliesOnce(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			orig := gen.NextAs(tt.scheme, ledger.Valid)
-			send(tt.receiver, orig)
+			send(tt.receiver, orig, http.StatusOK)
 			for i, h := range tt.replays {
 				// The forged ids must be unique in the ledger, as they would be
 				// new ids to the receiver.
@@ -104,7 +105,11 @@ func TestACapturedDeliveryAppliesOnce(t *testing.T) {
 						h[k] = []string{id}
 					}
 				}
-				send(tt.receiver, orig.Replay(id, h))
+				want := http.StatusOK
+				if tt.receiver == shopify && h.Get("X-Shopify-Topic") == reversed {
+					want = http.StatusBadRequest
+				}
+				send(tt.receiver, orig.Replay(id, h), want)
 			}
 		})
 	}
@@ -121,6 +126,7 @@ func TestACapturedDeliveryAppliesOnce(t *testing.T) {
 		require.Contains(t, r.Out.String(), `"outcome":"duplicate_body"`)
 	}
 	require.Contains(t, github.Out.String(), "which the github scheme does not sign", "the receiver warns at start-up")
+	require.Contains(t, shopify.Out.String(), `"outcome":"type_refused"`)
 }
 
 // TestDeclaredLengthCostsNoMemoryOnTheRealBinary opens 500 connections that
@@ -199,12 +205,14 @@ func TestWorkerAdminClosesIdleConnections(t *testing.T) {
 	t.Parallel()
 	c := cluster.New(t)
 	w := c.StartWorker(t, "WORKER_ADMIN_IDLE_TIMEOUT=1s")
-	const conns = 100
-	readers := make([]*bufio.Reader, conns)
-	for i := range conns {
+	const n = 100
+	readers := make([]*bufio.Reader, n)
+	conns := make([]net.Conn, n)
+	for i := range n {
 		conn, err := net.DialTimeout("tcp", w.Addr, 5*time.Second)
 		require.NoError(t, err)
 		t.Cleanup(func() { conn.Close() })
+		conns[i] = conn
 		_, err = io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: worker\r\n\r\n")
 		require.NoError(t, err)
 		readers[i] = bufio.NewReader(conn)
@@ -212,14 +220,17 @@ func TestWorkerAdminClosesIdleConnections(t *testing.T) {
 		require.NoError(t, err)
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
 	}
+	// The idle timeout is 1s: every connection must be closed by the
+	// server well before this test's own deadline of 3s would end it.
+	deadline := time.Now().Add(3 * time.Second)
 	start := time.Now()
 	for i, br := range readers {
+		require.NoError(t, conns[i].SetReadDeadline(deadline))
 		_, err := br.ReadByte()
 		require.ErrorIs(t, err, io.EOF, "connection %d must be closed by the server, not time out here", i)
 	}
-	t.Logf("all %d idle connections closed within %s", conns, time.Since(start).Round(100*time.Millisecond))
+	t.Logf("all %d idle connections closed within %s", n, time.Since(start).Round(100*time.Millisecond))
 }
 
 // TestASecretInTheWrongFieldIsNeverPrinted starts the receiver and runs
