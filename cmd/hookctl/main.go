@@ -46,6 +46,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		newReplayCmd(getenv),
 		newRetryCmd(getenv),
 		newPruneCmd(getenv),
+		newBackfillReplayKeysCmd(getenv),
 		newProbeCmd(),
 	)
 	return root.ExecuteContext(ctx)
