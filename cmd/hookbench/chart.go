@@ -2,13 +2,14 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
-	"os"
 )
 
 // chart draws throughput and p99 at 80% load for each receiver
@@ -63,4 +64,41 @@ func barPlot(title, unit string, names []string, values plotter.Values) (*plot.P
 	p.X.Padding = vg.Points(30)
 	p.NominalX(names...)
 	return p, nil
+}
+
+// workerChart draws, per concurrency, the worker's drain rate beside
+// River's no-op rate, as a PNG.
+func (r *report) workerChart(path string) error {
+	if len(r.Workers) == 0 {
+		return nil
+	}
+	names := make([]string, len(r.Workers))
+	worker, noop := make(plotter.Values, len(r.Workers)), make(plotter.Values, len(r.Workers))
+	top := 0.0
+	for i, w := range r.Workers {
+		names[i] = fmt.Sprintf("concurrency %d (%.2f)", w.Concurrency, w.Ratio())
+		worker[i], noop[i] = w.JobsPerSec, w.RiverNoOp
+		top = max(top, w.JobsPerSec, w.RiverNoOp)
+	}
+	p := plot.New()
+	p.Title.Text = "Jobs/s draining a backlog: worker (example handler, grouped) and River no-op"
+	p.Y.Label.Text = "jobs/s"
+	width := vg.Points(30)
+	for i, s := range []struct {
+		name   string
+		values plotter.Values
+	}{{"River no-op", noop}, {"worker", worker}} {
+		bars, err := plotter.NewBarChart(s.values, width)
+		if err != nil {
+			return err
+		}
+		bars.Color = plotutil.Color(i)
+		bars.Offset = vg.Length(2*i-1) * width / 2
+		p.Add(bars)
+		p.Legend.Add(s.name, bars)
+	}
+	p.Legend.Top = true
+	p.Y.Min, p.Y.Max = 0, top*1.25
+	p.NominalX(names...)
+	return p.Save(8*vg.Inch, 4*vg.Inch, path)
 }

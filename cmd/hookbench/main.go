@@ -5,8 +5,11 @@
 //     no database): the ceiling;
 //  2. the receiver with a transaction per request (INGEST_MODE=single);
 //  3. the receiver with group commit (INGEST_MODE=batch);
-//  4. the worker draining a backlog at several concurrencies;
-//  5. the end-to-end latency from the receiver's 200 to the job's completion.
+//  4. the worker draining a backlog at several concurrencies, each beside
+//     River draining the same backlog with a worker that does nothing, and
+//     the connections each held;
+//  5. two default workers draining a flood's backlog, as after the soak;
+//  6. the end-to-end latency from the receiver's 200 to the job's completion.
 //
 // It drives the real binaries over loopback HTTP, and fails if any
 // acknowledged event is missing from the inbox or lacks its job.
@@ -59,6 +62,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 1 && args[1] == "ceiling-server" {
 		return serveCeiling(ctx, args[2:], stderr)
 	}
+	if len(args) > 1 && args[1] == "noop-worker" {
+		return serveNoOp(ctx, os.Getenv, stderr)
+	}
 	var o options
 	fs := flag.NewFlagSet("hookbench", flag.ContinueOnError)
 	fs.StringVar(&o.adminURL, "admin-url", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "Postgres maintenance database; benchmark databases are created and dropped beside it")
@@ -73,8 +79,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&o.lightRate, "light-rate", 100, "events per second in the light-load latency phase")
 	fs.Float64Var(&o.e2eRate, "e2e-rate", 0, "events per second in the end-to-end latency phase (default: half the best measured worker rate, so the worker is not saturated)")
 	fs.DurationVar(&o.fetchCooldown, "fetch-cooldown", 0, "WORKER_FETCH_COOLDOWN for the worker phases (default: the worker's own default)")
-	levels := fs.String("worker-levels", "10,50,200", "worker concurrencies to measure")
-	phases := fs.String("phases", "ceiling,single,batch,workers,e2e", "phases to run, in order")
+	levels := fs.String("worker-levels", "50,200,500", "worker concurrencies to measure, each beside River's no-op rate")
+	phases := fs.String("phases", "ceiling,single,batch,workers,drain,e2e", "phases to run, in order")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -90,7 +96,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	b := &bench{o: o, self: self, log: stderr}
 	rep := report{Options: o.describe(), Machine: machineFacts(ctx, o.adminURL)}
 	steps := map[string]func(context.Context, *report) error{
-		"ceiling": b.ceiling, "single": b.single, "batch": b.batch, "workers": b.workers, "e2e": b.endToEnd,
+		"ceiling": b.ceiling, "single": b.single, "batch": b.batch, "workers": b.workers, "drain": b.soakDrain, "e2e": b.endToEnd,
 	}
 	for _, name := range splitComma(*phases) {
 		step, ok := steps[name]

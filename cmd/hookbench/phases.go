@@ -4,19 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"path/filepath"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
-
-	"github.com/hookline/hookline/internal/inbox"
-	"github.com/hookline/hookline/internal/ingest"
 )
 
 type bench struct {
@@ -146,115 +139,6 @@ func (b *bench) check(ctx context.Context, rep *report, db *database, ev *events
 		rep.Lost = append(rep.Lost, fmt.Sprintf("%s: %d events stored but %d jobs", r.Name, r.Stored, r.Jobs))
 	}
 	return nil
-}
-
-// workerResult is the worker's throughput at one concurrency.
-type workerResult struct {
-	Concurrency int     `json:"concurrency"`
-	Jobs        int     `json:"jobs"`
-	JobsPerSec  float64 `json:"jobs_per_sec"`
-	Seconds     float64 `json:"seconds"`
-}
-
-// workers measures how fast the worker binary drains a backlog of stored
-// events through the example handler.
-func (b *bench) workers(ctx context.Context, rep *report) error {
-	for _, c := range b.o.workerLevels {
-		db, err := newDatabase(ctx, b.o.adminURL, fmt.Sprintf("worker%d", c))
-		if err != nil {
-			return err
-		}
-		res, err := b.drain(ctx, db, c)
-		db.drop(ctx)
-		if err != nil {
-			return err
-		}
-		b.logf("worker, concurrency %d: %.0f jobs/s", c, res.JobsPerSec)
-		rep.Workers = append(rep.Workers, res)
-	}
-	return nil
-}
-
-func (b *bench) drain(ctx context.Context, db *database, concurrency int) (workerResult, error) {
-	if err := fillBacklog(ctx, db, b.o.backlog); err != nil {
-		return workerResult{}, err
-	}
-	addr, err := freeAddr()
-	if err != nil {
-		return workerResult{}, err
-	}
-	// A connection per job in flight, but within Postgres's default
-	// max_connections of 100, whatever the concurrency.
-	env := []string{"DATABASE_URL=" + db.url, "DATABASE_MAX_CONNS=" + strconv.Itoa(min(concurrency+5, 60)),
-		"WORKER_ADDR=" + addr, "WORKER_CONCURRENCY=" + strconv.Itoa(concurrency)}
-	if b.o.fetchCooldown > 0 {
-		env = append(env, "WORKER_FETCH_COOLDOWN="+b.o.fetchCooldown.String())
-	}
-	p, err := startProcess(ctx, filepath.Join(b.o.binDir, "worker"), nil, env, "http://"+addr)
-	if err != nil {
-		return workerResult{}, err
-	}
-	defer p.stop()
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
-		done, err := db.count(ctx, `SELECT count(*) FROM river_job WHERE kind = 'process_event' AND state = 'completed'`)
-		if err != nil {
-			return workerResult{}, err
-		}
-		if done == b.o.backlog {
-			break
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return workerResult{}, fmt.Errorf("worker at concurrency %d completed %d of %d jobs in 5m", concurrency, done, b.o.backlog)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	// Measured by the database, from the first job's start to the last
-	// one's completion, so that process start-up does not count.
-	var secs float64
-	err = db.pool.QueryRow(ctx, `SELECT extract(epoch FROM max(finalized_at) - min(attempted_at))::float8 FROM river_job WHERE kind = 'process_event'`).Scan(&secs)
-	if err != nil {
-		return workerResult{}, err
-	}
-	return workerResult{Concurrency: concurrency, Jobs: b.o.backlog, JobsPerSec: float64(b.o.backlog) / secs, Seconds: secs}, nil
-}
-
-// accounts is how many distinct balances the generated events touch: enough
-// that row locks on hot balances do not dominate what is measured.
-const accounts = 10_000
-
-// fillBacklog stores n bank events with their jobs, as the receiver would.
-func fillBacklog(ctx context.Context, db *database, n int) error {
-	rc, err := river.NewClient(riverpgxv5.New(db.pool), &river.Config{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		return err
-	}
-	batcher := ingest.NewBatcher(db.pool, rc, slog.New(slog.DiscardHandler), ingest.BatchOptions{MaxSize: 500})
-	defer batcher.Close(ctx) //nolint:errcheck
-	var wg sync.WaitGroup
-	errs := make(chan error, 1)
-	for g := range 8 {
-		wg.Go(func() {
-			for i := g; i < n; i += 8 {
-				id := fmt.Sprintf("backlog_%d", i)
-				body := fmt.Appendf(nil, `{"id":%q,"type":"transfer.settled","account":"acc_%d","amount_cents":1}`, id, i%accounts)
-				if _, err := batcher.Ingest(ctx, inbox.NewEvent{Source: "bank", EventID: id, Type: "transfer.settled", Payload: body}); err != nil {
-					select {
-					case errs <- err:
-					default:
-					}
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	select {
-	case err := <-errs:
-		return fmt.Errorf("fill backlog: %w", err)
-	default:
-		return nil
-	}
 }
 
 // e2eResult is the delay from the receiver's 200 to the job's completion.

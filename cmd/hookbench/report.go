@@ -16,13 +16,15 @@ import (
 
 // report is everything one run measured.
 type report struct {
-	Options  map[string]string `json:"options"`
-	Machine  map[string]string `json:"machine"`
-	Servers  []serverResult    `json:"servers"`
-	Workers  []workerResult    `json:"workers"`
-	EndToEnd e2eResult         `json:"end_to_end"`
-	Targets  []target          `json:"targets"`
-	Lost     []string          `json:"lost,omitempty"`
+	Options map[string]string `json:"options"`
+	Machine map[string]string `json:"machine"`
+	Servers []serverResult    `json:"servers"`
+	Workers []workerResult    `json:"workers"`
+	// SoakDrain is two default workers draining the backlog.
+	SoakDrain drainResult `json:"soak_drain"`
+	EndToEnd  e2eResult   `json:"end_to_end"`
+	Targets   []target    `json:"targets"`
+	Lost      []string    `json:"lost,omitempty"`
 }
 
 // target is one of the goals set for this machine, and whether it was met.
@@ -58,8 +60,19 @@ func (r *report) evaluate() {
 	best := 0.0
 	for _, w := range r.Workers {
 		best = max(best, w.JobsPerSec)
+		add(fmt.Sprintf("worker / River no-op, concurrency %d", w.Concurrency), "≥ 0.7", fmt.Sprintf("%.2f", w.Ratio()), w.Ratio() >= 0.7)
+		if w.Concurrency >= 200 {
+			add(fmt.Sprintf("connections, concurrency %d", w.Concurrency), "≤ 20", fmt.Sprint(w.MaxConns), w.MaxConns <= 20)
+		}
 	}
 	add("worker, example jobs per second (best level)", "≥ 5000", fmt.Sprintf("%.0f", best), best >= 5000)
+	// The 5-minute soak's backlog drained at 311 jobs/s before group commit.
+	if d := r.SoakDrain; d.JobsPerSec > 0 {
+		add("soak backlog drain (2 default workers)", "≥ 8 × 311 = 2488 jobs/s", fmt.Sprintf("%.0f jobs/s (%.1fx)", d.JobsPerSec, d.JobsPerSec/311), d.JobsPerSec >= 8*311)
+	}
+	if e := r.EndToEnd; e.Events > 0 {
+		add("end to end p99 at half the worker's maximum", "≤ 100 ms", fmt.Sprintf("%.1f ms at %.0f/s", e.P99, e.Rate), e.P99 <= 100)
+	}
 }
 
 func ratio(a, b float64) float64 {
@@ -94,9 +107,14 @@ func (r *report) markdown() string {
 		fmt.Fprintf(&b, "\nBatch mode with %s connections: %.0f events/s, p99 %.1f ms, %d failed.\n",
 			r.Options["big-conns"], batch.Big.Rate, batch.Big.P99, batch.Big.Failed)
 	}
-	fmt.Fprintf(&b, "\n## Worker (backlog of %s events, example handler)\n\n| Concurrency | Jobs/s | Seconds |\n|---:|---:|---:|\n", r.Options["backlog"])
+	fmt.Fprintf(&b, "\n## Worker (backlog of %s events, example handler, grouped)\n\n", r.Options["backlog"])
+	fmt.Fprintf(&b, "| Concurrency | Worker jobs/s | River no-op jobs/s | Worker / River | Worker connections (max) | River no-op connections (max) |\n|---:|---:|---:|---:|---:|---:|\n")
 	for _, w := range r.Workers {
-		fmt.Fprintf(&b, "| %d | %.0f | %.2f |\n", w.Concurrency, w.JobsPerSec, w.Seconds)
+		fmt.Fprintf(&b, "| %d | %.0f | %.0f | **%.2f** | %d | %d |\n", w.Concurrency, w.JobsPerSec, w.RiverNoOp, w.Ratio(), w.MaxConns, w.RiverMaxConns)
+	}
+	if d := r.SoakDrain; d.JobsPerSec > 0 {
+		fmt.Fprintf(&b, "\nThe soak's backlog (%d events) drained by %d workers with the default settings: **%.0f jobs/s** on at most %d connections (311 jobs/s before group commit).\n",
+			d.Jobs, d.Workers, d.JobsPerSec, d.MaxConns)
 	}
 	e := r.EndToEnd
 	fmt.Fprintf(&b, "\n## End to end (receiver 200 → job completed)\n\nAt %.0f events/s: p50 %.1f ms, p99 %.1f ms over %d events.\n", e.Rate, e.P50, e.P99, e.Events)
@@ -134,7 +152,10 @@ func (r *report) write(dir, md string) error {
 	if err := os.WriteFile(filepath.Join(dir, "results.json"), js, 0o644); err != nil {
 		return err
 	}
-	return r.chart(filepath.Join(dir, "chart.png"))
+	if err := r.chart(filepath.Join(dir, "chart.png")); err != nil {
+		return err
+	}
+	return r.workerChart(filepath.Join(dir, "workers.png"))
 }
 
 func (o options) describe() map[string]string {

@@ -79,8 +79,12 @@ type Config struct {
 	// request and to answer it, and 64 KiB of headers.
 	AdminIdleTimeout time.Duration `env:"WORKER_ADMIN_IDLE_TIMEOUT" envDefault:"120s"`
 	// Concurrency is River's MaxWorkers for the events queue in this
-	// process; the --concurrency flag overrides it (1 to 10000).
-	Concurrency int `env:"WORKER_CONCURRENCY" envDefault:"50"`
+	// process: the jobs it works at once; the --concurrency flag overrides
+	// it (1 to 10000). Jobs are cheap goroutines and share the
+	// WORKER_TRANSACTIONS connections, so a high value costs no
+	// connections; it lets groups of grouped handlers fill while others
+	// commit.
+	Concurrency int `env:"WORKER_CONCURRENCY" envDefault:"200"`
 	// JobTimeout cancels a job's context after this long.
 	JobTimeout time.Duration `env:"WORKER_JOB_TIMEOUT" envDefault:"1m"`
 	// RescueAfter is when a job still running is presumed dead (its worker

@@ -25,7 +25,7 @@ func TestLoadConfig(t *testing.T) {
 		t.Parallel()
 		cfg, err := loadConfig([]string{"worker"}, getenv(nil))
 		require.NoError(t, err)
-		require.Equal(t, 50, cfg.Concurrency)
+		require.Equal(t, 200, cfg.Concurrency)
 		require.Equal(t, time.Minute, cfg.JobTimeout)
 		require.Equal(t, 5*time.Minute, cfg.RescueAfter)
 	})

@@ -13,6 +13,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
@@ -24,12 +26,13 @@ import (
 
 // Register adds the example handlers to mux. They write one row through
 // the event's transaction and never wait on anything else, so they let
-// the worker group their events (HandlerOpts.Group).
+// the worker group their events (HandlerOpts.Group), and they apply a
+// group's events with one statement (dispatch.BatchHandler).
 func Register(mux *dispatch.Mux) {
 	grouped := dispatch.HandlerOpts{Group: true}
-	mux.HandleWith("stripe", "charge.succeeded", dispatch.HandlerFunc(chargeSucceeded), grouped)
-	mux.HandleWith("bank", "transfer.settled", transfer(+1), grouped)
-	mux.HandleWith("bank", "transfer.reversed", transfer(-1), grouped)
+	mux.HandleWith("stripe", "charge.succeeded", credit(chargeSucceeded), grouped)
+	mux.HandleWith("bank", "transfer.settled", credit(transfer(+1)), grouped)
+	mux.HandleWith("bank", "transfer.reversed", credit(transfer(-1)), grouped)
 }
 
 // MaxCents is the largest amount one event may move: ten billion in the
@@ -41,8 +44,41 @@ const MaxCents = 1_000_000_000_000
 // operators and River UI read. They name the field at fault, never its
 // value: body values are the sender's data (a customer id, an amount).
 
+// A posting is what one event does to one account.
+type posting struct {
+	account string
+	cents   int64
+}
+
+// credit is a handler built from a function that reads an event's
+// posting: Handle applies one, HandleBatch many with one statement.
+type credit func(ev inbox.Event) (posting, error)
+
+// Handle implements dispatch.Handler.
+func (c credit) Handle(ctx context.Context, tx pgx.Tx, ev inbox.Event) error {
+	p, err := c(ev)
+	if err != nil {
+		return err
+	}
+	return Add(ctx, tx, p.account, p.cents)
+}
+
+// HandleBatch implements dispatch.BatchHandler: it adds up the events'
+// amounts per account, then writes every balance with one upsert.
+func (c credit) HandleBatch(ctx context.Context, tx pgx.Tx, evs []inbox.Event) error {
+	sums := map[string]int64{}
+	for _, ev := range evs {
+		p, err := c(ev)
+		if err != nil {
+			return err
+		}
+		sums[p.account] += p.cents // at most 10^12 each: no overflow in a group
+	}
+	return addMany(ctx, tx, sums)
+}
+
 // chargeSucceeded credits "stripe:<customer>" with the charge amount.
-func chargeSucceeded(ctx context.Context, tx pgx.Tx, ev inbox.Event) error {
+func chargeSucceeded(ev inbox.Event) (posting, error) {
 	var body struct {
 		Data struct {
 			Object struct {
@@ -52,35 +88,36 @@ func chargeSucceeded(ctx context.Context, tx pgx.Tx, ev inbox.Event) error {
 		} `json:"data"`
 	}
 	if err := json.Unmarshal(ev.Payload, &body); err != nil {
-		return dispatch.Permanent(fmt.Errorf("decode charge: %s", decodeProblem(err)))
+		return posting{}, dispatch.Permanent(fmt.Errorf("decode charge: %s", decodeProblem(err)))
 	}
 	obj := body.Data.Object
 	if obj.Amount == nil || obj.Customer == "" {
-		return dispatch.Permanent(errors.New("charge has no data.object.amount or data.object.customer"))
+		return posting{}, dispatch.Permanent(errors.New("charge has no data.object.amount or data.object.customer"))
 	}
 	if *obj.Amount <= 0 || *obj.Amount > MaxCents {
-		return dispatch.Permanent(fmt.Errorf("charge's data.object.amount is out of range [1, %d]", MaxCents))
+		return posting{}, dispatch.Permanent(fmt.Errorf("charge's data.object.amount is out of range [1, %d]", MaxCents))
 	}
-	return Add(ctx, tx, "stripe:"+obj.Customer, *obj.Amount)
+	return posting{"stripe:" + obj.Customer, *obj.Amount}, nil
 }
 
-// transfer returns a handler that adds sign*amount_cents to "bank:<account>".
-func transfer(sign int64) dispatch.HandlerFunc {
-	return func(ctx context.Context, tx pgx.Tx, ev inbox.Event) error {
+// transfer returns a function that posts sign*amount_cents to
+// "bank:<account>".
+func transfer(sign int64) func(ev inbox.Event) (posting, error) {
+	return func(ev inbox.Event) (posting, error) {
 		var body struct {
 			Account     string `json:"account"`
 			AmountCents *int64 `json:"amount_cents"`
 		}
 		if err := json.Unmarshal(ev.Payload, &body); err != nil {
-			return dispatch.Permanent(fmt.Errorf("decode transfer: %s", decodeProblem(err)))
+			return posting{}, dispatch.Permanent(fmt.Errorf("decode transfer: %s", decodeProblem(err)))
 		}
 		if body.Account == "" || body.AmountCents == nil {
-			return dispatch.Permanent(errors.New("transfer has no account or amount_cents"))
+			return posting{}, dispatch.Permanent(errors.New("transfer has no account or amount_cents"))
 		}
 		if *body.AmountCents <= 0 || *body.AmountCents > MaxCents {
-			return dispatch.Permanent(fmt.Errorf("transfer's amount_cents is out of range [1, %d]", MaxCents))
+			return posting{}, dispatch.Permanent(fmt.Errorf("transfer's amount_cents is out of range [1, %d]", MaxCents))
 		}
-		return Add(ctx, tx, "bank:"+body.Account, sign**body.AmountCents)
+		return posting{"bank:" + body.Account, sign * *body.AmountCents}, nil
 	}
 }
 
@@ -102,16 +139,29 @@ func decodeProblem(err error) string {
 // Add adds cents to account's balance, creating the account at zero first.
 // A balance pushed out of bigint's range is a permanent error.
 func Add(ctx context.Context, tx pgx.Tx, account string, cents int64) error {
+	return addMany(ctx, tx, map[string]int64{account: cents})
+}
+
+// addMany adds each account's cents with one upsert. Accounts go in sorted
+// order, so two transactions updating overlapping accounts lock them in the
+// same order and cannot deadlock on them.
+func addMany(ctx context.Context, tx pgx.Tx, sums map[string]int64) error {
+	accounts := slices.Sorted(maps.Keys(sums))
+	cents := make([]int64, len(accounts))
+	for i, a := range accounts {
+		cents[i] = sums[a]
+	}
 	_, err := tx.Exec(ctx, `
-		INSERT INTO account_balances (account, balance_cents) VALUES ($1, $2)
+		INSERT INTO account_balances (account, balance_cents)
+		SELECT * FROM unnest($1::text[], $2::bigint[])
 		ON CONFLICT (account) DO UPDATE SET balance_cents = account_balances.balance_cents + EXCLUDED.balance_cents`,
-		account, cents)
+		accounts, cents)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == pgerrcode.NumericValueOutOfRange {
 		return dispatch.Permanent(errors.New("balance would leave the range of bigint"))
 	}
 	if err != nil {
-		return fmt.Errorf("update balance: %w", err)
+		return fmt.Errorf("update %d balances: %w", len(accounts), err)
 	}
 	return nil
 }

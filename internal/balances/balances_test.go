@@ -2,6 +2,7 @@ package balances_test
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"testing"
 
@@ -79,6 +80,34 @@ func TestABalancePushedOutOfRangeIsPermanent(t *testing.T) {
 	err = balances.Add(ctx, tx, "acc_full", 1)
 	require.True(t, dispatch.IsPermanent(err), "want a permanent error, got %v", err)
 	require.NotContains(t, err.Error(), "acc_full")
+}
+
+// TestHandleBatchAddsUpPerAccount: a group's events go to HandleBatch at
+// once, and must have the effect of Handle on each in turn.
+func TestHandleBatchAddsUpPerAccount(t *testing.T) {
+	t.Parallel()
+	mux := dispatch.NewMux()
+	balances.Register(mux)
+	h, ok := mux.Lookup("bank", "transfer.settled")
+	require.True(t, ok)
+	batch, ok := h.(dispatch.BatchHandler)
+	require.True(t, ok, "the example handlers apply a group with one statement")
+	db := pgtest.NewDB(t)
+	ctx := context.Background()
+	tx, err := db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx) //nolint:errcheck
+	ev := func(account string, cents int) inbox.Event {
+		return inbox.Event{Source: "bank", Type: "transfer.settled", Payload: fmt.Appendf(nil, `{"account":%q,"amount_cents":%d}`, account, cents)}
+	}
+	require.NoError(t, batch.HandleBatch(ctx, tx, []inbox.Event{ev("a", 5), ev("b", 7), ev("a", 11)}))
+	for acc, want := range map[string]int64{"bank:a": 16, "bank:b": 7} {
+		got, err := balances.Get(ctx, tx, acc)
+		require.NoError(t, err)
+		require.Equal(t, want, got, acc)
+	}
+	err = batch.HandleBatch(ctx, tx, []inbox.Event{ev("a", 1), {Source: "bank", Type: "transfer.settled", Payload: []byte(`{"account":"c"}`)}})
+	require.True(t, dispatch.IsPermanent(err), "one bad event fails the batch: %v", err)
 }
 
 func TestAddAccumulates(t *testing.T) {

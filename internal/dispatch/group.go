@@ -86,7 +86,7 @@ func (g *grouper) close(gr *group) {
 // error, and River retries it as it would any job, while every other event
 // is applied at once in a transaction of its own. So a failing event never
 // fails its group-mates, and delays them by one attempt. A group that loses
-// a deadlock is tried once more as a group first, then the same way.
+// a deadlock is tried once more as a group, then each of its events alone.
 func (w *Worker) flush(gr *group) {
 	live := make([]*member, 0, len(gr.members))
 	for _, m := range gr.members {
@@ -134,8 +134,10 @@ func (w *Worker) flush(gr *group) {
 	}
 	if err != nil {
 		w.logger.Info("group rolled back; applying its events one transaction each", "size", len(live), "error", err)
+		// A conflict that outlived the group's second try is no job's
+		// fault: every event goes alone, where conflicts are retried too.
 		var failed *handlerFailure
-		if !errors.As(err, &failed) {
+		if !errors.As(err, &failed) || transient(err) {
 			failed = &handlerFailure{index: -1}
 		}
 		for i, m := range live {
@@ -154,6 +156,9 @@ func (w *Worker) flush(gr *group) {
 
 // commitGroup applies members' events in one transaction and returns each
 // job's answer, or an error if the transaction did not commit.
+//
+// Events run in the order they were stored, except that the events of a
+// BatchHandler go to it in one call, when its first one comes.
 func (w *Worker) commitGroup(ctx context.Context, members []*member) ([]error, error) {
 	ids := make([]int64, len(members))
 	for i, m := range members {
@@ -169,26 +174,30 @@ func (w *Worker) commitGroup(ctx context.Context, members []*member) ([]error, e
 		for i := range evs {
 			byID[evs[i].ID] = &evs[i]
 		}
-		applied := make([]inbox.Applied, 0, len(members))
+		// Decide, in order, which jobs apply their event. A second job for
+		// the same event in this group is judged on what the first does.
+		var work []groupItem
 		for i, m := range members {
 			ev, ok := byID[m.job.Args.InboxID]
 			if !ok {
 				results[i] = river.JobCancel(fmt.Errorf("get event %d: %w", m.job.Args.InboxID, inbox.ErrNotFound))
 				continue
 			}
-			log := w.logger.With("source", ev.Source, "event_id", ev.EventID, "job_id", m.job.ID, "attempt", m.job.Attempt)
 			if !due(*ev, m.job.ID, m.job.Args.Replay) {
-				log.Info("event already applied; completing job without effect")
+				w.logger.Info("event already applied; completing job without effect",
+					"source", ev.Source, "event_id", ev.EventID, "job_id", m.job.ID, "attempt", m.job.Attempt)
 				continue
 			}
-			if err := w.handle(m.ctx, tx, *ev, log); err != nil {
-				return &handlerFailure{index: i, err: err}
-			}
-			// A second job for the same event in this group is judged on
-			// what this one did.
+			work = append(work, groupItem{index: i, ev: *ev})
 			now, jobID := time.Now(), m.job.ID
 			ev.ProcessedAt, ev.ProcessedByJob = &now, &jobID
-			applied = append(applied, inbox.Applied{InboxID: ev.ID, JobID: jobID})
+		}
+		if err := w.runGroup(ctx, tx, members, work); err != nil {
+			return err
+		}
+		applied := make([]inbox.Applied, len(work))
+		for k, it := range work {
+			applied[k] = inbox.Applied{InboxID: it.ev.ID, JobID: members[it.index].job.ID}
 		}
 		return inbox.MarkProcessed(ctx, tx, lastPerEvent(applied))
 	})
@@ -196,6 +205,65 @@ func (w *Worker) commitGroup(ctx context.Context, members []*member) ([]error, e
 		return nil, fmt.Errorf("commit group of %d events: %w", len(members), err)
 	}
 	return results, nil
+}
+
+// groupItem is an event a group member's job applies.
+type groupItem struct {
+	index int // in the group's members
+	ev    inbox.Event
+}
+
+// runGroup runs the handlers of work in tx. A handler's failure is a
+// *handlerFailure naming the member, or no member (index -1) when a
+// BatchHandler failed for several.
+func (w *Worker) runGroup(ctx context.Context, tx pgx.Tx, members []*member, work []groupItem) error {
+	batched := map[route][]groupItem{}
+	for _, it := range work {
+		r := route{it.ev.Source, it.ev.Type}
+		if h, ok := w.mux.Lookup(r.source, r.eventType); ok {
+			if _, batch := h.(BatchHandler); batch {
+				batched[r] = append(batched[r], it)
+			}
+		}
+	}
+	for r, items := range batched {
+		if len(items) == 1 {
+			delete(batched, r) // one event goes through Handle, as it would alone
+		}
+	}
+	for _, it := range work {
+		r := route{it.ev.Source, it.ev.Type}
+		if items, ok := batched[r]; ok {
+			if items == nil {
+				continue // applied with the route's first event
+			}
+			batched[r] = nil
+			if err := w.handleBatch(ctx, tx, items); err != nil {
+				return &handlerFailure{index: -1, err: err}
+			}
+			continue
+		}
+		m := members[it.index]
+		log := w.logger.With("source", it.ev.Source, "event_id", it.ev.EventID, "job_id", m.job.ID, "attempt", m.job.Attempt)
+		if err := w.handle(m.ctx, tx, it.ev, log); err != nil {
+			return &handlerFailure{index: it.index, err: err}
+		}
+	}
+	return nil
+}
+
+// handleBatch gives one BatchHandler its events, at least two.
+func (w *Worker) handleBatch(ctx context.Context, tx pgx.Tx, items []groupItem) error {
+	first := items[0].ev
+	h, _ := w.mux.Lookup(first.Source, first.Type)
+	evs := make([]inbox.Event, len(items))
+	for i, it := range items {
+		evs[i] = it.ev
+	}
+	if err := h.(BatchHandler).HandleBatch(ctx, tx, evs); err != nil {
+		return fmt.Errorf("handle %d events of %s (%s) at once: %w", len(evs), first.Source, first.Type, err)
+	}
+	return nil
 }
 
 // handlerFailure is the error of the group member at index, whose handler

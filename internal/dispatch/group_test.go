@@ -244,3 +244,55 @@ func TestAJobRunAgainAfterItsEffectCommittedAppliesNothing(t *testing.T) {
 		})
 	}
 }
+
+// batchRecorder is a BatchHandler that notes each application and each call.
+type batchRecorder struct {
+	batches, singles atomic.Int32
+	// fail makes HandleBatch fail, as a batch with one bad event would.
+	fail bool
+}
+
+func (r *batchRecorder) Handle(ctx context.Context, tx pgx.Tx, ev inbox.Event) error {
+	r.singles.Add(1)
+	return record(ctx, tx, ev)
+}
+
+func (r *batchRecorder) HandleBatch(ctx context.Context, tx pgx.Tx, evs []inbox.Event) error {
+	r.batches.Add(1)
+	if r.fail {
+		return errors.New("one of these is bad")
+	}
+	for _, ev := range evs {
+		if err := record(ctx, tx, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func TestABatchHandlerGetsTheGroupsEventsInOneCall(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name                   string
+		fail                   bool
+		wantBatches, wantAlone int32
+	}{
+		{"one call for the group", false, 1, 0},
+		{"a failed batch falls back to one transaction per event", true, 1, 4},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := &batchRecorder{fail: tt.fail}
+			mux := dispatch.NewMux()
+			mux.HandleWith("grp", "t", h, dispatch.HandlerOpts{Group: true})
+			b := setupGroups(t, mux, "e1", "e2", "e3", "e4")
+			for id, job := range b.waitFinal(t, 4) {
+				require.Equal(t, rivertype.JobStateCompleted, job.State, id)
+				require.Equal(t, 1, job.Attempt, id)
+			}
+			require.Equal(t, tt.wantBatches, h.batches.Load())
+			require.Equal(t, tt.wantAlone, h.singles.Load())
+			require.Equal(t, map[string]int{"e1": 1, "e2": 1, "e3": 1, "e4": 1}, b.applications(t))
+		})
+	}
+}

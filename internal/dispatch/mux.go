@@ -12,14 +12,27 @@ import (
 
 // Handler applies the business effect of one event.
 //
-// Handle runs inside tx, the transaction that also marks the event processed
-// and completes its River job. Write the effect through tx and it commits
-// exactly once with them; on any error everything rolls back and the job is
-// retried with backoff. Work done outside tx (an HTTP call, an email) is not
+// Handle runs inside tx, the transaction that also marks the event applied.
+// Write the effect through tx and it commits exactly once with that mark;
+// on any error everything rolls back and the job is retried with backoff. Work done outside tx (an HTTP call, an email) is not
 // covered: it may run again on a retry, so make it idempotent, for example
 // by passing ev.Source+"/"+ev.EventID downstream as an idempotency key.
 type Handler interface {
 	Handle(ctx context.Context, tx pgx.Tx, ev inbox.Event) error
+}
+
+// BatchHandler is a Handler that can also apply several events at once. In
+// a group (HandlerOpts.Group), the worker gives HandleBatch all the group's
+// events for this handler, in the order they were stored, so that it can
+// apply them with one statement or one pipelined batch rather than a round
+// trip each: the example handlers add up their amounts per account and
+// write every balance with one upsert. HandleBatch must have the same
+// effect as Handle on each event in turn. If it fails, the group is rolled
+// back and each event is applied alone through Handle, so an error need not
+// say which event caused it.
+type BatchHandler interface {
+	Handler
+	HandleBatch(ctx context.Context, tx pgx.Tx, evs []inbox.Event) error
 }
 
 // HandlerFunc adapts a function to a Handler.
