@@ -50,6 +50,7 @@ type options struct {
 	dupShare      float64
 	poolConns     int
 	backlog       int
+	drainBacklog  int
 	workerLevels  []int
 	e2eRate       float64
 	lightRate     float64
@@ -76,6 +77,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&o.dupShare, "dup", 0.10, "share of deliveries that replay an earlier event")
 	fs.IntVar(&o.poolConns, "pool-conns", 16, "receiver pool_max_conns, the same for both modes")
 	fs.IntVar(&o.backlog, "backlog", 20000, "events in the worker's backlog")
+	fs.IntVar(&o.drainBacklog, "drain-backlog", 100000, "events in the backlog two default workers drain, as after the soak")
 	fs.Float64Var(&o.lightRate, "light-rate", 100, "events per second in the light-load latency phase")
 	fs.Float64Var(&o.e2eRate, "e2e-rate", 0, "events per second in the end-to-end latency phase (default: half the best measured worker rate, so the worker is not saturated)")
 	fs.DurationVar(&o.fetchCooldown, "fetch-cooldown", 0, "WORKER_FETCH_COOLDOWN for the worker phases (default: the worker's own default)")

@@ -23,8 +23,11 @@ type report struct {
 	// SoakDrain is two default workers draining the backlog.
 	SoakDrain drainResult `json:"soak_drain"`
 	EndToEnd  e2eResult   `json:"end_to_end"`
-	Targets   []target    `json:"targets"`
-	Lost      []string    `json:"lost,omitempty"`
+	// EndToEndCurve is the end-to-end latency at several rates, the last
+	// of which is EndToEnd.
+	EndToEndCurve []e2eResult `json:"end_to_end_curve"`
+	Targets       []target    `json:"targets"`
+	Lost          []string    `json:"lost,omitempty"`
 }
 
 // target is one of the goals set for this machine, and whether it was met.
@@ -71,7 +74,7 @@ func (r *report) evaluate() {
 		add("soak backlog drain (2 default workers)", "≥ 8 × 311 = 2488 jobs/s", fmt.Sprintf("%.0f jobs/s (%.1fx)", d.JobsPerSec, d.JobsPerSec/311), d.JobsPerSec >= 8*311)
 	}
 	if e := r.EndToEnd; e.Events > 0 {
-		add("end to end p99 at half the worker's maximum", "≤ 100 ms", fmt.Sprintf("%.1f ms at %.0f/s", e.P99, e.Rate), e.P99 <= 100)
+		add("end to end p99 (200 to the effect's commit) at half the worker's maximum", "≤ 100 ms", fmt.Sprintf("%.1f ms at %.0f/s", e.P99, e.Rate), e.P99 <= 100)
 	}
 }
 
@@ -116,8 +119,12 @@ func (r *report) markdown() string {
 		fmt.Fprintf(&b, "\nThe soak's backlog (%d events) drained by %d workers with the default settings: **%.0f jobs/s** on at most %d connections (311 jobs/s before group commit).\n",
 			d.Jobs, d.Workers, d.JobsPerSec, d.MaxConns)
 	}
-	e := r.EndToEnd
-	fmt.Fprintf(&b, "\n## End to end (receiver 200 → job completed)\n\nAt %.0f events/s: p50 %.1f ms, p99 %.1f ms over %d events.\n", e.Rate, e.P50, e.P99, e.Events)
+	fmt.Fprintf(&b, "\n## End to end (receiver 200 → effect committed, and → River job completed)\n\n")
+	fmt.Fprintf(&b, "| Events/s | Share of the worker's best rate | Effect p50 ms | Effect p99 ms | Completed p50 ms | Completed p99 ms |\n|---:|---:|---:|---:|---:|---:|\n")
+	for _, e := range r.EndToEndCurve {
+		fmt.Fprintf(&b, "| %.0f | %.0f%% | %.1f | %.1f | %.1f | %.1f |\n", e.Rate, 100*e.Fraction, e.P50, e.P99, e.CompletedP50, e.CompletedP99)
+	}
+	fmt.Fprintf(&b, "\nRiver's batch completer completes jobs every 250 ms unless 100 are waiting, so a job is completed after its effect has committed.\n")
 	fmt.Fprintf(&b, "\n## Targets\n\n| Target | Want | Got | Met |\n|---|---|---|---|\n")
 	for _, t := range r.Targets {
 		met := "yes"
@@ -161,7 +168,7 @@ func (r *report) write(dir, md string) error {
 func (o options) describe() map[string]string {
 	return map[string]string{
 		"duration": o.duration.String(), "conns": fmt.Sprint(o.conns), "big-conns": fmt.Sprint(o.bigConns),
-		"dup": fmt.Sprint(o.dupShare), "pool-conns": fmt.Sprint(o.poolConns), "backlog": fmt.Sprint(o.backlog),
+		"dup": fmt.Sprint(o.dupShare), "pool-conns": fmt.Sprint(o.poolConns), "backlog": fmt.Sprint(o.backlog), "drain-backlog": fmt.Sprint(o.drainBacklog),
 		"e2e-rate": fmt.Sprint(o.e2eRate), "light-rate": fmt.Sprint(o.lightRate), "worker-levels": fmt.Sprint(o.workerLevels),
 	}
 }

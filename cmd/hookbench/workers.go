@@ -52,7 +52,7 @@ func (b *bench) workers(ctx context.Context, rep *report) error {
 	for _, c := range b.o.workerLevels {
 		res := workerResult{Concurrency: c, Jobs: b.o.backlog}
 		for _, noop := range []bool{true, false} {
-			rate, conns, err := b.drainOnce(ctx, fmt.Sprintf("worker%d", c), 1, c, noop)
+			rate, conns, err := b.drainOnce(ctx, fmt.Sprintf("worker%d", c), b.o.backlog, 1, c, noop)
 			if err != nil {
 				return err
 			}
@@ -73,27 +73,27 @@ func (b *bench) workers(ctx context.Context, rep *report) error {
 // with the default settings, as a deployment runs them.
 func (b *bench) soakDrain(ctx context.Context, rep *report) error {
 	const workers = 2
-	rate, conns, err := b.drainOnce(ctx, "soakdrain", workers, 0, false)
+	rate, conns, err := b.drainOnce(ctx, "soakdrain", b.o.drainBacklog, workers, 0, false)
 	if err != nil {
 		return err
 	}
-	rep.SoakDrain = drainResult{Workers: workers, Jobs: b.o.backlog, JobsPerSec: rate, MaxConns: conns}
+	rep.SoakDrain = drainResult{Workers: workers, Jobs: b.o.drainBacklog, JobsPerSec: rate, MaxConns: conns}
 	b.logf("soak drain, %d workers with default settings: %.0f jobs/s on %d connections", workers, rate, conns)
 	return nil
 }
 
-// drainOnce fills a fresh database with the backlog, starts procs worker
+// drainOnce fills a fresh database with a backlog of n events, starts procs worker
 // processes at concurrency c (0: the worker's default), or River no-op
 // processes, waits until every job is completed, and returns the rate,
 // measured by the database from the first job's start to the last one's
 // completion, and the most connections the processes held at once.
-func (b *bench) drainOnce(ctx context.Context, name string, procs, c int, noop bool) (float64, int, error) {
+func (b *bench) drainOnce(ctx context.Context, name string, n, procs, c int, noop bool) (float64, int, error) {
 	db, err := newDatabase(ctx, b.o.adminURL, name)
 	if err != nil {
 		return 0, 0, err
 	}
 	defer db.drop(ctx)
-	if err := fillBacklog(ctx, db, b.o.backlog); err != nil {
+	if err := fillBacklog(ctx, db, n); err != nil {
 		return 0, 0, err
 	}
 	app := "hookline-worker"
@@ -134,11 +134,11 @@ func (b *bench) drainOnce(ctx context.Context, name string, procs, c int, noop b
 		if err != nil {
 			return 0, 0, err
 		}
-		if done == b.o.backlog {
+		if done == n {
 			break
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return 0, 0, fmt.Errorf("%s: %d of %d jobs completed in 5m", name, done, b.o.backlog)
+			return 0, 0, fmt.Errorf("%s: %d of %d jobs completed in 5m", name, done, n)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -147,7 +147,7 @@ func (b *bench) drainOnce(ctx context.Context, name string, procs, c int, noop b
 	if err != nil {
 		return 0, 0, err
 	}
-	return float64(b.o.backlog) / secs, int(peak.Load()), nil
+	return float64(n) / secs, int(peak.Load()), nil
 }
 
 // sampleConnections records in peak the most connections to db that carry

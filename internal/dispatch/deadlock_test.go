@@ -104,3 +104,46 @@ func (o *deadlockObserver) ObserveGroup(_ int, _, _ time.Duration, fellBack bool
 		o.fellBack.Add(1)
 	}
 }
+
+// TestTwoJobsForOneEventInAGroup: a group can hold two jobs for one event,
+// a stray second job, or a replay beside it. The stray one applies nothing;
+// the replay applies the event again, as replays do.
+func TestTwoJobsForOneEventInAGroup(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name   string
+		replay bool
+		want   int
+	}{
+		{"a stray second job applies nothing", false, 1},
+		{"a replay beside the first job applies it again", true, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			db := pgtest.NewDB(t)
+			ctx := context.Background()
+			var id int64
+			require.NoError(t, db.Pool.QueryRow(ctx, `INSERT INTO inbox_events (source, event_id, event_type, payload)
+				VALUES ('grp', 'e1', 't', '{}') RETURNING id`).Scan(&id))
+			var applied atomic.Int32
+			mux := NewMux()
+			mux.HandleWith("grp", "t", HandlerFunc(func(context.Context, pgx.Tx, inbox.Event) error {
+				applied.Add(1)
+				return nil
+			}), HandlerOpts{Group: true})
+			w := NewWorker(db.Pool, mux, slog.New(slog.DiscardHandler), WorkerOpts{GroupMaxSize: 2, Transactions: 1})
+			job := func(jobID int64, replay bool) *member {
+				return &member{ctx: ctx, done: make(chan error, 1), job: &river.Job[Args]{
+					JobRow: &rivertype.JobRow{ID: jobID, Attempt: 1},
+					Args:   Args{InboxID: id, Source: "grp", Type: "t", Replay: replay},
+				}}
+			}
+			g := &group{first: time.Now(), members: []*member{job(1, false), job(2, tt.replay)}}
+			w.flush(g)
+			for _, m := range g.members {
+				require.NoError(t, <-m.done)
+			}
+			require.Equal(t, int32(tt.want), applied.Load())
+		})
+	}
+}

@@ -101,10 +101,21 @@ func (w *Worker) flush(gr *group) {
 	if len(live) == 0 {
 		return
 	}
-	// Handlers run, and rows lock, in the order events were stored.
+	// Handlers run in the order events were stored.
 	slices.SortFunc(live, func(a, b *member) int {
 		return cmp.Or(cmp.Compare(a.job.Args.InboxID, b.job.Args.InboxID), cmp.Compare(a.job.ID, b.job.ID))
 	})
+	// A second job for the same event (a replay beside a stray retry) waits
+	// for the group, then goes alone: one claim may name an event once.
+	var later []*member
+	for i := 1; i < len(live); {
+		if live[i].job.Args.InboxID == live[i-1].job.Args.InboxID {
+			later = append(later, live[i])
+			live = slices.Delete(live, i, i+1)
+			continue
+		}
+		i++
+	}
 	// The group's own statements end no later than its earliest job's
 	// deadline, and no job's cancellation cancels them.
 	deadline := time.Now().Add(time.Minute)
@@ -117,12 +128,17 @@ func (w *Worker) flush(gr *group) {
 	defer cancel()
 	release, err := w.acquire(ctx)
 	if err != nil {
-		for _, m := range live {
+		for _, m := range append(live, later...) {
 			m.done <- fmt.Errorf("wait for a transaction for event %d: %w", m.job.Args.InboxID, err)
 		}
 		return
 	}
 	defer release()
+	defer func() {
+		for _, m := range later {
+			m.done <- w.applyOne(m.ctx, m.job)
+		}
+	}()
 
 	waited, start := time.Since(gr.first), time.Now()
 	results, err := w.commitGroup(ctx, live)
@@ -154,52 +170,38 @@ func (w *Worker) flush(gr *group) {
 	}
 }
 
-// commitGroup applies members' events in one transaction and returns each
-// job's answer, or an error if the transaction did not commit.
+// commitGroup applies members' events, all distinct, in one transaction
+// and returns each job's answer, or an error if the transaction did not
+// commit.
 //
 // Events run in the order they were stored, except that the events of a
 // BatchHandler go to it in one call, when its first one comes.
 func (w *Worker) commitGroup(ctx context.Context, members []*member) ([]error, error) {
-	ids := make([]int64, len(members))
+	jobs := make([]*river.Job[Args], len(members))
 	for i, m := range members {
-		ids[i] = m.job.Args.InboxID
+		jobs[i] = m.job
 	}
 	results := make([]error, len(members))
 	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
-		evs, err := inbox.LockMany(ctx, tx, ids)
+		due, gone, err := claim(ctx, tx, jobs)
 		if err != nil {
 			return err
 		}
-		byID := make(map[int64]*inbox.Event, len(evs))
-		for i := range evs {
-			byID[evs[i].ID] = &evs[i]
-		}
-		// Decide, in order, which jobs apply their event. A second job for
-		// the same event in this group is judged on what the first does.
 		var work []groupItem
 		for i, m := range members {
-			ev, ok := byID[m.job.Args.InboxID]
-			if !ok {
-				results[i] = river.JobCancel(fmt.Errorf("get event %d: %w", m.job.Args.InboxID, inbox.ErrNotFound))
-				continue
-			}
-			if !due(*ev, m.job.ID, m.job.Args.Replay) {
+			id := m.job.Args.InboxID
+			ev, ok := due[id]
+			switch {
+			case ok:
+				work = append(work, groupItem{index: i, ev: ev})
+			case gone[id]:
+				results[i] = river.JobCancel(fmt.Errorf("get event %d: %w", id, inbox.ErrNotFound))
+			default:
 				w.logger.Info("event already applied; completing job without effect",
-					"source", ev.Source, "event_id", ev.EventID, "job_id", m.job.ID, "attempt", m.job.Attempt)
-				continue
+					"source", m.job.Args.Source, "event_id", m.job.Args.EventID, "job_id", m.job.ID, "attempt", m.job.Attempt)
 			}
-			work = append(work, groupItem{index: i, ev: *ev})
-			now, jobID := time.Now(), m.job.ID
-			ev.ProcessedAt, ev.ProcessedByJob = &now, &jobID
 		}
-		if err := w.runGroup(ctx, tx, members, work); err != nil {
-			return err
-		}
-		applied := make([]inbox.Applied, len(work))
-		for k, it := range work {
-			applied[k] = inbox.Applied{InboxID: it.ev.ID, JobID: members[it.index].job.ID}
-		}
-		return inbox.MarkProcessed(ctx, tx, lastPerEvent(applied))
+		return w.runGroup(ctx, tx, members, work)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("commit group of %d events: %w", len(members), err)
@@ -275,19 +277,3 @@ type handlerFailure struct {
 
 func (f *handlerFailure) Error() string { return f.err.Error() }
 func (f *handlerFailure) Unwrap() error { return f.err }
-
-// lastPerEvent keeps, for each event, the last job that applied it: one
-// UPDATE may not set a row twice.
-func lastPerEvent(applied []inbox.Applied) []inbox.Applied {
-	seen := make(map[int64]int, len(applied))
-	out := applied[:0]
-	for _, a := range applied {
-		if i, ok := seen[a.InboxID]; ok {
-			out[i] = a
-			continue
-		}
-		seen[a.InboxID] = len(out)
-		out = append(out, a)
-	}
-	return out
-}

@@ -124,23 +124,21 @@ func (w *Worker) applyOne(ctx context.Context, job *river.Job[Args]) error {
 	for attempt := 1; ; attempt++ {
 		var result error
 		err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
-			ev, err := inbox.GetForUpdate(ctx, tx, job.Args.InboxID)
-			if errors.Is(err, inbox.ErrNotFound) {
+			due, gone, err := claim(ctx, tx, []*river.Job[Args]{job})
+			switch {
+			case err != nil:
+				return err
+			case gone[job.Args.InboxID]:
 				// Pruned, or deleted by hand: there is nothing left to process.
-				result = river.JobCancel(err)
+				result = river.JobCancel(fmt.Errorf("get event %d: %w", job.Args.InboxID, inbox.ErrNotFound))
 				return nil
 			}
-			if err != nil {
-				return err
-			}
-			if !due(ev, job.ID, job.Args.Replay) {
+			ev, ok := due[job.Args.InboxID]
+			if !ok {
 				log.Info("event already applied; completing job without effect")
 				return nil
 			}
-			if err := w.handle(ctx, tx, ev, log); err != nil {
-				return err
-			}
-			return inbox.MarkProcessed(ctx, tx, []inbox.Applied{{InboxID: ev.ID, JobID: job.ID}})
+			return w.handle(ctx, tx, ev, log)
 		})
 		switch {
 		case err == nil:
@@ -164,13 +162,42 @@ func (w *Worker) failure(job *river.Job[Args], err error) error {
 	return err
 }
 
-// due reports whether job must apply ev: the event was never applied, or
-// job replays it and has not yet applied it itself.
-func due(ev inbox.Event, jobID int64, replay bool) bool {
-	if ev.ProcessedAt == nil {
-		return true
+// claim marks, in tx, the events of jobs that are due as applied by them
+// (inbox.ClaimMany), and returns those events by row id, and the row ids
+// that no longer exist. The jobs' events must be distinct.
+func claim(ctx context.Context, tx pgx.Tx, jobs []*river.Job[Args]) (due map[int64]inbox.Event, gone map[int64]bool, err error) {
+	claims := make([]inbox.Claim, len(jobs))
+	for i, j := range jobs {
+		claims[i] = inbox.Claim{InboxID: j.Args.InboxID, JobID: j.ID, Replay: j.Args.Replay}
 	}
-	return replay && (ev.ProcessedByJob == nil || *ev.ProcessedByJob != jobID)
+	evs, err := inbox.ClaimMany(ctx, tx, claims)
+	if err != nil {
+		return nil, nil, err
+	}
+	due = make(map[int64]inbox.Event, len(evs))
+	for _, ev := range evs {
+		due[ev.ID] = ev
+	}
+	if len(due) == len(jobs) {
+		return due, nil, nil
+	}
+	// Rarely some are not due: after a crash, or a stray second job. Only
+	// then is it worth a query to tell applied events from deleted ones.
+	var rest []int64
+	for _, c := range claims {
+		if _, ok := due[c.InboxID]; !ok {
+			rest = append(rest, c.InboxID)
+		}
+	}
+	exist, err := inbox.ExistingIDs(ctx, tx, rest)
+	if err != nil {
+		return nil, nil, err
+	}
+	gone = make(map[int64]bool, len(rest))
+	for _, id := range rest {
+		gone[id] = !exist[id]
+	}
+	return due, gone, nil
 }
 
 // handle runs ev's handler in tx. An event type nobody registered is

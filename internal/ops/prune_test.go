@@ -79,7 +79,7 @@ func TestPruneSkipsARowAWorkerHoldsInsteadOfWaiting(t *testing.T) {
 	ids := addProcessed(t, db, 3, 10*24*time.Hour)
 	ctx := context.Background()
 
-	// A worker replaying ids[1] holds its row, as inbox.GetForUpdate does.
+	// A worker replaying ids[1] holds its row, as inbox.ClaimMany does.
 	worker, err := db.Pool.Begin(ctx)
 	require.NoError(t, err)
 	defer worker.Rollback(ctx) //nolint:errcheck
