@@ -111,9 +111,10 @@ func (r *report) markdown() string {
 			r.Options["big-conns"], batch.Big.Rate, batch.Big.P99, batch.Big.Failed)
 	}
 	fmt.Fprintf(&b, "\n## Worker (backlog of %s events, example handler, grouped)\n\n", r.Options["backlog"])
-	fmt.Fprintf(&b, "| Concurrency | Worker jobs/s | River no-op jobs/s | Worker / River | Worker connections (max) | River no-op connections (max) |\n|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(&b, "The median of %s runs per concurrency, each a River no-op drain then a worker drain of the same backlog; the range is the lowest and highest ratio.\n\n", r.Options["worker-runs"])
+	fmt.Fprintf(&b, "| Concurrency | Worker jobs/s | River no-op jobs/s | Worker / River | Range | Worker connections (max) | River no-op connections (max) |\n|---:|---:|---:|---:|---|---:|---:|\n")
 	for _, w := range r.Workers {
-		fmt.Fprintf(&b, "| %d | %.0f | %.0f | **%.2f** | %d | %d |\n", w.Concurrency, w.JobsPerSec, w.RiverNoOp, w.Ratio(), w.MaxConns, w.RiverMaxConns)
+		fmt.Fprintf(&b, "| %d | %.0f | %.0f | **%.2f** | %.2f–%.2f | %d | %d |\n", w.Concurrency, w.JobsPerSec, w.RiverNoOp, w.Ratio(), w.RatioLow, w.RatioHigh, w.MaxConns, w.RiverMaxConns)
 	}
 	if d := r.SoakDrain; d.JobsPerSec > 0 {
 		fmt.Fprintf(&b, "\nThe soak's backlog (%d events) drained by %d workers with the default settings: **%.0f jobs/s** on at most %d connections (311 jobs/s before group commit).\n",
@@ -168,7 +169,7 @@ func (r *report) write(dir, md string) error {
 func (o options) describe() map[string]string {
 	return map[string]string{
 		"duration": o.duration.String(), "conns": fmt.Sprint(o.conns), "big-conns": fmt.Sprint(o.bigConns),
-		"dup": fmt.Sprint(o.dupShare), "pool-conns": fmt.Sprint(o.poolConns), "backlog": fmt.Sprint(o.backlog), "drain-backlog": fmt.Sprint(o.drainBacklog),
+		"dup": fmt.Sprint(o.dupShare), "pool-conns": fmt.Sprint(o.poolConns), "backlog": fmt.Sprint(o.backlog), "drain-backlog": fmt.Sprint(o.drainBacklog), "worker-runs": fmt.Sprint(o.workerRuns),
 		"e2e-rate": fmt.Sprint(o.e2eRate), "light-rate": fmt.Sprint(o.lightRate), "worker-levels": fmt.Sprint(o.workerLevels),
 	}
 }
