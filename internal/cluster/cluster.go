@@ -191,9 +191,9 @@ func (c *Cluster) StartReceiver(t testing.TB, env ...string) *Proc {
 // StartWorker starts a worker with its admin server on a free port, fetching
 // promptly, and waits until /healthz answers.
 //
-// Its concurrency is 10, not 50: its pool is then 15 connections, so that
-// the clusters of tests running at once stay within the shared server's
-// max_connections (100 by default). env may set it back.
+// Its concurrency is 10, not 200: its pool is then 16 connections (10 + 6),
+// so that the clusters of tests running at once stay within the shared
+// server's max_connections (100 by default). env may set it back.
 func (c *Cluster) StartWorker(t testing.TB, env ...string) *Proc {
 	t.Helper()
 	addr := FreeAddr(t)

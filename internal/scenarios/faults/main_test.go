@@ -25,8 +25,8 @@ const floodClients = 16
 // Postgres is shared: by these scenarios, by other packages' tests running
 // at the same time, and its max_connections is 100. Each process therefore
 // keeps a small pool: a worker runs 4 jobs at once on at most 8
-// connections (4 transactions, River's listener, fetches, completions,
-// elections), and a receiver commits with 2 flushers on 4.
+// connections (2 handler transactions, River's listener, fetches,
+// completions, elections), and a receiver commits with 2 flushers on 4.
 var (
 	workerEnv   = []string{"WORKER_CONCURRENCY=4", "DATABASE_MAX_CONNS=8"}
 	receiverEnv = []string{"INGEST_BATCH_FLUSHERS=2"}
