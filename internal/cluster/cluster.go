@@ -191,13 +191,14 @@ func (c *Cluster) StartReceiver(t testing.TB, env ...string) *Proc {
 // StartWorker starts a worker with its admin server on a free port, fetching
 // promptly, and waits until /healthz answers.
 //
-// Its concurrency is 10, not 200: its pool is then 16 connections (10 + 6),
-// so that the clusters of tests running at once stay within the shared
-// server's max_connections (100 by default). env may set it back.
+// Its concurrency is 100, and its pool 12 connections (6 handler
+// transactions), not the default 20, so that the clusters of tests running
+// at once stay within the shared server's max_connections (100 by
+// default). env may set either back.
 func (c *Cluster) StartWorker(t testing.TB, env ...string) *Proc {
 	t.Helper()
 	addr := FreeAddr(t)
-	base := []string{"WORKER_ADDR=" + addr, "WORKER_FETCH_COOLDOWN=10ms", "WORKER_FETCH_POLL_INTERVAL=100ms", "WORKER_CONCURRENCY=10"}
+	base := []string{"WORKER_ADDR=" + addr, "WORKER_FETCH_COOLDOWN=10ms", "WORKER_FETCH_POLL_INTERVAL=100ms", "WORKER_CONCURRENCY=100", "DATABASE_MAX_CONNS=12"}
 	p := c.Start(t, "worker", addr, append(base, env...))
 	WaitHealthy(t, p.URL, 20*time.Second)
 	return p
