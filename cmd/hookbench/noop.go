@@ -12,6 +12,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/hookline/hookline/hooklinetype"
 	"github.com/hookline/hookline/internal/dbpool"
 	"github.com/hookline/hookline/internal/dispatch"
 	"github.com/hookline/hookline/internal/httpserver"
@@ -19,10 +20,10 @@ import (
 
 // noOpWorker does nothing with an event job: what River costs alone.
 type noOpWorker struct {
-	river.WorkerDefaults[dispatch.Args]
+	river.WorkerDefaults[hooklinetype.JobArgs]
 }
 
-func (noOpWorker) Work(context.Context, *river.Job[dispatch.Args]) error { return nil }
+func (noOpWorker) Work(context.Context, *river.Job[hooklinetype.JobArgs]) error { return nil }
 
 // serveNoOp runs `hookbench noop-worker`: a River client with the worker
 // binary's River settings, its pool size and the same event jobs, whose
@@ -52,7 +53,7 @@ func serveNoOp(ctx context.Context, getenv func(string) string, stderr io.Writer
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		FetchCooldown: cooldown, FetchPollInterval: time.Second, JobTimeout: time.Minute, Logger: logger,
-		Queues: map[string]river.QueueConfig{dispatch.Queue: {MaxWorkers: concurrency}}, Workers: workers,
+		Queues: map[string]river.QueueConfig{hooklinetype.Queue: {MaxWorkers: concurrency}}, Workers: workers,
 	})
 	if err != nil {
 		return fmt.Errorf("create river client: %w", err)

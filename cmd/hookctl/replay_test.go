@@ -10,22 +10,21 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hookline/hookline/internal/dispatch"
-	"github.com/hookline/hookline/internal/inbox"
+	"github.com/hookline/hookline/hooklinetype"
 	"github.com/hookline/hookline/internal/ops"
 )
 
 // replayJob is a replay job as stored, with the transaction that wrote it.
 type replayJob struct {
 	ID   int64
-	Args dispatch.Args
+	Args hooklinetype.JobArgs
 	Xmin uint32
 }
 
 func (b *testBundle) replayJobs(t *testing.T) []replayJob {
 	t.Helper()
 	rows, err := b.db.Pool.Query(context.Background(), `
-		SELECT id, args, xmin::text::bigint FROM river_job WHERE kind = $1 AND args->>'replay' = 'true' ORDER BY id`, dispatch.Kind)
+		SELECT id, args, xmin::text::bigint FROM river_job WHERE kind = $1 AND args->>'replay' = 'true' ORDER BY id`, hooklinetype.JobKind)
 	require.NoError(t, err)
 	jobs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (replayJob, error) {
 		var j replayJob
@@ -59,7 +58,7 @@ func TestReplayEnqueuesAReplayJobAndItsAuditRowInOneTransaction(t *testing.T) {
 	jobs := b.replayJobs(t)
 	require.Len(t, jobs, 1)
 	require.Equal(t, r.JobID, jobs[0].ID)
-	require.Equal(t, dispatch.Args{InboxID: inboxID, Source: "stripe", EventID: "evt_1", Type: "charge.succeeded", Replay: true}, jobs[0].Args)
+	require.Equal(t, hooklinetype.JobArgs{InboxID: inboxID, Source: "stripe", EventID: "evt_1", Type: "charge.succeeded", Replay: true}, jobs[0].Args)
 
 	var audit struct {
 		ID, InboxID, JobID int64
@@ -111,8 +110,8 @@ func TestReplayAppliesTheEffectAgainThroughTheWorker(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	b.exec(t, `CREATE TABLE applied (event_id text NOT NULL)`)
-	mux := dispatch.NewMux()
-	mux.HandleFunc("stripe", "charge.succeeded", func(ctx context.Context, tx pgx.Tx, ev inbox.Event) error {
+	mux := hooklinetype.NewMux()
+	mux.RegisterFunc("stripe", "charge.succeeded", func(ctx context.Context, tx pgx.Tx, ev hooklinetype.Event) error {
 		_, err := tx.Exec(ctx, `INSERT INTO applied VALUES ($1)`, ev.EventID)
 		return err
 	})

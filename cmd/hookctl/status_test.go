@@ -16,6 +16,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookline/hookline/hooklinetype"
 	"github.com/hookline/hookline/internal/dispatch"
 	"github.com/hookline/hookline/internal/inbox"
 	"github.com/hookline/hookline/internal/ops"
@@ -74,7 +75,7 @@ func (b *testBundle) addEvent(t *testing.T, source, eventID, eventType string) (
 			return err
 		}
 		require.True(t, created, "event %s/%s already stored", source, eventID)
-		res, err := b.river.InsertTx(ctx, tx, dispatch.Args{InboxID: id, Source: source, EventID: eventID}, nil)
+		res, err := b.river.InsertTx(ctx, tx, hooklinetype.JobArgs{InboxID: id, Source: source, EventID: eventID}, nil)
 		if err != nil {
 			return err
 		}
@@ -120,10 +121,10 @@ func (b *testBundle) markProcessed(t *testing.T, inboxID, jobID int64, at time.T
 
 // startWorker starts a River client that works the events queue with
 // dispatch.Worker over mux (or an empty mux), and stops it when t ends.
-func (b *testBundle) startWorker(t *testing.T, mux *dispatch.Mux) *river.Client[pgx.Tx] {
+func (b *testBundle) startWorker(t *testing.T, mux *hooklinetype.Mux) *river.Client[pgx.Tx] {
 	t.Helper()
 	if mux == nil {
-		mux = dispatch.NewMux()
+		mux = hooklinetype.NewMux()
 	}
 	workers := river.NewWorkers()
 	logger := slog.New(slog.DiscardHandler)
@@ -132,7 +133,7 @@ func (b *testBundle) startWorker(t *testing.T, mux *dispatch.Mux) *river.Client[
 		FetchCooldown:     10 * time.Millisecond,
 		FetchPollInterval: 50 * time.Millisecond,
 		Logger:            logger,
-		Queues:            map[string]river.QueueConfig{dispatch.Queue: {MaxWorkers: 4}},
+		Queues:            map[string]river.QueueConfig{hooklinetype.Queue: {MaxWorkers: 4}},
 		Workers:           workers,
 	})
 	require.NoError(t, err)
@@ -172,7 +173,7 @@ func TestStatusCountsJobsInEachState(t *testing.T) {
 	}
 	// An old event, outside the last hour, with a job in another queue.
 	b.exec(t, `INSERT INTO inbox_events (source, event_id, payload, received_at) VALUES ('bank', 'tr_old', '', now() - interval '2 hours')`)
-	_, err := b.river.Insert(context.Background(), dispatch.Args{InboxID: 1, Source: "x", EventID: "y"}, &river.InsertOpts{Queue: "other"})
+	_, err := b.river.Insert(context.Background(), hooklinetype.JobArgs{InboxID: 1, Source: "x", EventID: "y"}, &river.InsertOpts{Queue: "other"})
 	require.NoError(t, err)
 	b.exec(t, `UPDATE river_job SET scheduled_at = now() - interval '90 seconds' WHERE id = (SELECT min(id) FROM river_job WHERE state = 'available' AND queue = 'events')`)
 	b.exec(t, `INSERT INTO inbox_duplicates (source, count, at) VALUES ('stripe', 2, now()), ('bank', 1, now()), ('bank', 5, now() - interval '2 hours')`)

@@ -1,8 +1,8 @@
 package main
 
 import (
+	"github.com/hookline/hookline/hooklinetype"
 	"github.com/hookline/hookline/internal/balances"
-	"github.com/hookline/hookline/internal/dispatch"
 )
 
 // registerHandlers is where business logic plugs in: register a Handler for
@@ -12,7 +12,7 @@ import (
 // The example handlers keep account_balances; remove balances.Register and
 // add your own, for example:
 //
-//	mux.HandleFunc("stripe", "invoice.paid", billing.InvoicePaid)
-func registerHandlers(mux *dispatch.Mux) {
+//	mux.RegisterFunc("stripe", "invoice.paid", billing.InvoicePaid)
+func registerHandlers(mux *hooklinetype.Mux) {
 	balances.Register(mux)
 }

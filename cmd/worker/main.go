@@ -19,6 +19,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/hookline/hookline/hooklinetype"
 	"github.com/hookline/hookline/internal/config"
 	"github.com/hookline/hookline/internal/dbpool"
 	"github.com/hookline/hookline/internal/dispatch"
@@ -166,14 +167,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	// This process's own registry: nothing is registered globally.
 	reg := metrics.NewRegistry()
 
-	mux := dispatch.NewMux()
+	mux := hooklinetype.NewMux()
 	registerHandlers(mux)
 	workers := river.NewWorkers()
 	river.AddWorker(workers, dispatch.NewWorker(pool, mux, logger, dispatch.WorkerOpts{
 		Transactions: cfg.Transactions, GroupMaxSize: cfg.GroupMaxSize, GroupMaxWait: cfg.GroupMaxWait,
 		Observer: metrics.NewGroup(reg),
 	}))
-	queues := map[string]river.QueueConfig{dispatch.Queue: {MaxWorkers: cfg.Concurrency}}
+	queues := map[string]river.QueueConfig{hooklinetype.Queue: {MaxWorkers: cfg.Concurrency}}
 	var periodic []*river.PeriodicJob
 	if cfg.PruneInterval > 0 {
 		rw, err := retention.NewWorker(pool, ops.PruneOpts{OlderThan: cfg.PrunePayloadsAge, KeepKeysFor: cfg.PruneKeysAge}, logger)
@@ -185,14 +186,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		periodic = append(periodic, retention.Periodic(cfg.PruneInterval))
 	}
 
-	jobMetrics := metrics.NewWorker(reg, dispatch.Kind)
+	jobMetrics := metrics.NewWorker(reg, hooklinetype.JobKind)
 	jobMetrics.SetConcurrencyLimit(cfg.Concurrency)
-	reg.MustRegister(metrics.NewQueue(pool, dispatch.Queue, 2*time.Second, logger))
+	reg.MustRegister(metrics.NewQueue(pool, hooklinetype.Queue, 2*time.Second, logger))
 
 	// The gate admits jobs up to this process's share of the live global
 	// limit (hookctl throttle). It comes before the job metrics, so that time
 	// spent waiting at the gate does not count as job duration.
-	gate := throttle.NewGate(dispatch.Queue, cfg.Concurrency, cfg.ThrottleMaxWait)
+	gate := throttle.NewGate(hooklinetype.Queue, cfg.Concurrency, cfg.ThrottleMaxWait)
 	ctl := throttle.NewController(pool, gate, cfg.Concurrency, logger)
 	ctl.OnChange = jobMetrics.SetConcurrencyLimit
 	ctlCtx, stopCtl := context.WithCancel(context.WithoutCancel(ctx))
@@ -238,7 +239,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err := rc.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start river client: %w", err)
 	}
-	logger.Info("worker started", "queue", dispatch.Queue, "concurrency", cfg.Concurrency, "admin_addr", cfg.Addr, "river_ui", adm.riverUI != nil)
+	logger.Info("worker started", "queue", hooklinetype.Queue, "concurrency", cfg.Concurrency, "admin_addr", cfg.Addr, "river_ui", adm.riverUI != nil)
 
 	select {
 	case <-ctx.Done():

@@ -20,19 +20,18 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/hookline/hookline/internal/dispatch"
-	"github.com/hookline/hookline/internal/inbox"
+	"github.com/hookline/hookline/hooklinetype"
 )
 
 // Register adds the example handlers to mux. They write one row through
 // the event's transaction and never wait on anything else, so they let
 // the worker group their events (HandlerOpts.Group), and they apply a
-// group's events with one statement (dispatch.BatchHandler).
-func Register(mux *dispatch.Mux) {
-	grouped := dispatch.HandlerOpts{Group: true}
-	mux.HandleWith("stripe", "charge.succeeded", credit(chargeSucceeded), grouped)
-	mux.HandleWith("bank", "transfer.settled", credit(transfer(+1)), grouped)
-	mux.HandleWith("bank", "transfer.reversed", credit(transfer(-1)), grouped)
+// group's events with one statement (hooklinetype.BatchHandler).
+func Register(mux *hooklinetype.Mux) {
+	grouped := hooklinetype.HandlerOpts{Group: true}
+	mux.RegisterWith("stripe", "charge.succeeded", credit(chargeSucceeded), grouped)
+	mux.RegisterWith("bank", "transfer.settled", credit(transfer(+1)), grouped)
+	mux.RegisterWith("bank", "transfer.reversed", credit(transfer(-1)), grouped)
 }
 
 // MaxCents is the largest amount one event may move: ten billion in the
@@ -52,10 +51,10 @@ type posting struct {
 
 // credit is a handler built from a function that reads an event's
 // posting: Handle applies one, HandleBatch many with one statement.
-type credit func(ev inbox.Event) (posting, error)
+type credit func(ev hooklinetype.Event) (posting, error)
 
-// Handle implements dispatch.Handler.
-func (c credit) Handle(ctx context.Context, tx pgx.Tx, ev inbox.Event) error {
+// Handle implements hooklinetype.Handler.
+func (c credit) Handle(ctx context.Context, tx pgx.Tx, ev hooklinetype.Event) error {
 	p, err := c(ev)
 	if err != nil {
 		return err
@@ -63,9 +62,9 @@ func (c credit) Handle(ctx context.Context, tx pgx.Tx, ev inbox.Event) error {
 	return Add(ctx, tx, p.account, p.cents)
 }
 
-// HandleBatch implements dispatch.BatchHandler: it adds up the events'
+// HandleBatch implements hooklinetype.BatchHandler: it adds up the events'
 // amounts per account, then writes every balance with one upsert.
-func (c credit) HandleBatch(ctx context.Context, tx pgx.Tx, evs []inbox.Event) error {
+func (c credit) HandleBatch(ctx context.Context, tx pgx.Tx, evs []hooklinetype.Event) error {
 	sums := map[string]int64{}
 	for _, ev := range evs {
 		p, err := c(ev)
@@ -78,7 +77,7 @@ func (c credit) HandleBatch(ctx context.Context, tx pgx.Tx, evs []inbox.Event) e
 }
 
 // chargeSucceeded credits "stripe:<customer>" with the charge amount.
-func chargeSucceeded(ev inbox.Event) (posting, error) {
+func chargeSucceeded(ev hooklinetype.Event) (posting, error) {
 	var body struct {
 		Data struct {
 			Object struct {
@@ -88,34 +87,34 @@ func chargeSucceeded(ev inbox.Event) (posting, error) {
 		} `json:"data"`
 	}
 	if err := json.Unmarshal(ev.Payload, &body); err != nil {
-		return posting{}, dispatch.Permanent(fmt.Errorf("decode charge: %s", decodeProblem(err)))
+		return posting{}, hooklinetype.Permanent(fmt.Errorf("decode charge: %s", decodeProblem(err)))
 	}
 	obj := body.Data.Object
 	if obj.Amount == nil || obj.Customer == "" {
-		return posting{}, dispatch.Permanent(errors.New("charge has no data.object.amount or data.object.customer"))
+		return posting{}, hooklinetype.Permanent(errors.New("charge has no data.object.amount or data.object.customer"))
 	}
 	if *obj.Amount <= 0 || *obj.Amount > MaxCents {
-		return posting{}, dispatch.Permanent(fmt.Errorf("charge's data.object.amount is out of range [1, %d]", MaxCents))
+		return posting{}, hooklinetype.Permanent(fmt.Errorf("charge's data.object.amount is out of range [1, %d]", MaxCents))
 	}
 	return posting{"stripe:" + obj.Customer, *obj.Amount}, nil
 }
 
 // transfer returns a function that posts sign*amount_cents to
 // "bank:<account>".
-func transfer(sign int64) func(ev inbox.Event) (posting, error) {
-	return func(ev inbox.Event) (posting, error) {
+func transfer(sign int64) func(ev hooklinetype.Event) (posting, error) {
+	return func(ev hooklinetype.Event) (posting, error) {
 		var body struct {
 			Account     string `json:"account"`
 			AmountCents *int64 `json:"amount_cents"`
 		}
 		if err := json.Unmarshal(ev.Payload, &body); err != nil {
-			return posting{}, dispatch.Permanent(fmt.Errorf("decode transfer: %s", decodeProblem(err)))
+			return posting{}, hooklinetype.Permanent(fmt.Errorf("decode transfer: %s", decodeProblem(err)))
 		}
 		if body.Account == "" || body.AmountCents == nil {
-			return posting{}, dispatch.Permanent(errors.New("transfer has no account or amount_cents"))
+			return posting{}, hooklinetype.Permanent(errors.New("transfer has no account or amount_cents"))
 		}
 		if *body.AmountCents <= 0 || *body.AmountCents > MaxCents {
-			return posting{}, dispatch.Permanent(fmt.Errorf("transfer's amount_cents is out of range [1, %d]", MaxCents))
+			return posting{}, hooklinetype.Permanent(fmt.Errorf("transfer's amount_cents is out of range [1, %d]", MaxCents))
 		}
 		return posting{"bank:" + body.Account, sign * *body.AmountCents}, nil
 	}
@@ -158,7 +157,7 @@ func addMany(ctx context.Context, tx pgx.Tx, sums map[string]int64) error {
 		accounts, cents)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == pgerrcode.NumericValueOutOfRange {
-		return dispatch.Permanent(errors.New("balance would leave the range of bigint"))
+		return hooklinetype.Permanent(errors.New("balance would leave the range of bigint"))
 	}
 	if err != nil {
 		return fmt.Errorf("update %d balances: %w", len(accounts), err)

@@ -9,9 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookline/hookline/hooklinetype"
 	"github.com/hookline/hookline/internal/balances"
-	"github.com/hookline/hookline/internal/dispatch"
-	"github.com/hookline/hookline/internal/inbox"
 	"github.com/hookline/hookline/internal/pgtest"
 )
 
@@ -38,23 +37,23 @@ func TestHandlers(t *testing.T) {
 		{"a transfer over the maximum is permanent", "bank", "transfer.settled", `{"account":"acc_9","amount_cents":1000000000001}`, "bank:acc_9", 0, true},
 		{"an amount beyond int64 is permanent", "bank", "transfer.settled", `{"account":"acc_9","amount_cents":1e400}`, "bank:acc_9", 0, true},
 	}
-	mux := dispatch.NewMux()
+	mux := hooklinetype.NewMux()
 	balances.Register(mux)
 	db := pgtest.NewDB(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			h, ok := mux.Lookup(tt.source, tt.eventType)
+			h, _, ok := mux.Route(tt.source, tt.eventType)
 			require.True(t, ok)
 			// Each case runs in its own rolled-back transaction.
 			tx, err := db.Pool.Begin(ctx)
 			require.NoError(t, err)
 			defer tx.Rollback(ctx) //nolint:errcheck
 
-			err = h.Handle(ctx, tx, inbox.Event{Source: tt.source, Type: tt.eventType, Payload: []byte(tt.payload)})
+			err = h.Handle(ctx, tx, hooklinetype.Event{Source: tt.source, Type: tt.eventType, Payload: []byte(tt.payload)})
 			if tt.permanent {
-				require.True(t, dispatch.IsPermanent(err), "want a permanent error, got %v", err)
+				require.True(t, hooklinetype.IsPermanent(err), "want a permanent error, got %v", err)
 				// Errors reach logs and River's job rows: no body values.
 				for _, v := range []string{"cus_1", "acc_9", "1e400", "-5", "1000000000001"} {
 					require.NotContains(t, err.Error(), v)
@@ -78,7 +77,7 @@ func TestABalancePushedOutOfRangeIsPermanent(t *testing.T) {
 	defer tx.Rollback(ctx) //nolint:errcheck
 	require.NoError(t, balances.Add(ctx, tx, "acc_full", math.MaxInt64))
 	err = balances.Add(ctx, tx, "acc_full", 1)
-	require.True(t, dispatch.IsPermanent(err), "want a permanent error, got %v", err)
+	require.True(t, hooklinetype.IsPermanent(err), "want a permanent error, got %v", err)
 	require.NotContains(t, err.Error(), "acc_full")
 }
 
@@ -86,28 +85,28 @@ func TestABalancePushedOutOfRangeIsPermanent(t *testing.T) {
 // once, and must have the effect of Handle on each in turn.
 func TestHandleBatchAddsUpPerAccount(t *testing.T) {
 	t.Parallel()
-	mux := dispatch.NewMux()
+	mux := hooklinetype.NewMux()
 	balances.Register(mux)
-	h, ok := mux.Lookup("bank", "transfer.settled")
+	h, _, ok := mux.Route("bank", "transfer.settled")
 	require.True(t, ok)
-	batch, ok := h.(dispatch.BatchHandler)
+	batch, ok := h.(hooklinetype.BatchHandler)
 	require.True(t, ok, "the example handlers apply a group with one statement")
 	db := pgtest.NewDB(t)
 	ctx := context.Background()
 	tx, err := db.Pool.Begin(ctx)
 	require.NoError(t, err)
 	defer tx.Rollback(ctx) //nolint:errcheck
-	ev := func(account string, cents int) inbox.Event {
-		return inbox.Event{Source: "bank", Type: "transfer.settled", Payload: fmt.Appendf(nil, `{"account":%q,"amount_cents":%d}`, account, cents)}
+	ev := func(account string, cents int) hooklinetype.Event {
+		return hooklinetype.Event{Source: "bank", Type: "transfer.settled", Payload: fmt.Appendf(nil, `{"account":%q,"amount_cents":%d}`, account, cents)}
 	}
-	require.NoError(t, batch.HandleBatch(ctx, tx, []inbox.Event{ev("a", 5), ev("b", 7), ev("a", 11)}))
+	require.NoError(t, batch.HandleBatch(ctx, tx, []hooklinetype.Event{ev("a", 5), ev("b", 7), ev("a", 11)}))
 	for acc, want := range map[string]int64{"bank:a": 16, "bank:b": 7} {
 		got, err := balances.Get(ctx, tx, acc)
 		require.NoError(t, err)
 		require.Equal(t, want, got, acc)
 	}
-	err = batch.HandleBatch(ctx, tx, []inbox.Event{ev("a", 1), {Source: "bank", Type: "transfer.settled", Payload: []byte(`{"account":"c"}`)}})
-	require.True(t, dispatch.IsPermanent(err), "one bad event fails the batch: %v", err)
+	err = batch.HandleBatch(ctx, tx, []hooklinetype.Event{ev("a", 1), {Source: "bank", Type: "transfer.settled", Payload: []byte(`{"account":"c"}`)}})
+	require.True(t, hooklinetype.IsPermanent(err), "one bad event fails the batch: %v", err)
 }
 
 func TestAddAccumulates(t *testing.T) {

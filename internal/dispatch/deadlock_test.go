@@ -13,7 +13,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hookline/hookline/internal/inbox"
+	"github.com/hookline/hookline/hooklinetype"
 	"github.com/hookline/hookline/internal/pgtest"
 )
 
@@ -44,23 +44,23 @@ func TestGroupsThatLockRowsInOppositeOrdersBothComplete(t *testing.T) {
 	var bothLocked sync.WaitGroup
 	bothLocked.Add(2)
 	waits := map[int64]*sync.Once{ids[0]: {}, ids[2]: {}}
-	mux := NewMux()
-	mux.HandleWith("grp", "t", HandlerFunc(func(ctx context.Context, tx pgx.Tx, ev inbox.Event) error {
+	mux := hooklinetype.NewMux()
+	mux.RegisterWith("grp", "t", hooklinetype.HandlerFunc(func(ctx context.Context, tx pgx.Tx, ev hooklinetype.Event) error {
 		if _, err := tx.Exec(ctx, `UPDATE accounts SET n = n + 1 WHERE name = $1`, string(ev.Payload)); err != nil {
 			return err
 		}
-		if once, ok := waits[ev.ID]; ok {
+		if once, ok := waits[ev.InboxID]; ok {
 			once.Do(func() { bothLocked.Done(); bothLocked.Wait() })
 		}
 		return nil
-	}), HandlerOpts{Group: true})
+	}), hooklinetype.HandlerOpts{Group: true})
 	obs := &deadlockObserver{}
 	w := NewWorker(db.Pool, mux, slog.New(slog.DiscardHandler), WorkerOpts{GroupMaxSize: 2, Transactions: 2, Observer: obs})
 
 	job := func(jobID, inboxID int64) *member {
-		return &member{ctx: ctx, done: make(chan error, 1), job: &river.Job[Args]{
+		return &member{ctx: ctx, done: make(chan error, 1), job: &river.Job[hooklinetype.JobArgs]{
 			JobRow: &rivertype.JobRow{ID: jobID, Attempt: 1},
-			Args:   Args{InboxID: inboxID, Source: "grp", Type: "t"},
+			Args:   hooklinetype.JobArgs{InboxID: inboxID, Source: "grp", Type: "t"},
 		}}
 	}
 	// Group 1 updates A then B; group 2, B then A.
@@ -126,16 +126,16 @@ func TestTwoJobsForOneEventInAGroup(t *testing.T) {
 			require.NoError(t, db.Pool.QueryRow(ctx, `INSERT INTO inbox_events (source, event_id, event_type, payload)
 				VALUES ('grp', 'e1', 't', '{}') RETURNING id`).Scan(&id))
 			var applied atomic.Int32
-			mux := NewMux()
-			mux.HandleWith("grp", "t", HandlerFunc(func(context.Context, pgx.Tx, inbox.Event) error {
+			mux := hooklinetype.NewMux()
+			mux.RegisterWith("grp", "t", hooklinetype.HandlerFunc(func(context.Context, pgx.Tx, hooklinetype.Event) error {
 				applied.Add(1)
 				return nil
-			}), HandlerOpts{Group: true})
+			}), hooklinetype.HandlerOpts{Group: true})
 			w := NewWorker(db.Pool, mux, slog.New(slog.DiscardHandler), WorkerOpts{GroupMaxSize: 2, Transactions: 1})
 			job := func(jobID int64, replay bool) *member {
-				return &member{ctx: ctx, done: make(chan error, 1), job: &river.Job[Args]{
+				return &member{ctx: ctx, done: make(chan error, 1), job: &river.Job[hooklinetype.JobArgs]{
 					JobRow: &rivertype.JobRow{ID: jobID, Attempt: 1},
-					Args:   Args{InboxID: id, Source: "grp", Type: "t", Replay: replay},
+					Args:   hooklinetype.JobArgs{InboxID: id, Source: "grp", Type: "t", Replay: replay},
 				}}
 			}
 			g := &group{first: time.Now(), members: []*member{job(1, false), job(2, tt.replay)}}

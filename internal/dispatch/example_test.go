@@ -10,6 +10,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/hookline/hookline/hooklinetype"
 	"github.com/hookline/hookline/internal/dispatch"
 	"github.com/hookline/hookline/internal/inbox"
 	"github.com/hookline/hookline/internal/ingest"
@@ -32,8 +33,8 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	mux := dispatch.NewMux()
-	mux.HandleFunc("shop", "order.created", func(ctx context.Context, tx pgx.Tx, ev inbox.Event) error {
+	mux := hooklinetype.NewMux()
+	mux.RegisterFunc("shop", "order.created", func(ctx context.Context, tx pgx.Tx, ev hooklinetype.Event) error {
 		_, err := tx.Exec(ctx, `INSERT INTO order_counts VALUES ('cus_1', 1)
 			ON CONFLICT (customer) DO UPDATE SET n = order_counts.n + 1`)
 		return err
@@ -45,7 +46,7 @@ func Example() {
 	client, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{
 		FetchCooldown: 10 * time.Millisecond,
 		Logger:        slog.New(slog.DiscardHandler),
-		Queues:        map[string]river.QueueConfig{dispatch.Queue: {MaxWorkers: 2}},
+		Queues:        map[string]river.QueueConfig{hooklinetype.Queue: {MaxWorkers: 2}},
 		Workers:       workers,
 	})
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
+	"github.com/hookline/hookline/hooklinetype"
 	"github.com/hookline/hookline/internal/inbox"
 )
 
@@ -36,11 +37,11 @@ type group struct {
 // member is one job in a group, and where its answer goes.
 type member struct {
 	ctx  context.Context
-	job  *river.Job[Args]
+	job  *river.Job[hooklinetype.JobArgs]
 	done chan error
 }
 
-func (g *grouper) do(ctx context.Context, job *river.Job[Args]) error {
+func (g *grouper) do(ctx context.Context, job *river.Job[hooklinetype.JobArgs]) error {
 	m := &member{ctx: ctx, job: job, done: make(chan error, 1)}
 	g.mu.Lock()
 	gr := g.open
@@ -175,9 +176,9 @@ func (w *Worker) flush(gr *group) {
 // commit.
 //
 // Events run in the order they were stored, except that the events of a
-// BatchHandler go to it in one call, when its first one comes.
+// hooklinetype.BatchHandler go to it in one call, when its first one comes.
 func (w *Worker) commitGroup(ctx context.Context, members []*member) ([]error, error) {
-	jobs := make([]*river.Job[Args], len(members))
+	jobs := make([]*river.Job[hooklinetype.JobArgs], len(members))
 	for i, m := range members {
 		jobs[i] = m.job
 	}
@@ -209,21 +210,24 @@ func (w *Worker) commitGroup(ctx context.Context, members []*member) ([]error, e
 	return results, nil
 }
 
+// routeKey is a handler's route: an event's source and type.
+type routeKey struct{ source, eventType string }
+
 // groupItem is an event a group member's job applies.
 type groupItem struct {
 	index int // in the group's members
-	ev    inbox.Event
+	ev    hooklinetype.Event
 }
 
 // runGroup runs the handlers of work in tx. A handler's failure is a
 // *handlerFailure naming the member, or no member (index -1) when a
-// BatchHandler failed for several.
+// hooklinetype.BatchHandler failed for several.
 func (w *Worker) runGroup(ctx context.Context, tx pgx.Tx, members []*member, work []groupItem) error {
-	batched := map[route][]groupItem{}
+	batched := map[routeKey][]groupItem{}
 	for _, it := range work {
-		r := route{it.ev.Source, it.ev.Type}
-		if h, ok := w.mux.Lookup(r.source, r.eventType); ok {
-			if _, batch := h.(BatchHandler); batch {
+		r := routeKey{it.ev.Source, it.ev.Type}
+		if h, _, ok := w.mux.Route(r.source, r.eventType); ok {
+			if _, batch := h.(hooklinetype.BatchHandler); batch {
 				batched[r] = append(batched[r], it)
 			}
 		}
@@ -234,7 +238,7 @@ func (w *Worker) runGroup(ctx context.Context, tx pgx.Tx, members []*member, wor
 		}
 	}
 	for _, it := range work {
-		r := route{it.ev.Source, it.ev.Type}
+		r := routeKey{it.ev.Source, it.ev.Type}
 		if items, ok := batched[r]; ok {
 			if items == nil {
 				continue // applied with the route's first event
@@ -254,15 +258,15 @@ func (w *Worker) runGroup(ctx context.Context, tx pgx.Tx, members []*member, wor
 	return nil
 }
 
-// handleBatch gives one BatchHandler its events, at least two.
+// handleBatch gives one hooklinetype.BatchHandler its events, at least two.
 func (w *Worker) handleBatch(ctx context.Context, tx pgx.Tx, items []groupItem) error {
 	first := items[0].ev
-	h, _ := w.mux.Lookup(first.Source, first.Type)
-	evs := make([]inbox.Event, len(items))
+	h, _, _ := w.mux.Route(first.Source, first.Type)
+	evs := make([]hooklinetype.Event, len(items))
 	for i, it := range items {
 		evs[i] = it.ev
 	}
-	if err := h.(BatchHandler).HandleBatch(ctx, tx, evs); err != nil {
+	if err := h.(hooklinetype.BatchHandler).HandleBatch(ctx, tx, evs); err != nil {
 		return fmt.Errorf("handle %d events of %s (%s) at once: %w", len(evs), first.Source, first.Type, err)
 	}
 	return nil

@@ -17,6 +17,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookline/hookline/hooklinetype"
 	"github.com/hookline/hookline/internal/dispatch"
 	"github.com/hookline/hookline/internal/inbox"
 	"github.com/hookline/hookline/internal/ingest"
@@ -53,7 +54,7 @@ type groupBundle struct {
 // then starts a River client whose worker groups them: every job is fetched
 // at once and waits up to 300ms for its group to fill, so the events share
 // one group.
-func setupGroups(t *testing.T, mux *dispatch.Mux, ids ...string) *groupBundle {
+func setupGroups(t *testing.T, mux *hooklinetype.Mux, ids ...string) *groupBundle {
 	t.Helper()
 	db := pgtest.NewDB(t)
 	_, err := db.Pool.Exec(context.Background(), `CREATE TABLE applied (event_id text NOT NULL, job_id bigint NOT NULL)`)
@@ -73,7 +74,7 @@ func setupGroups(t *testing.T, mux *dispatch.Mux, ids ...string) *groupBundle {
 	}))
 	client, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{
 		FetchCooldown: 10 * time.Millisecond, FetchPollInterval: 50 * time.Millisecond, Logger: logger,
-		Queues: map[string]river.QueueConfig{dispatch.Queue: {MaxWorkers: len(ids)}}, TestOnly: true, Workers: workers,
+		Queues: map[string]river.QueueConfig{hooklinetype.Queue: {MaxWorkers: len(ids)}}, TestOnly: true, Workers: workers,
 	})
 	require.NoError(t, err)
 	events, cancel := client.Subscribe(river.EventKindJobCompleted, river.EventKindJobFailed, river.EventKindJobCancelled)
@@ -88,7 +89,7 @@ func setupGroups(t *testing.T, mux *dispatch.Mux, ids ...string) *groupBundle {
 }
 
 // record is a handler that notes each application in the applied table.
-func record(ctx context.Context, tx pgx.Tx, ev inbox.Event) error {
+func record(ctx context.Context, tx pgx.Tx, ev hooklinetype.Event) error {
 	_, err := tx.Exec(ctx, `INSERT INTO applied VALUES ($1, 0)`, ev.EventID)
 	return err
 }
@@ -118,7 +119,7 @@ func (b *groupBundle) waitFinal(t *testing.T, n int) map[string]*rivertype.JobRo
 			if ev.Kind == river.EventKindJobFailed && ev.Job.State != rivertype.JobStateDiscarded {
 				continue // retried
 			}
-			var args dispatch.Args
+			var args hooklinetype.JobArgs
 			require.NoError(t, json.Unmarshal(ev.Job.EncodedArgs, &args))
 			out[args.EventID] = ev.Job
 		case <-timeout:
@@ -130,8 +131,8 @@ func (b *groupBundle) waitFinal(t *testing.T, n int) map[string]*rivertype.JobRo
 
 func TestGroupAppliesItsEventsInOneTransaction(t *testing.T) {
 	t.Parallel()
-	mux := dispatch.NewMux()
-	mux.HandleWith("grp", "t", dispatch.HandlerFunc(record), dispatch.HandlerOpts{Group: true})
+	mux := hooklinetype.NewMux()
+	mux.RegisterWith("grp", "t", hooklinetype.HandlerFunc(record), hooklinetype.HandlerOpts{Group: true})
 	ids := []string{"e1", "e2", "e3", "e4", "e5"}
 	b := setupGroups(t, mux, ids...)
 
@@ -151,8 +152,8 @@ func TestGroupAppliesItsEventsInOneTransaction(t *testing.T) {
 func TestAFailingHandlerDoesNotFailItsGroupMates(t *testing.T) {
 	t.Parallel()
 	var failed atomic.Bool
-	mux := dispatch.NewMux()
-	mux.HandleWith("grp", "t", dispatch.HandlerFunc(func(ctx context.Context, tx pgx.Tx, ev inbox.Event) error {
+	mux := hooklinetype.NewMux()
+	mux.RegisterWith("grp", "t", hooklinetype.HandlerFunc(func(ctx context.Context, tx pgx.Tx, ev hooklinetype.Event) error {
 		if err := record(ctx, tx, ev); err != nil {
 			return err
 		}
@@ -160,7 +161,7 @@ func TestAFailingHandlerDoesNotFailItsGroupMates(t *testing.T) {
 			return errors.New("downstream hiccup")
 		}
 		return nil
-	}), dispatch.HandlerOpts{Group: true})
+	}), hooklinetype.HandlerOpts{Group: true})
 	ids := []string{"e1", "e2", "e3", "e4", "e5"}
 	b := setupGroups(t, mux, ids...)
 
@@ -181,13 +182,13 @@ func TestAFailingHandlerDoesNotFailItsGroupMates(t *testing.T) {
 
 func TestAPermanentErrorInAGroupCancelsOnlyItsJob(t *testing.T) {
 	t.Parallel()
-	mux := dispatch.NewMux()
-	mux.HandleWith("grp", "t", dispatch.HandlerFunc(func(ctx context.Context, tx pgx.Tx, ev inbox.Event) error {
+	mux := hooklinetype.NewMux()
+	mux.RegisterWith("grp", "t", hooklinetype.HandlerFunc(func(ctx context.Context, tx pgx.Tx, ev hooklinetype.Event) error {
 		if ev.EventID == "e2" {
-			return dispatch.Permanent(errors.New("missing field"))
+			return hooklinetype.Permanent(errors.New("missing field"))
 		}
 		return record(ctx, tx, ev)
-	}), dispatch.HandlerOpts{Group: true})
+	}), hooklinetype.HandlerOpts{Group: true})
 	b := setupGroups(t, mux, "e1", "e2", "e3")
 
 	jobs := b.waitFinal(t, 3)
@@ -206,8 +207,8 @@ func TestAJobRunAgainAfterItsEffectCommittedAppliesNothing(t *testing.T) {
 	for _, grouped := range []bool{false, true} {
 		t.Run(fmt.Sprintf("grouped=%v", grouped), func(t *testing.T) {
 			t.Parallel()
-			mux := dispatch.NewMux()
-			mux.HandleWith("grp", "t", dispatch.HandlerFunc(record), dispatch.HandlerOpts{Group: grouped})
+			mux := hooklinetype.NewMux()
+			mux.RegisterWith("grp", "t", hooklinetype.HandlerFunc(record), hooklinetype.HandlerOpts{Group: grouped})
 			b := setupGroups(t, mux, "e1")
 			ctx := context.Background()
 			first := b.waitFinal(t, 1)["e1"]
@@ -222,7 +223,7 @@ func TestAJobRunAgainAfterItsEffectCommittedAppliesNothing(t *testing.T) {
 			rerun(first.ID)
 			require.Equal(t, map[string]int{"e1": 1}, b.applications(t), "the original job run again")
 
-			var args dispatch.Args
+			var args hooklinetype.JobArgs
 			require.NoError(t, json.Unmarshal(first.EncodedArgs, &args))
 			args.Replay = true
 			replay, err := b.client.Insert(ctx, args, nil)
@@ -252,12 +253,12 @@ type batchRecorder struct {
 	fail bool
 }
 
-func (r *batchRecorder) Handle(ctx context.Context, tx pgx.Tx, ev inbox.Event) error {
+func (r *batchRecorder) Handle(ctx context.Context, tx pgx.Tx, ev hooklinetype.Event) error {
 	r.singles.Add(1)
 	return record(ctx, tx, ev)
 }
 
-func (r *batchRecorder) HandleBatch(ctx context.Context, tx pgx.Tx, evs []inbox.Event) error {
+func (r *batchRecorder) HandleBatch(ctx context.Context, tx pgx.Tx, evs []hooklinetype.Event) error {
 	r.batches.Add(1)
 	if r.fail {
 		return errors.New("one of these is bad")
@@ -283,8 +284,8 @@ func TestABatchHandlerGetsTheGroupsEventsInOneCall(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			h := &batchRecorder{fail: tt.fail}
-			mux := dispatch.NewMux()
-			mux.HandleWith("grp", "t", h, dispatch.HandlerOpts{Group: true})
+			mux := hooklinetype.NewMux()
+			mux.RegisterWith("grp", "t", h, hooklinetype.HandlerOpts{Group: true})
 			b := setupGroups(t, mux, "e1", "e2", "e3", "e4")
 			for id, job := range b.waitFinal(t, 4) {
 				require.Equal(t, rivertype.JobStateCompleted, job.State, id)

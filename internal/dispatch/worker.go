@@ -25,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
+	"github.com/hookline/hookline/hooklinetype"
 	"github.com/hookline/hookline/internal/inbox"
 )
 
@@ -63,9 +64,9 @@ type GroupObserver interface {
 
 // Worker is the River worker for Args.
 type Worker struct {
-	river.WorkerDefaults[Args]
+	river.WorkerDefaults[hooklinetype.JobArgs]
 	logger *slog.Logger
-	mux    *Mux
+	mux    *hooklinetype.Mux
 	pool   *pgxpool.Pool
 	opts   WorkerOpts
 	// slots bounds the handler transactions open at once.
@@ -76,7 +77,7 @@ type Worker struct {
 // NewWorker returns a worker that dispatches events through mux, using pool
 // for its transactions. pool must be the database of the River client that
 // runs the worker.
-func NewWorker(pool *pgxpool.Pool, mux *Mux, logger *slog.Logger, opts WorkerOpts) *Worker {
+func NewWorker(pool *pgxpool.Pool, mux *hooklinetype.Mux, logger *slog.Logger, opts WorkerOpts) *Worker {
 	opts.Transactions = cmp.Or(opts.Transactions, max(1, int(pool.Config().MaxConns)-RiverConns))
 	opts.GroupMaxSize = cmp.Or(opts.GroupMaxSize, 100)
 	opts.GroupMaxWait = cmp.Or(opts.GroupMaxWait, 2*time.Millisecond)
@@ -91,8 +92,8 @@ func NewWorker(pool *pgxpool.Pool, mux *Mux, logger *slog.Logger, opts WorkerOpt
 // the application commit in one transaction, so a crash at any point either
 // leaves both undone (and River runs the job again) or both done (and the
 // job, run again, applies nothing).
-func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
-	if w.groups != nil && job.Args.Type != "" && w.mux.Options(job.Args.Source, job.Args.Type).Group {
+func (w *Worker) Work(ctx context.Context, job *river.Job[hooklinetype.JobArgs]) error {
+	if w.groups != nil && job.Args.Type != "" && w.grouped(job.Args.Source, job.Args.Type) {
 		return w.groups.do(ctx, job)
 	}
 	release, err := w.acquire(ctx)
@@ -119,12 +120,12 @@ const transientAttempts = 3
 
 // applyOne applies job's event in a transaction of its own, within a slot
 // its caller holds.
-func (w *Worker) applyOne(ctx context.Context, job *river.Job[Args]) error {
+func (w *Worker) applyOne(ctx context.Context, job *river.Job[hooklinetype.JobArgs]) error {
 	log := w.logger.With("source", job.Args.Source, "event_id", job.Args.EventID, "job_id", job.ID, "attempt", job.Attempt)
 	for attempt := 1; ; attempt++ {
 		var result error
 		err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
-			due, gone, err := claim(ctx, tx, []*river.Job[Args]{job})
+			due, gone, err := claim(ctx, tx, []*river.Job[hooklinetype.JobArgs]{job})
 			switch {
 			case err != nil:
 				return err
@@ -153,8 +154,8 @@ func (w *Worker) applyOne(ctx context.Context, job *river.Job[Args]) error {
 
 // failure is what River is told of a job whose transaction failed with
 // err: a permanent error cancels the job, any other is retried.
-func (w *Worker) failure(job *river.Job[Args], err error) error {
-	if IsPermanent(err) {
+func (w *Worker) failure(job *river.Job[hooklinetype.JobArgs], err error) error {
+	if hooklinetype.IsPermanent(err) {
 		w.logger.Error("event cannot be processed; cancelling its job", "source", job.Args.Source, "event_id", job.Args.EventID,
 			"job_id", job.ID, "attempt", job.Attempt, "error", err)
 		return river.JobCancel(err)
@@ -165,7 +166,7 @@ func (w *Worker) failure(job *river.Job[Args], err error) error {
 // claim marks, in tx, the events of jobs that are due as applied by them
 // (inbox.ClaimMany), and returns those events by row id, and the row ids
 // that no longer exist. The jobs' events must be distinct.
-func claim(ctx context.Context, tx pgx.Tx, jobs []*river.Job[Args]) (due map[int64]inbox.Event, gone map[int64]bool, err error) {
+func claim(ctx context.Context, tx pgx.Tx, jobs []*river.Job[hooklinetype.JobArgs]) (due map[int64]hooklinetype.Event, gone map[int64]bool, err error) {
 	claims := make([]inbox.Claim, len(jobs))
 	for i, j := range jobs {
 		claims[i] = inbox.Claim{InboxID: j.Args.InboxID, JobID: j.ID, Replay: j.Args.Replay}
@@ -174,9 +175,9 @@ func claim(ctx context.Context, tx pgx.Tx, jobs []*river.Job[Args]) (due map[int
 	if err != nil {
 		return nil, nil, err
 	}
-	due = make(map[int64]inbox.Event, len(evs))
+	due = make(map[int64]hooklinetype.Event, len(evs))
 	for _, ev := range evs {
-		due[ev.ID] = ev
+		due[ev.InboxID] = ev
 	}
 	if len(due) == len(jobs) {
 		return due, nil, nil
@@ -200,19 +201,24 @@ func claim(ctx context.Context, tx pgx.Tx, jobs []*river.Job[Args]) (due map[int
 	return due, gone, nil
 }
 
-// handle runs ev's handler in tx. An event type nobody registered is
-// applied with no effect: providers send many types nobody subscribed to,
-// and retrying them would only fill the queue.
-func (w *Worker) handle(ctx context.Context, tx pgx.Tx, ev inbox.Event, log *slog.Logger) error {
-	h, ok := w.mux.Lookup(ev.Source, ev.Type)
-	if !ok {
-		log.Info("no handler for event type; completed without effect", "type", ev.Type)
-		return nil
+// handle runs ev's handler in tx, through the Mux: an event type nobody
+// registered goes to the Mux's NotFound, which by default applies it with
+// no effect.
+func (w *Worker) handle(ctx context.Context, tx pgx.Tx, ev hooklinetype.Event, log *slog.Logger) error {
+	if _, _, ok := w.mux.Route(ev.Source, ev.Type); !ok {
+		log.Info("no handler for event type; the Mux's NotFound handles it", "type", ev.Type)
 	}
-	if err := h.Handle(ctx, tx, ev); err != nil {
+	if err := w.mux.Handle(ctx, tx, ev); err != nil {
 		return fmt.Errorf("handle event %s/%s (%s): %w", ev.Source, ev.EventID, ev.Type, err)
 	}
 	return nil
+}
+
+// grouped reports whether events of eventType from source may share a
+// group's transaction.
+func (w *Worker) grouped(source, eventType string) bool {
+	_, opts, _ := w.mux.Route(source, eventType)
+	return opts.Group
 }
 
 // transient reports whether err is a conflict that a new transaction can

@@ -3,7 +3,6 @@ package dispatch_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookline/hookline/hooklinetype"
 	"github.com/hookline/hookline/internal/balances"
 	"github.com/hookline/hookline/internal/dispatch"
 	"github.com/hookline/hookline/internal/inbox"
@@ -31,7 +31,7 @@ type testBundle struct {
 }
 
 // setup starts a real River client working the events queue with mux.
-func setup(t *testing.T, mux *dispatch.Mux) *testBundle {
+func setup(t *testing.T, mux *hooklinetype.Mux) *testBundle {
 	t.Helper()
 	db := pgtest.NewDB(t)
 	logger := slog.New(slog.DiscardHandler)
@@ -41,7 +41,7 @@ func setup(t *testing.T, mux *dispatch.Mux) *testBundle {
 		FetchCooldown:     10 * time.Millisecond,
 		FetchPollInterval: 50 * time.Millisecond,
 		Logger:            logger,
-		Queues:            map[string]river.QueueConfig{dispatch.Queue: {MaxWorkers: 5}},
+		Queues:            map[string]river.QueueConfig{hooklinetype.Queue: {MaxWorkers: 5}},
 		TestOnly:          true,
 		Workers:           workers,
 	})
@@ -102,8 +102,8 @@ func (b *testBundle) processed(t *testing.T, eventID string) bool {
 	return processed
 }
 
-func exampleMux() *dispatch.Mux {
-	mux := dispatch.NewMux()
+func exampleMux() *hooklinetype.Mux {
+	mux := hooklinetype.NewMux()
 	balances.Register(mux)
 	return mux
 }
@@ -122,8 +122,8 @@ func TestWorkerAppliesEffectMarksProcessedAndCompletesJob(t *testing.T) {
 func TestWorkerRetriesAfterHandlerErrorAndAppliesEffectOnce(t *testing.T) {
 	t.Parallel()
 	var calls atomic.Int32
-	mux := dispatch.NewMux()
-	mux.HandleFunc("bank", "transfer.settled", func(ctx context.Context, tx pgx.Tx, ev inbox.Event) error {
+	mux := hooklinetype.NewMux()
+	mux.RegisterFunc("bank", "transfer.settled", func(ctx context.Context, tx pgx.Tx, ev hooklinetype.Event) error {
 		// Write the effect, then fail: the write must roll back with the
 		// failed attempt, so the balance ends at one application.
 		if err := balances.Add(ctx, tx, "bank:flaky", 100); err != nil {
@@ -158,6 +158,20 @@ func TestWorkerCompletesEventWithNoHandlerWithoutEffect(t *testing.T) {
 	require.True(t, b.processed(t, "tr_unknown"))
 }
 
+func TestAMuxWithANotFoundHandlerDecidesUnhandledEvents(t *testing.T) {
+	t.Parallel()
+	mux := exampleMux()
+	mux.NotFound = hooklinetype.HandlerFunc(func(context.Context, pgx.Tx, hooklinetype.Event) error {
+		return hooklinetype.Permanent(errors.New("nobody handles this type"))
+	})
+	b := setup(t, mux)
+	b.ingestBank(t, "tr_unknown", "account.opened", `{"id":"tr_unknown"}`)
+
+	job := b.waitFinal(t)
+	require.Equal(t, rivertype.JobStateCancelled, job.State, "NotFound's permanent error cancels the job")
+	require.False(t, b.processed(t, "tr_unknown"))
+}
+
 func TestWorkerCancelsPermanentFailureInsteadOfRetrying(t *testing.T) {
 	t.Parallel()
 	b := setup(t, exampleMux())
@@ -180,13 +194,13 @@ func TestWorkerNeverAppliesAnEventTwiceUnlessReplayed(t *testing.T) {
 		`SELECT id FROM inbox_events WHERE event_id = 'tr_once'`).Scan(&inboxID))
 
 	// A stray second job for the same event completes without effect.
-	_, err := b.client.Insert(context.Background(), dispatch.Args{InboxID: inboxID, Source: "bank", EventID: "tr_once"}, nil)
+	_, err := b.client.Insert(context.Background(), hooklinetype.JobArgs{InboxID: inboxID, Source: "bank", EventID: "tr_once"}, nil)
 	require.NoError(t, err)
 	require.Equal(t, rivertype.JobStateCompleted, b.waitFinal(t).State)
 	require.Equal(t, int64(10), b.balance(t, "bank:acc_1"))
 
 	// A deliberate replay applies it again.
-	_, err = b.client.Insert(context.Background(), dispatch.Args{InboxID: inboxID, Source: "bank", EventID: "tr_once", Replay: true}, nil)
+	_, err = b.client.Insert(context.Background(), hooklinetype.JobArgs{InboxID: inboxID, Source: "bank", EventID: "tr_once", Replay: true}, nil)
 	require.NoError(t, err)
 	require.Equal(t, rivertype.JobStateCompleted, b.waitFinal(t).State)
 	require.Equal(t, int64(20), b.balance(t, "bank:acc_1"))
@@ -195,26 +209,9 @@ func TestWorkerNeverAppliesAnEventTwiceUnlessReplayed(t *testing.T) {
 func TestWorkerCancelsJobWhoseEventIsGone(t *testing.T) {
 	t.Parallel()
 	b := setup(t, exampleMux())
-	_, err := b.client.Insert(context.Background(), dispatch.Args{InboxID: 987654, Source: "bank", EventID: "gone"}, nil)
+	_, err := b.client.Insert(context.Background(), hooklinetype.JobArgs{InboxID: 987654, Source: "bank", EventID: "gone"}, nil)
 	require.NoError(t, err)
 	job := b.waitFinal(t)
 	require.Equal(t, rivertype.JobStateCancelled, job.State)
 	require.Contains(t, job.Errors[0].Error, "not found")
-}
-
-func TestMuxPanicsOnDuplicateRegistration(t *testing.T) {
-	t.Parallel()
-	mux := dispatch.NewMux()
-	h := func(context.Context, pgx.Tx, inbox.Event) error { return nil }
-	mux.HandleFunc("bank", "a", h)
-	require.PanicsWithValue(t, "dispatch: handler for bank/a registered twice", func() { mux.HandleFunc("bank", "a", h) })
-	_, ok := mux.Lookup("bank", "b")
-	require.False(t, ok)
-}
-
-func TestPermanentIsDetectedThroughWrapping(t *testing.T) {
-	t.Parallel()
-	err := fmt.Errorf("handle: %w", dispatch.Permanent(errors.New("bad payload")))
-	require.True(t, dispatch.IsPermanent(err))
-	require.False(t, dispatch.IsPermanent(errors.New("transient")))
 }

@@ -13,9 +13,10 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
-	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/hookline/hookline/hooklinetype"
 )
 
 // ErrNotFound is returned when no event has the requested id.
@@ -39,22 +40,6 @@ type NewEvent struct {
 	// holding the body of a caller who gave up). The receiver returns the
 	// body's memory to its budget with it.
 	Release func()
-}
-
-// Event is a stored event.
-type Event struct {
-	ID          int64
-	Source      string
-	EventID     string
-	Type        string
-	APIVersion  string
-	Payload     []byte
-	Headers     map[string]string
-	ReceivedAt  time.Time
-	ProcessedAt *time.Time
-	// ProcessedByJob is the River job that last applied the event, if
-	// known: replay jobs are told apart by it.
-	ProcessedByJob *int64
 }
 
 // Insert stores ev unless an event with the same source and id, or the
@@ -104,7 +89,7 @@ type Claim struct {
 // row applied. Marking first costs nothing if a handler fails, since the
 // whole transaction then rolls back, and halves the inbox's writes
 // (a lock, then an update, each logged, cost twice one update).
-func ClaimMany(ctx context.Context, tx pgx.Tx, claims []Claim) ([]Event, error) {
+func ClaimMany(ctx context.Context, tx pgx.Tx, claims []Claim) ([]hooklinetype.Event, error) {
 	ids, jobs, replays := make([]int64, len(claims)), make([]int64, len(claims)), make([]bool, len(claims))
 	for i, c := range claims {
 		ids[i], jobs[i], replays[i] = c.InboxID, c.JobID, c.Replay
@@ -113,12 +98,12 @@ func ClaimMany(ctx context.Context, tx pgx.Tx, claims []Claim) ([]Event, error) 
 		UPDATE inbox_events e SET processed_at = now(), processed_by_job = u.job
 		FROM unnest($1::bigint[], $2::bigint[], $3::bool[]) AS u(id, job, replay)
 		WHERE e.id = u.id AND (e.processed_at IS NULL OR (u.replay AND e.processed_by_job IS DISTINCT FROM u.job))
-		RETURNING e.id, e.source, e.event_id, e.event_type, coalesce(e.api_version, ''), e.payload, e.headers,
-			e.received_at, e.processed_at, e.processed_by_job`, ids, jobs, replays)
+		RETURNING e.id, e.source, e.event_id, e.event_type, coalesce(e.api_version, ''), e.payload, e.headers, e.received_at`,
+		ids, jobs, replays)
 	if err != nil {
 		return nil, fmt.Errorf("claim %d events: %w", len(claims), err)
 	}
-	evs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Event])
+	evs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[hooklinetype.Event])
 	if err != nil {
 		return nil, fmt.Errorf("claim %d events: %w", len(claims), err)
 	}

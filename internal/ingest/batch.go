@@ -15,7 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
-	"github.com/hookline/hookline/internal/dispatch"
+	"github.com/hookline/hookline/hooklinetype"
 	"github.com/hookline/hookline/internal/inbox"
 )
 
@@ -314,7 +314,7 @@ func (b *Batcher) commit(deadline time.Time, events []inbox.NewEvent, callers ma
 		}
 		params := make([]river.InsertManyParams, len(rows))
 		for i, r := range rows {
-			params[i] = river.InsertManyParams{Args: dispatch.Args{InboxID: r.ID, Source: r.Source, EventID: r.EventID, Type: r.Type}}
+			params[i] = river.InsertManyParams{Args: hooklinetype.JobArgs{InboxID: r.ID, Source: r.Source, EventID: r.EventID, Type: r.Type}}
 		}
 		// COPY is the fastest insert River has; it would fail the whole batch
 		// on a unique-job conflict, but these jobs carry no unique options.

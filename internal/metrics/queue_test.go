@@ -11,7 +11,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hookline/hookline/internal/dispatch"
+	"github.com/hookline/hookline/hooklinetype"
 	"github.com/hookline/hookline/internal/metrics"
 	"github.com/hookline/hookline/internal/pgtest"
 )
@@ -24,7 +24,7 @@ func TestQueueCollectorReportsJobsByStateAndOldestAvailableAge(t *testing.T) {
 	require.NoError(t, err)
 	ctx := context.Background()
 	insert := func(opts *river.InsertOpts) int64 {
-		res, err := rc.Insert(ctx, dispatch.Args{InboxID: 1, Source: "bank", EventID: "e"}, opts)
+		res, err := rc.Insert(ctx, hooklinetype.JobArgs{InboxID: 1, Source: "bank", EventID: "e"}, opts)
 		require.NoError(t, err)
 		return res.Job.ID
 	}
@@ -40,7 +40,7 @@ func TestQueueCollectorReportsJobsByStateAndOldestAvailableAge(t *testing.T) {
 	_, err = db.Pool.Exec(ctx, `UPDATE river_job SET scheduled_at = now() - interval '1 day' WHERE id = $1`, elsewhere)
 	require.NoError(t, err)
 	reg := metrics.NewRegistry()
-	reg.MustRegister(metrics.NewQueue(db.Pool, dispatch.Queue, 2*time.Second, discard))
+	reg.MustRegister(metrics.NewQueue(db.Pool, hooklinetype.Queue, 2*time.Second, discard))
 
 	mfs := gather(t, reg)
 	jobs := func(state string) float64 {
@@ -58,7 +58,7 @@ func TestQueueCollectorReportsNoAgeForAnEmptyQueue(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDB(t)
 	reg := metrics.NewRegistry()
-	reg.MustRegister(metrics.NewQueue(db.Pool, dispatch.Queue, 2*time.Second, discard))
+	reg.MustRegister(metrics.NewQueue(db.Pool, hooklinetype.Queue, 2*time.Second, discard))
 
 	mfs := gather(t, reg)
 	require.Zero(t, sample(t, mfs, "hookline_queue_jobs", map[string]string{"state": "available"}).GetGauge().GetValue())
@@ -74,7 +74,7 @@ func (failingQuerier) Query(context.Context, string, ...any) (pgx.Rows, error) {
 func TestQueueCollectorLeavesOutQueueSeriesAndCountsTheErrorWhenTheQueryFails(t *testing.T) {
 	t.Parallel()
 	reg := metrics.NewRegistry()
-	reg.MustRegister(metrics.NewQueue(failingQuerier{}, dispatch.Queue, time.Second, discard))
+	reg.MustRegister(metrics.NewQueue(failingQuerier{}, hooklinetype.Queue, time.Second, discard))
 
 	mfs := gather(t, reg)
 	require.Nil(t, family(mfs, "hookline_queue_jobs"), "a failed query must not read as an empty queue")

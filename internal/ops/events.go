@@ -10,7 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/hookline/hookline/internal/dispatch"
+	"github.com/hookline/hookline/hooklinetype"
 )
 
 // ErrEventNotFound is returned, wrapped, when no inbox row has the
@@ -94,7 +94,7 @@ func (c *Client) ListEvents(ctx context.Context, f EventFilter) ([]EventSummary,
 	if f.Limit <= 0 {
 		f.Limit = 50
 	}
-	args := []any{dispatch.Kind}
+	args := []any{hooklinetype.JobKind}
 	arg := func(v any) string {
 		args = append(args, v)
 		return fmt.Sprintf("$%d", len(args))
@@ -300,7 +300,7 @@ func (c *Client) GetEvent(ctx context.Context, source, eventID string, withPaylo
 			       created_at, finalized_at, coalesce(errors[array_length(errors, 1)]->>'error', '')
 			FROM river_job
 			WHERE kind = $1 AND args @> jsonb_build_object('inbox_id', $2::bigint)
-			ORDER BY id DESC`, dispatch.Kind, d.InboxID)
+			ORDER BY id DESC`, hooklinetype.JobKind, d.InboxID)
 		if err != nil {
 			return fmt.Errorf("list jobs: %w", err)
 		}

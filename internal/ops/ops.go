@@ -25,7 +25,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
-	"github.com/hookline/hookline/internal/dispatch"
+	"github.com/hookline/hookline/hooklinetype"
 )
 
 // DB is what Prune needs: a *pgxpool.Pool, or a pgx.Tx (whose Begin opens a
@@ -38,7 +38,7 @@ type DB interface {
 }
 
 // Client runs operator queries and actions against one database's events
-// queue (dispatch.Queue) and inbox.
+// queue (hooklinetype.Queue) and inbox.
 type Client struct {
 	pool  *pgxpool.Pool
 	river *river.Client[pgx.Tx]
@@ -56,7 +56,7 @@ func New(pool *pgxpool.Pool) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create insert-only river client: %w", err)
 	}
-	return &Client{pool: pool, river: rc, queue: dispatch.Queue}, nil
+	return &Client{pool: pool, river: rc, queue: hooklinetype.Queue}, nil
 }
 
 // Queue is the name of the River queue the client operates on.
@@ -66,7 +66,7 @@ func (c *Client) Queue() string { return c.queue }
 // that is true while the event has a job that will still run: available,
 // pending, retryable, running or scheduled. Drain waits for such jobs, and
 // replay and prune leave an event alone while it has one. kindParam is the
-// placeholder bound to dispatch.Kind.
+// placeholder bound to hooklinetype.JobKind.
 func hasLiveJob(kindParam string) string {
 	return `EXISTS (
 		SELECT 1 FROM river_job lj

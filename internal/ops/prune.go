@@ -7,7 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/hookline/hookline/internal/dispatch"
+	"github.com/hookline/hookline/hooklinetype"
 )
 
 // DefaultKeepKeysFor is how long prune keeps an event's idempotency key
@@ -93,7 +93,7 @@ func Prune(ctx context.Context, db DB, opts PruneOpts) (PruneResult, error) {
 			       count(*) FILTER (WHERE NOT (e.received_at < $3 AND e.processed_at < $3) AND e.pruned_at IS NULL)
 			FROM inbox_events e
 			WHERE e.received_at < $2 AND e.processed_at < $2 AND NOT `+hasLiveJob("$1"),
-			dispatch.Kind, res.PayloadCutoff, res.KeyCutoff,
+			hooklinetype.JobKind, res.PayloadCutoff, res.KeyCutoff,
 		).Scan(&res.RowsDeleted, &res.PayloadsPruned)
 		if err != nil {
 			return res, fmt.Errorf("%s (dry run): %w", describe, err)
@@ -120,7 +120,7 @@ func Prune(ctx context.Context, db DB, opts PruneOpts) (PruneResult, error) {
 
 // inBatches locks, batch by batch in id order, the rows of inbox_events e
 // that match pick (a condition whose $2 is cutoff), and runs act on each
-// batch in the same transaction, with $1 bound to dispatch.Kind and $2 to
+// batch in the same transaction, with $1 bound to hooklinetype.JobKind and $2 to
 // the batch's ids. It returns the rows act changed.
 //
 // received_at is in every pick: processed_at is never earlier than it, and
@@ -147,7 +147,7 @@ func inBatches(ctx context.Context, db DB, size int, cutoff time.Time, pick, act
 			if locked == 0 {
 				return nil
 			}
-			tag, err := tx.Exec(ctx, act, dispatch.Kind, ids)
+			tag, err := tx.Exec(ctx, act, hooklinetype.JobKind, ids)
 			if err != nil {
 				return fmt.Errorf("rows %d to %d: %w", ids[0], ids[len(ids)-1], err)
 			}

@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
-	"github.com/hookline/hookline/internal/dispatch"
+	"github.com/hookline/hookline/hooklinetype"
 )
 
 // Reasons an event is not replayed.
@@ -146,7 +146,7 @@ func (c *Client) PreviewReplay(ctx context.Context, sel ReplaySelector) (ReplayP
 	err := c.readTx(ctx, func(tx pgx.Tx) error {
 		return tx.QueryRow(ctx, `
 			SELECT count(*), count(*) FILTER (WHERE e.pruned_at IS NULL AND NOT `+hasLiveJob("$4")+`)
-			FROM inbox_events e WHERE `+where, append(args, dispatch.Kind)...,
+			FROM inbox_events e WHERE `+where, append(args, hooklinetype.JobKind)...,
 		).Scan(&p.Matching, &p.Replayable)
 	})
 	if err != nil {
@@ -194,7 +194,7 @@ func (c *Client) replay(ctx context.Context, opts ReplayOpts, where string, args
 		}
 		rows, err = tx.Query(ctx, `
 			SELECT e.id, e.source, e.event_id, e.event_type, e.pruned_at IS NOT NULL, `+hasLiveJob("$1")+`
-			FROM inbox_events e WHERE e.id = ANY($2) ORDER BY e.id`, dispatch.Kind, ids)
+			FROM inbox_events e WHERE e.id = ANY($2) ORDER BY e.id`, hooklinetype.JobKind, ids)
 		if err != nil {
 			return fmt.Errorf("check events: %w", err)
 		}
@@ -214,7 +214,7 @@ func (c *Client) replay(ctx context.Context, opts ReplayOpts, where string, args
 				skipped = append(skipped, Skipped{cd.ID, cd.Source, cd.EventID, ErrQueued.Error(), ErrQueued})
 			default:
 				replayed = append(replayed, Replayed{InboxID: cd.ID, Source: cd.Source, EventID: cd.EventID, Type: cd.Type})
-				params = append(params, river.InsertManyParams{Args: dispatch.Args{
+				params = append(params, river.InsertManyParams{Args: hooklinetype.JobArgs{
 					InboxID: cd.ID, Source: cd.Source, EventID: cd.EventID, Type: cd.Type, Replay: true,
 				}})
 			}

@@ -8,7 +8,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
-	"github.com/hookline/hookline/internal/dispatch"
+	"github.com/hookline/hookline/hooklinetype"
 )
 
 // RetryResult lists the dead-lettered jobs that RetryDiscarded re-drove.
@@ -35,7 +35,7 @@ func (c *Client) RetryDiscarded(ctx context.Context, source string, dryRun bool)
 	res := RetryResult{Queue: c.queue, Source: source, DryRun: dryRun, JobIDs: []int64{}}
 	params := river.NewJobListParams().
 		Queues(c.queue).
-		Kinds(dispatch.Kind).
+		Kinds(hooklinetype.JobKind).
 		States(rivertype.JobStateDiscarded).
 		OrderBy(river.JobListOrderByID, river.SortOrderAsc).
 		First(retryPage)
@@ -73,7 +73,7 @@ func forSource(source string) string {
 
 // eventOf names the event of a job, for messages.
 func eventOf(job *rivertype.JobRow) string {
-	var args dispatch.Args
+	var args hooklinetype.JobArgs
 	if err := json.Unmarshal(job.EncodedArgs, &args); err != nil {
 		return "?"
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookline/hookline/hooklinetype"
 	"github.com/hookline/hookline/internal/dbpool"
 	"github.com/hookline/hookline/internal/dispatch"
 	"github.com/hookline/hookline/internal/inbox"
@@ -26,20 +27,20 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // startWorker runs one in-process "worker process": a River client whose
 // jobs pass a Gate kept at its share of the global limit by a Controller.
-func startWorker(t *testing.T, db *pgtest.DB, mux *dispatch.Mux, concurrency int) *throttle.Controller {
+func startWorker(t *testing.T, db *pgtest.DB, mux *hooklinetype.Mux, concurrency int) *throttle.Controller {
 	t.Helper()
 	logger := slog.New(slog.DiscardHandler)
 	// A connection per job in flight, as the worker binary sizes its pool.
 	pool, err := dbpool.New(context.Background(), db.URL, concurrency+5, 0, "")
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
-	gate := throttle.NewGate(dispatch.Queue, concurrency, 30*time.Second)
+	gate := throttle.NewGate(hooklinetype.Queue, concurrency, 30*time.Second)
 	workers := river.NewWorkers()
 	river.AddWorker(workers, dispatch.NewWorker(pool, mux, logger, dispatch.WorkerOpts{}))
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		FetchCooldown: 5 * time.Millisecond, FetchPollInterval: 50 * time.Millisecond,
 		Logger: logger, Middleware: []rivertype.Middleware{gate},
-		Queues:   map[string]river.QueueConfig{dispatch.Queue: {MaxWorkers: concurrency}},
+		Queues:   map[string]river.QueueConfig{hooklinetype.Queue: {MaxWorkers: concurrency}},
 		TestOnly: true, Workers: workers,
 	})
 	require.NoError(t, err)
@@ -63,7 +64,7 @@ func startWorker(t *testing.T, db *pgtest.DB, mux *dispatch.Mux, concurrency int
 // inflight counts jobs inside their handler, across every worker.
 type inflight struct{ now, peak atomic.Int32 }
 
-func (f *inflight) handler(ctx context.Context, _ pgx.Tx, _ inbox.Event) error {
+func (f *inflight) handler(ctx context.Context, _ pgx.Tx, _ hooklinetype.Event) error {
 	n := f.now.Add(1)
 	defer f.now.Add(-1)
 	for {
@@ -91,8 +92,8 @@ func TestThrottleLowersJobsInFlightAcrossProcessesWithinTwoSeconds(t *testing.T)
 	db := pgtest.NewDB(t)
 	ctx := context.Background()
 	f := &inflight{}
-	mux := dispatch.NewMux()
-	mux.HandleFunc("bank", "slow", f.handler)
+	mux := hooklinetype.NewMux()
+	mux.RegisterFunc("bank", "slow", f.handler)
 
 	rc, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
@@ -123,9 +124,9 @@ func TestThrottleLowersJobsInFlightAcrossProcessesWithinTwoSeconds(t *testing.T)
 
 func TestGateSnoozesJobsThatWaitTooLong(t *testing.T) {
 	t.Parallel()
-	gate := throttle.NewGate(dispatch.Queue, 0, 10*time.Millisecond)
+	gate := throttle.NewGate(hooklinetype.Queue, 0, 10*time.Millisecond)
 	called := false
-	err := gate.Work(context.Background(), &rivertype.JobRow{Queue: dispatch.Queue}, func(context.Context) error { called = true; return nil })
+	err := gate.Work(context.Background(), &rivertype.JobRow{Queue: hooklinetype.Queue}, func(context.Context) error { called = true; return nil })
 	var snooze *river.JobSnoozeError
 	require.ErrorAs(t, err, &snooze)
 	require.False(t, called)
@@ -144,7 +145,7 @@ func TestControllerRecoversFromALostConnection(t *testing.T) {
 	pool, err := dbpool.New(ctx, db.URL, 4, 0, "")
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
-	gate := throttle.NewGate(dispatch.Queue, 8, time.Second)
+	gate := throttle.NewGate(hooklinetype.Queue, 8, time.Second)
 	ctl := throttle.NewController(pool, gate, 8, slog.New(slog.DiscardHandler))
 	ctl.Interval = 100 * time.Millisecond
 	runCtx, cancel := context.WithCancel(ctx)

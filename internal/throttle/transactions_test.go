@@ -11,7 +11,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hookline/hookline/internal/dispatch"
+	"github.com/hookline/hookline/hooklinetype"
 	"github.com/hookline/hookline/internal/inbox"
 	"github.com/hookline/hookline/internal/ingest"
 	"github.com/hookline/hookline/internal/pgtest"
@@ -21,7 +21,7 @@ import (
 // handlerTx marks the transactions a slow handler holds open, so that
 // pg_stat_activity can count them: SET LOCAL lasts until the transaction
 // ends, group or single alike.
-func handlerTx(ctx context.Context, tx pgx.Tx, _ inbox.Event) error {
+func handlerTx(ctx context.Context, tx pgx.Tx, _ hooklinetype.Event) error {
 	_, err := tx.Exec(ctx, `SET LOCAL application_name = 'hookline-handler-tx'; SELECT pg_sleep(0.05)`)
 	return err
 }
@@ -68,8 +68,8 @@ func TestThrottleTwoHoldsAtMostTwoHandlerTransactions(t *testing.T) {
 			t.Parallel()
 			db := pgtest.NewDB(t)
 			ctx := context.Background()
-			mux := dispatch.NewMux()
-			mux.HandleWith("bank", "slow", dispatch.HandlerFunc(handlerTx), dispatch.HandlerOpts{Group: tt.grouped})
+			mux := hooklinetype.NewMux()
+			mux.RegisterWith("bank", "slow", hooklinetype.HandlerFunc(handlerTx), hooklinetype.HandlerOpts{Group: tt.grouped})
 			rc, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{})
 			require.NoError(t, err)
 			in := ingest.NewSingle(db.Pool, rc)

@@ -1,0 +1,60 @@
+package hooklinetype
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Handler applies the business effect of one event.
+//
+// Handle runs inside tx, the transaction that also marks the event applied.
+// Write the effect through tx and it commits exactly once with that mark;
+// on any error everything rolls back and the event is retried with
+// backoff, unless the error is Permanent. Work done outside tx (an HTTP
+// call, an email) is not covered: it may run again on a retry, so make it
+// idempotent, for example by passing ev.Source+"/"+ev.EventID downstream as
+// an idempotency key.
+type Handler interface {
+	Handle(ctx context.Context, tx pgx.Tx, ev Event) error
+}
+
+// HandlerFunc adapts a function to a Handler.
+type HandlerFunc func(ctx context.Context, tx pgx.Tx, ev Event) error
+
+// Handle implements Handler.
+func (f HandlerFunc) Handle(ctx context.Context, tx pgx.Tx, ev Event) error {
+	return f(ctx, tx, ev)
+}
+
+// BatchHandler is a Handler that can also apply several events at once. In
+// a group (HandlerOpts.Group), the worker gives HandleBatch all the group's
+// events for this handler, in the order they were stored, so that it can
+// apply them with one statement or one pipelined batch rather than a round
+// trip each: the example handlers add up their amounts per account and
+// write every balance with one upsert. HandleBatch must have the same
+// effect as Handle on each event in turn. If it fails, the group is rolled
+// back and each event is applied alone through Handle, so an error need not
+// say which event caused it.
+type BatchHandler interface {
+	Handler
+	HandleBatch(ctx context.Context, tx pgx.Tx, evs []Event) error
+}
+
+// HandlerOpts say how the worker runs a handler's events. The zero value is
+// one transaction per event.
+type HandlerOpts struct {
+	// Group lets the worker apply this handler's events in a transaction
+	// shared with other grouped events fetched at about the same time
+	// (WORKER_GROUP_MAX_SIZE, WORKER_GROUP_MAX_WAIT): one statement claims
+	// their inbox rows, the handlers run in turn, and one commit makes all
+	// their effects durable. It is what lets a worker keep up with the
+	// receiver.
+	//
+	// Set it only for handlers that write through tx and return quickly.
+	// A handler that waits on the network would hold every group-mate's
+	// row locks and connection while it waits. A handler's error never
+	// fails its group-mates: the group is rolled back and its events are
+	// applied one transaction each.
+	Group bool
+}
