@@ -91,7 +91,7 @@ func readFacts(root string) (codeFacts, error) {
 		}
 	}
 	f.routes = map[string][]string{configdoc.Receiver: receiverRoutes()}
-	if f.routes[configdoc.Worker], err = workerRoutes(filepath.Join(root, "cmd/worker/admin.go")); err != nil {
+	if f.routes[configdoc.Worker], err = workerRoutes(filepath.Join(root, "worker_admin.go")); err != nil {
 		return f, err
 	}
 	if f.hookctlCommands, err = cobraCommands(filepath.Join(root, "cmd/hookctl")); err != nil {

@@ -5,7 +5,7 @@
 // go/ast), never reflection over compiled types, so that field doc comments
 // are available:
 //
-//   - the Config structs of cmd/receiver and cmd/worker: every field with an
+//   - the ReceiverConfig and WorkerConfig structs of package hookline: every field with an
 //     env tag is a variable, its envDefault the default, ",required" makes it
 //     required, and its doc comment the description. A doc line
 //     "Example: v" gives the example. config.Load accepts X_FILE for each.
@@ -90,7 +90,7 @@ type EnvVar struct {
 	// Example is a complete assignment, such as RECEIVER_ADDR=:8080.
 	Example string
 	// Origins say where in the code the variable is read, such as
-	// "cmd/worker/main.go Config.Addr".
+	// "worker.go WorkerConfig.Addr".
 	Origins []string
 }
 

@@ -100,7 +100,7 @@ func TestFileSuffixIsConfigs(t *testing.T) {
 func TestExtraEnvNamesAppearInCode(t *testing.T) {
 	root := repoRoot(t)
 	var code bytes.Buffer
-	for _, glob := range []string{"cmd/*/*.go", "internal/sources/*.go", "internal/config/*.go"} {
+	for _, glob := range []string{"*.go", "cmd/*/*.go", "internal/sources/*.go", "internal/config/*.go"} {
 		paths, err := filepath.Glob(filepath.Join(root, glob))
 		require.NoError(t, err)
 		for _, p := range paths {

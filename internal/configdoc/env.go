@@ -17,6 +17,13 @@ import (
 	"unicode/utf8"
 )
 
+// binaryFiles are the files of the root package that a binary runs, beside
+// its cmd/ folder: its main is a thin call into package hookline.
+var binaryFiles = map[string][]string{
+	Receiver: {"receiver.go"},
+	Worker:   {"worker.go", "worker_admin.go"},
+}
+
 // envStruct is a struct whose env tags declare a binary's variables.
 type envStruct struct {
 	binary, file, typeName string
@@ -24,8 +31,8 @@ type envStruct struct {
 
 // envStructs are the binaries' Config structs, loaded with internal/config.
 var envStructs = []envStruct{
-	{Receiver, "cmd/receiver/main.go", "Config"},
-	{Worker, "cmd/worker/main.go", "Config"},
+	{Receiver, "receiver.go", "ReceiverConfig"},
+	{Worker, "worker.go", "WorkerConfig"},
 }
 
 // sourcesEnvFile and sourcesEnvFunc read the default sources' secrets: every
@@ -113,10 +120,14 @@ func loadEnv(root string) ([]EnvVar, error) {
 		return nil, err
 	}
 	for _, bin := range Binaries {
-		dir := filepath.Join("cmd", bin)
-		calls, usesSources, err := scanPackage(root, dir)
-		if err != nil {
-			return nil, err
+		var calls []envField
+		var usesSources bool
+		for _, dir := range append([]string{filepath.Join("cmd", bin)}, binaryFiles[bin]...) {
+			found, uses, err := scanPackage(root, dir)
+			if err != nil {
+				return nil, err
+			}
+			calls, usesSources = append(calls, found...), usesSources || uses
 		}
 		perBinary[bin] = append(perBinary[bin], calls...)
 		if usesSources {
@@ -333,7 +344,7 @@ func envStructFields(f *ast.File, typeName, file string) ([]envField, error) {
 			return nil, err
 		}
 		envTag, ok := reflect.StructTag(tag).Lookup("env")
-		if !ok {
+		if !ok || envTag == "-" { // "-": set in code, not from the environment
 			continue
 		}
 		if len(fld.Names) != 1 {
@@ -467,6 +478,9 @@ func upperFirst(s string) string {
 // it). usesSources reports a call to sources.Load or sources.FromEnv.
 func scanPackage(root, dir string) (fields []envField, usesSources bool, err error) {
 	paths, err := filepath.Glob(filepath.Join(root, dir, "*.go"))
+	if strings.HasSuffix(dir, ".go") {
+		paths, err = []string{filepath.Join(root, dir)}, nil
+	}
 	if err != nil {
 		return nil, false, err
 	}
@@ -484,7 +498,7 @@ func scanPackage(root, dir string) (fields []envField, usesSources bool, err err
 		if err != nil {
 			return nil, false, fmt.Errorf("configdoc: %w", err)
 		}
-		rel := filepath.ToSlash(filepath.Join(dir, filepath.Base(path)))
+		rel := filepath.ToSlash(strings.TrimPrefix(path, root+string(filepath.Separator)))
 		found, uses := scanFile(fset, f, rel)
 		fields = append(fields, found...)
 		usesSources = usesSources || uses

@@ -1,4 +1,4 @@
-package main
+package hookline
 
 import (
 	"os"
@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestLoadConfig(t *testing.T) {
+func TestLoadWorkerConfig(t *testing.T) {
 	t.Parallel()
 	base := map[string]string{"DATABASE_URL": "postgres://x/y"}
 	getenv := func(extra map[string]string) func(string) string {
@@ -23,38 +23,32 @@ func TestLoadConfig(t *testing.T) {
 
 	t.Run("defaults", func(t *testing.T) {
 		t.Parallel()
-		cfg, err := loadConfig([]string{"worker"}, getenv(nil))
+		cfg, err := LoadWorkerConfig(getenv(nil))
 		require.NoError(t, err)
 		require.Equal(t, 200, cfg.Concurrency)
 		require.Equal(t, time.Minute, cfg.JobTimeout)
 		require.Equal(t, 5*time.Minute, cfg.RescueAfter)
 	})
-	t.Run("the --concurrency flag overrides WORKER_CONCURRENCY", func(t *testing.T) {
-		t.Parallel()
-		cfg, err := loadConfig([]string{"worker", "--concurrency", "7"}, getenv(map[string]string{"WORKER_CONCURRENCY": "20"}))
-		require.NoError(t, err)
-		require.Equal(t, 7, cfg.Concurrency)
-	})
 	t.Run("concurrency out of range", func(t *testing.T) {
 		t.Parallel()
-		_, err := loadConfig([]string{"worker", "--concurrency", "0"}, getenv(nil))
-		require.ErrorContains(t, err, "concurrency 0 out of range")
+		_, err := LoadWorkerConfig(getenv(map[string]string{"WORKER_CONCURRENCY": "0"}))
+		require.ErrorContains(t, err, "WORKER_CONCURRENCY=0 out of range")
 	})
 	t.Run("rescue must outlast the job timeout", func(t *testing.T) {
 		t.Parallel()
-		_, err := loadConfig([]string{"worker"}, getenv(map[string]string{"WORKER_JOB_TIMEOUT": "5m", "WORKER_RESCUE_AFTER": "5m"}))
+		_, err := LoadWorkerConfig(getenv(map[string]string{"WORKER_JOB_TIMEOUT": "5m", "WORKER_RESCUE_AFTER": "5m"}))
 		require.ErrorContains(t, err, "WORKER_RESCUE_AFTER=5m0s must be longer than WORKER_JOB_TIMEOUT=5m0s")
 	})
 	t.Run("River UI is off without a credential", func(t *testing.T) {
 		t.Parallel()
-		cfg, err := loadConfig([]string{"worker"}, getenv(nil))
+		cfg, err := LoadWorkerConfig(getenv(nil))
 		require.NoError(t, err)
 		require.False(t, cfg.riverUIAuth().configured())
 	})
 	t.Run("a River UI username needs a password, and a password a username", func(t *testing.T) {
 		t.Parallel()
 		for _, env := range []map[string]string{{"RIVERUI_USERNAME": "oncall"}, {"RIVERUI_PASSWORD": "secret"}} {
-			_, err := loadConfig([]string{"worker"}, getenv(env))
+			_, err := LoadWorkerConfig(getenv(env))
 			require.ErrorContains(t, err, "RIVERUI_USERNAME and RIVERUI_PASSWORD must be set together")
 		}
 	})
@@ -66,7 +60,7 @@ func TestLoadConfig(t *testing.T) {
 			require.NoError(t, os.WriteFile(path, []byte(value+"\n"), 0o600))
 			return path
 		}
-		cfg, err := loadConfig([]string{"worker"}, getenv(map[string]string{
+		cfg, err := LoadWorkerConfig(getenv(map[string]string{
 			"RIVERUI_USERNAME":      "oncall",
 			"RIVERUI_PASSWORD_FILE": write("password", "s3cret"),
 			"RIVERUI_TOKEN_FILE":    write("token", "tok_abc"),
