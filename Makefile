@@ -62,7 +62,7 @@ docs-check:
 
 ## scenarios: the fault, flood and hostile-input scenarios (short form, also in make test); reports in docs/reliability
 scenarios:
-	HOOKLINE_REPORT_DIR=$(CURDIR)/docs/reliability $(GO) test -count=1 -timeout 15m -v ./internal/scenarios/... ./internal/ledger
+	HOOKLINE_REPORT_DIR=$(CURDIR)/docs/reliability $(GO) test -count=1 -timeout 15m -v ./internal/scenarios/... ./internal/ledgertest
 
 ## soak: the long flood soak (SOAK, default 5m), then the drain of its backlog; report in docs/reliability
 # Ingest outruns two workers about 4x at the receiver's maximum, so the drain

@@ -14,7 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/hookline/hookline/internal/cluster"
+	"github.com/hookline/hookline/internal/clustertest"
 	"github.com/hookline/hookline/internal/verify"
 )
 
@@ -62,7 +62,7 @@ func TestPipelineAppliesEachSignedEventExactlyOnce(t *testing.T) {
 		verify.HMACHeader, verify.SignHMAC(bankSecret, tampered)))
 
 	// hookctl send signs like the provider does.
-	send := exec.Command(cluster.Binary(t, "hookctl"), "send", "bank", "--url", u, "--id", "tr_cli",
+	send := exec.Command(clustertest.Binary(t, "hookctl"), "send", "bank", "--url", u, "--id", "tr_cli",
 		"--type", "transfer.settled", "--account", "acc_e2e", "--amount-cents", "7")
 	send.Env = p.Env
 	out, err := send.CombinedOutput()
@@ -152,7 +152,7 @@ func TestShutdownFinishesWorkInFlight(t *testing.T) {
 	}()
 	p.waitBlockedOn(t, "inbox_events", 10*time.Second, "the request to wait on the inbox key")
 	p.receiver.Signal(t, syscall.SIGTERM)
-	cluster.WaitFor(t, 20*time.Second, "the stopping receiver to refuse new connections", func() bool {
+	clustertest.WaitFor(t, 20*time.Second, "the stopping receiver to refuse new connections", func() bool {
 		resp, err := http.Get(p.receiverURL + "/healthz")
 		if err == nil {
 			resp.Body.Close()
@@ -167,7 +167,7 @@ func TestShutdownFinishesWorkInFlight(t *testing.T) {
 	// Now the job is in flight in the worker, held on the balance row.
 	p.waitBlockedOn(t, "account_balances", 20*time.Second, "the job to block on the balance row")
 	p.worker.Signal(t, syscall.SIGTERM)
-	cluster.WaitFor(t, 20*time.Second, "the worker to begin its soft stop", func() bool {
+	clustertest.WaitFor(t, 20*time.Second, "the worker to begin its soft stop", func() bool {
 		return strings.Contains(p.worker.Out.String(), "shutting down: finishing jobs in flight")
 	})
 	require.NoError(t, blocker.Commit(ctx))
@@ -181,8 +181,8 @@ func TestShutdownFinishesWorkInFlight(t *testing.T) {
 func TestReceiverAnswers503WhileDatabaseIsUnreachable(t *testing.T) {
 	t.Parallel()
 	// The database URL points at a port nothing listens on.
-	c := cluster.New(t)
-	r := c.StartReceiver(t, "DATABASE_URL=postgres://postgres@"+cluster.FreeAddr(t)+"/none?connect_timeout=2")
+	c := clustertest.New(t)
+	r := c.StartReceiver(t, "DATABASE_URL=postgres://postgres@"+clustertest.FreeAddr(t)+"/none?connect_timeout=2")
 	addr := r.Addr
 
 	body := bankBody("tr_nodb", "transfer.settled", "acc", 1)
@@ -219,7 +219,7 @@ func TestBinariesRefuseBadConfigurationNamingTheVariable(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			cmd := exec.Command(cluster.Binary(t, tt.binary))
+			cmd := exec.Command(clustertest.Binary(t, tt.binary))
 			cmd.Env = tt.env
 			out, err := cmd.CombinedOutput()
 			require.Error(t, err)

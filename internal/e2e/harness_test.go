@@ -7,27 +7,27 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/hookline/hookline/internal/cluster"
+	"github.com/hookline/hookline/internal/clustertest"
 )
 
 const (
-	stripeSecret = cluster.StripeSecret
-	bankSecret   = cluster.BankSecret
+	stripeSecret = clustertest.StripeSecret
+	bankSecret   = clustertest.BankSecret
 )
 
-func TestMain(m *testing.M) { cluster.Main(m) }
+func TestMain(m *testing.M) { clustertest.Main(m) }
 
 // pipeline is a receiver and a worker on a fresh database.
 type pipeline struct {
-	*cluster.Cluster
+	*clustertest.Cluster
 	receiverURL string
-	receiver    *cluster.Proc
-	worker      *cluster.Proc
+	receiver    *clustertest.Proc
+	worker      *clustertest.Proc
 }
 
 func newPipeline(t *testing.T, workerEnv ...string) *pipeline {
 	t.Helper()
-	c := cluster.New(t)
+	c := clustertest.New(t)
 	p := &pipeline{Cluster: c, receiver: c.StartReceiver(t)}
 	p.receiverURL = p.receiver.URL
 	p.worker = c.StartWorker(t, workerEnv...)
@@ -48,7 +48,7 @@ func (p *pipeline) balance(t *testing.T, account string) int64 {
 // job is provably in flight, held by a lock the test took.
 func (p *pipeline) waitBlockedOn(t *testing.T, table string, within time.Duration, what string) {
 	t.Helper()
-	cluster.WaitFor(t, within, what, func() bool {
+	clustertest.WaitFor(t, within, what, func() bool {
 		var waiting int
 		require.NoError(t, p.DB.Pool.QueryRow(context.Background(), `
 			SELECT count(*) FROM pg_stat_activity

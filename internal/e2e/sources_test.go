@@ -14,7 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/hookline/hookline/internal/cluster"
+	"github.com/hookline/hookline/internal/clustertest"
 	"github.com/hookline/hookline/internal/verify"
 )
 
@@ -38,7 +38,7 @@ func TestSourcesFileConfiguresTheReceiverBinary(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, []byte(sourcesFile), 0o600))
 	env := []string{"HOOKLINE_SOURCES=" + path, "GH_SECRET_NEW=gh-new-secret", "GH_SECRET_OLD=gh-old-secret", "SHOP_SECRET=shop-secret"}
 
-	list := exec.Command(cluster.Binary(t, "hookctl"), "sources", "--json")
+	list := exec.Command(clustertest.Binary(t, "hookctl"), "sources", "--json")
 	list.Env = env
 	out, err := list.CombinedOutput()
 	require.NoError(t, err, "%s", out)
@@ -54,7 +54,7 @@ func TestSourcesFileConfiguresTheReceiverBinary(t *testing.T) {
 		require.NotContains(t, string(out), secret)
 	}
 
-	c := cluster.New(t)
+	c := clustertest.New(t)
 	c.Forbid("gh-new-secret", "gh-old-secret", "shop-secret")
 	r := c.StartReceiver(t, env...)
 	addr := r.Addr
@@ -93,7 +93,7 @@ func TestReceiverRefusesABadSourcesFileNamingTheField(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "sources.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(`sources: [{name: gh, type: github, secrets: [{label: a, env: MISSING_SECRET}]}]`), 0o600))
-	cmd := exec.Command(cluster.Binary(t, "receiver"))
+	cmd := exec.Command(clustertest.Binary(t, "receiver"))
 	cmd.Env = []string{"HOOKLINE_SOURCES=" + path, "DATABASE_URL=postgres://x/y"}
 	out, err := cmd.CombinedOutput()
 	require.Error(t, err)

@@ -7,8 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/hookline/hookline/internal/cluster"
-	"github.com/hookline/hookline/internal/ledger"
+	"github.com/hookline/hookline/internal/clustertest"
+	"github.com/hookline/hookline/internal/ledgertest"
 )
 
 // TestWorkerKilledAfterAGroupCommitsRerunsItsJobsWithNoEffect kills a
@@ -23,23 +23,23 @@ func TestWorkerKilledAfterAGroupCommitsRerunsItsJobsWithNoEffect(t *testing.T) {
 	parallel(t)
 	ctx := context.Background()
 	phase := stopwatch(t)
-	c := cluster.New(t)
-	c.Forbid(ledger.Canary)
+	c := clustertest.New(t)
+	c.Forbid(ledgertest.Canary)
 	r := c.StartReceiver(t, receiverEnv...)
 
 	const events = 30
-	l := ledger.New()
-	s := ledger.NewSender(l, r.URL)
-	gen := ledger.NewGenerator("aftercommit")
+	l := ledgertest.New()
+	s := ledgertest.NewSender(l, r.URL)
+	gen := ledgertest.NewGenerator("aftercommit")
 	for range events {
-		require.True(t, s.Deliver(ctx, gen.Next(ledger.Valid)))
+		require.True(t, s.Deliver(ctx, gen.Next(ledgertest.Valid)))
 	}
 	phase("events stored, no worker yet")
 
 	// Its groups wait a second to fill, time enough to lock the jobs it
 	// has fetched before their group commits.
 	victim := c.StartWorker(t, withEnv(workerEnv, append(shortRescue, "WORKER_CONCURRENCY=40", "WORKER_GROUP_MAX_WAIT=1s")...)...)
-	cluster.WaitFor(t, 10*time.Second, "the worker to fetch every job", func() bool {
+	clustertest.WaitFor(t, 10*time.Second, "the worker to fetch every job", func() bool {
 		return countJobs(t, c, "running") == events
 	})
 	tx, err := c.DB.Pool.Begin(ctx)
@@ -51,7 +51,7 @@ func TestWorkerKilledAfterAGroupCommitsRerunsItsJobsWithNoEffect(t *testing.T) {
 	require.Equal(t, events, locked, "every job is locked while still running")
 	phase("jobs running and locked")
 
-	cluster.WaitFor(t, 20*time.Second, "every event to be applied", func() bool {
+	clustertest.WaitFor(t, 20*time.Second, "every event to be applied", func() bool {
 		var applied int
 		require.NoError(t, c.DB.Pool.QueryRow(ctx, `SELECT count(*) FROM inbox_events WHERE processed_at IS NOT NULL`).Scan(&applied))
 		return applied == events
@@ -64,7 +64,7 @@ func TestWorkerKilledAfterAGroupCommitsRerunsItsJobsWithNoEffect(t *testing.T) {
 	_, err = c.DB.Pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 		WHERE datname = current_database() AND application_name = 'hookline-worker'`)
 	require.NoError(t, err)
-	cluster.WaitFor(t, 10*time.Second, "the dead worker's sessions to end", func() bool {
+	clustertest.WaitFor(t, 10*time.Second, "the dead worker's sessions to end", func() bool {
 		var n int
 		require.NoError(t, c.DB.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
 			WHERE datname = current_database() AND application_name = 'hookline-worker'`).Scan(&n))
@@ -87,7 +87,7 @@ func TestWorkerKilledAfterAGroupCommitsRerunsItsJobsWithNoEffect(t *testing.T) {
 	require.Equal(t, events, rep.Effects, "each event applied exactly once, though each job ran twice")
 }
 
-func countJobs(t *testing.T, c *cluster.Cluster, state string) int {
+func countJobs(t *testing.T, c *clustertest.Cluster, state string) int {
 	t.Helper()
 	var n int
 	err := c.DB.Pool.QueryRow(context.Background(), `SELECT count(*) FROM river_job WHERE kind = 'process_event' AND state = $1`, state).Scan(&n)

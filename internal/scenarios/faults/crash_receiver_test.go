@@ -8,8 +8,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/hookline/hookline/internal/cluster"
-	"github.com/hookline/hookline/internal/ledger"
+	"github.com/hookline/hookline/internal/clustertest"
+	"github.com/hookline/hookline/internal/ledgertest"
 )
 
 // receiverKills is how many times the CI form kills the receiver.
@@ -26,15 +26,15 @@ func TestReceiverCrashLosesNothingAcknowledged(t *testing.T) {
 	parallel(t)
 	phase := stopwatch(t)
 	rng := newRand(seed(t))
-	c := cluster.New(t)
-	c.Forbid(ledger.Canary)
+	c := clustertest.New(t)
+	c.Forbid(ledgertest.Canary)
 	r := c.StartReceiver(t, receiverEnv...)
 	c.StartWorker(t, workerEnv...)
 
-	l := ledger.New()
-	s := ledger.NewSender(l, r.URL)
-	obs := ledger.Observe(s)
-	stop := flood(t, s, ledger.NewGenerator("rkill"), rng.Uint64())
+	l := ledgertest.New()
+	s := ledgertest.NewSender(l, r.URL)
+	obs := ledgertest.Observe(s)
+	stop := flood(t, s, ledgertest.NewGenerator("rkill"), rng.Uint64())
 	waitAcks(t, obs, 200, 60*time.Second, "before the first kill")
 	phase("flood flowing")
 
@@ -78,7 +78,7 @@ func TestReceiverCrashLosesNothingAcknowledged(t *testing.T) {
 // those of them that an earlier attempt had committed before the first
 // attempt that was acknowledged began: the inbox row's received_at (its
 // transaction's start) comes before that attempt was even sent.
-func lostAnswers(t *testing.T, c *cluster.Cluster, obs *ledger.Observer) (cut, committed int) {
+func lostAnswers(t *testing.T, c *clustertest.Cluster, obs *ledgertest.Observer) (cut, committed int) {
 	t.Helper()
 	firstAck := map[string]time.Time{}
 	noAnswer := map[string]bool{}

@@ -8,8 +8,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/hookline/hookline/internal/cluster"
-	"github.com/hookline/hookline/internal/ledger"
+	"github.com/hookline/hookline/internal/clustertest"
+	"github.com/hookline/hookline/internal/ledgertest"
 )
 
 // workerKills is how many times the CI form kills a worker.
@@ -28,18 +28,18 @@ func TestWorkerCrashesAreRescuedAndApplyOnce(t *testing.T) {
 	ctx := context.Background()
 	phase := stopwatch(t)
 	rng := newRand(seed(t))
-	c := cluster.New(t)
-	c.Forbid(ledger.Canary)
+	c := clustertest.New(t)
+	c.Forbid(ledgertest.Canary)
 	r := c.StartReceiver(t, receiverEnv...)
-	workers := make([]*cluster.Proc, 2)
+	workers := make([]*clustertest.Proc, 2)
 	for i := range workers {
 		workers[i] = c.StartWorker(t, withEnv(workerEnv, shortRescue...)...)
 	}
 
-	l := ledger.New()
-	s := ledger.NewSender(l, r.URL)
-	obs := ledger.Observe(s)
-	stop := flood(t, s, ledger.NewGenerator("wkill"), rng.Uint64())
+	l := ledgertest.New()
+	s := ledgertest.NewSender(l, r.URL)
+	obs := ledgertest.Observe(s)
+	stop := flood(t, s, ledgertest.NewGenerator("wkill"), rng.Uint64())
 	waitAcks(t, obs, 200, 60*time.Second, "before the first kill")
 	phase("flood flowing")
 

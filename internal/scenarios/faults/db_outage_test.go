@@ -9,8 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hookline/hookline/internal/cluster"
-	"github.com/hookline/hookline/internal/ledger"
+	"github.com/hookline/hookline/internal/clustertest"
+	"github.com/hookline/hookline/internal/ledgertest"
 	"github.com/hookline/hookline/internal/pgtest"
 )
 
@@ -30,23 +30,23 @@ func TestDatabaseOutageAnswers503NeverAcksAndRecoversWithoutRestart(t *testing.T
 	parallel(t)
 	ctx := context.Background()
 	phase := stopwatch(t)
-	c := cluster.New(t)
-	c.Forbid(ledger.Canary)
+	c := clustertest.New(t)
+	c.Forbid(ledgertest.Canary)
 	r := c.StartReceiver(t, receiverEnv...)
 	// A job whose completion could not be written during the outage stays
 	// running until rescued: a short rescue keeps the drain short.
-	workers := []*cluster.Proc{c.StartWorker(t, withEnv(workerEnv, shortRescue...)...), c.StartWorker(t, withEnv(workerEnv, shortRescue...)...)}
-	procs := append([]*cluster.Proc{r}, workers...)
+	workers := []*clustertest.Proc{c.StartWorker(t, withEnv(workerEnv, shortRescue...)...), c.StartWorker(t, withEnv(workerEnv, shortRescue...)...)}
+	procs := append([]*clustertest.Proc{r}, workers...)
 	pids := make([]int, len(procs))
 	for i, p := range procs {
 		pids[i] = p.Pid()
 	}
 
-	l := ledger.New()
-	s := ledger.NewSender(l, r.URL)
-	obs := ledger.Observe(s)
+	l := ledgertest.New()
+	s := ledgertest.NewSender(l, r.URL)
+	obs := ledgertest.Observe(s)
 	phase("cluster started")
-	stop := flood(t, s, ledger.NewGenerator("dbout"), seed(t))
+	stop := flood(t, s, ledgertest.NewGenerator("dbout"), seed(t))
 	waitAcks(t, obs, 300, 60*time.Second, "before the outage")
 	phase("flood flowing")
 
@@ -66,7 +66,7 @@ func TestDatabaseOutageAnswers503NeverAcksAndRecoversWithoutRestart(t *testing.T
 
 	allow(false)
 	terminated := 0
-	cluster.WaitFor(t, 30*time.Second, "every backend of the database to be gone", func() bool {
+	clustertest.WaitFor(t, 30*time.Second, "every backend of the database to be gone", func() bool {
 		// pg_terminate_backend(pid, timeout) waits for the backend to exit, so
 		// no transaction of it can commit after this returns.
 		var n, left int
@@ -90,7 +90,7 @@ func TestDatabaseOutageAnswers503NeverAcksAndRecoversWithoutRestart(t *testing.T
 		}
 		return n
 	}
-	cluster.WaitFor(t, 60*time.Second, "50 answers 503 during the outage", func() bool {
+	clustertest.WaitFor(t, 60*time.Second, "50 answers 503 during the outage", func() bool {
 		return held503() >= 50 && time.Since(cut) >= 3*time.Second
 	})
 	// No backend may have slipped in: the window below is only proof if the
@@ -106,9 +106,9 @@ func TestDatabaseOutageAnswers503NeverAcksAndRecoversWithoutRestart(t *testing.T
 	// new deliveries again, and both report ready.
 	waitAcks(t, obs, 300, 60*time.Second, "after the database came back")
 	recovered := firstAckAfter(obs, restore).Sub(restore)
-	cluster.WaitReady(t, r.URL, 30*time.Second)
+	clustertest.WaitReady(t, r.URL, 30*time.Second)
 	for _, w := range workers {
-		cluster.WaitReady(t, w.URL, 30*time.Second)
+		clustertest.WaitReady(t, w.URL, 30*time.Second)
 	}
 	t.Logf("first 2xx %s after the restore; all ready %s after it", recovered, time.Since(restore))
 	stop()
@@ -160,7 +160,7 @@ func TestDatabaseOutageAnswers503NeverAcksAndRecoversWithoutRestart(t *testing.T
 	for _, a := range obs.Within(cut, restore) {
 		if a.Status == http.StatusBadRequest {
 			kind, _ := l.KindOf(a.Key)
-			require.NotEqual(t, ledger.Valid, kind, "a valid event got 400 during the outage: %s", a.Key)
+			require.NotEqual(t, ledgertest.Valid, kind, "a valid event got 400 during the outage: %s", a.Key)
 		}
 	}
 	require.Zero(t, noRetryAfter, "every 503 carries Retry-After")
@@ -181,7 +181,7 @@ func TestDatabaseOutageAnswers503NeverAcksAndRecoversWithoutRestart(t *testing.T
 
 // firstAckAfter returns when the first attempt begun after t was answered
 // 2xx.
-func firstAckAfter(obs *ledger.Observer, t time.Time) time.Time {
+func firstAckAfter(obs *ledgertest.Observer, t time.Time) time.Time {
 	var first time.Time
 	for _, a := range obs.Attempts() {
 		if a.Acked() && !a.Start.Before(t) && (first.IsZero() || a.End.Before(first)) {

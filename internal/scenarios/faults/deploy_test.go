@@ -11,8 +11,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/hookline/hookline/internal/cluster"
-	"github.com/hookline/hookline/internal/ledger"
+	"github.com/hookline/hookline/internal/clustertest"
+	"github.com/hookline/hookline/internal/ledgertest"
 )
 
 // TestRollingDeployFailsNoRequestAndRunsEachJobOnce replaces two receivers
@@ -35,10 +35,10 @@ func TestRollingDeployFailsNoRequestAndRunsEachJobOnce(t *testing.T) {
 	parallel(t)
 	ctx := context.Background()
 	phase := stopwatch(t)
-	c := cluster.New(t)
-	c.Forbid(ledger.Canary)
-	receivers := []*cluster.Proc{c.StartReceiver(t, receiverEnv...), c.StartReceiver(t, receiverEnv...)}
-	workers := []*cluster.Proc{c.StartWorker(t, workerEnv...), c.StartWorker(t, workerEnv...)}
+	c := clustertest.New(t)
+	c.Forbid(ledgertest.Canary)
+	receivers := []*clustertest.Proc{c.StartReceiver(t, receiverEnv...), c.StartReceiver(t, receiverEnv...)}
+	workers := []*clustertest.Proc{c.StartWorker(t, workerEnv...), c.StartWorker(t, workerEnv...)}
 	urls := func() []string {
 		var out []string
 		for _, r := range receivers {
@@ -49,10 +49,10 @@ func TestRollingDeployFailsNoRequestAndRunsEachJobOnce(t *testing.T) {
 		return out
 	}
 
-	l := ledger.New()
-	s := ledger.NewSender(l, urls()...)
-	obs := ledger.Observe(s)
-	stop := flood(t, s, ledger.NewGenerator("deploy"), seed(t))
+	l := ledgertest.New()
+	s := ledgertest.NewSender(l, urls()...)
+	obs := ledgertest.Observe(s)
+	stop := flood(t, s, ledgertest.NewGenerator("deploy"), seed(t))
 	waitAcks(t, obs, 200, 60*time.Second, "before the deploy")
 	phase("flood flowing")
 
@@ -63,7 +63,7 @@ func TestRollingDeployFailsNoRequestAndRunsEachJobOnce(t *testing.T) {
 		// The load balancer drains: deliveries that picked this receiver
 		// before the change finish. The sender counts them from the pick,
 		// so zero means none can still reach it.
-		cluster.WaitFor(t, 30*time.Second, "the drained receiver to have no request in flight", func() bool {
+		clustertest.WaitFor(t, 30*time.Second, "the drained receiver to have no request in flight", func() bool {
 			return s.InFlight(old.URL) == 0
 		})
 		require.NoError(t, old.Stop(t, syscall.SIGTERM, 30*time.Second), "receiver (pid %d) must exit 0 on SIGTERM", old.Pid())
@@ -124,7 +124,7 @@ func TestRollingDeployFailsNoRequestAndRunsEachJobOnce(t *testing.T) {
 	var refusedValid []string
 	for _, a := range obs.Attempts() {
 		if a.Status == http.StatusBadRequest {
-			if k, ok := l.KindOf(a.Key); !ok || k == ledger.Valid {
+			if k, ok := l.KindOf(a.Key); !ok || k == ledgertest.Valid {
 				refusedValid = append(refusedValid, a.Key)
 			}
 		}

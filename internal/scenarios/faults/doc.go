@@ -3,7 +3,7 @@
 // receiver and worker binaries on a fresh database under a mixed flood,
 // breaks something in the middle, and then holds the database to the
 // promise with the provider's own record of what was sent and answered
-// (internal/ledger):
+// (internal/ledgertest):
 //
 //   - the database goes away: its backends are terminated and new
 //     connections refused for a few seconds;

@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hookline/hookline/internal/cluster"
-	"github.com/hookline/hookline/internal/ledger"
+	"github.com/hookline/hookline/internal/clustertest"
+	"github.com/hookline/hookline/internal/ledgertest"
 )
 
-func TestMain(m *testing.M) { cluster.Main(m) }
+func TestMain(m *testing.M) { clustertest.Main(m) }
 
 // floodClients is the load of every scenario: enough to keep batches and
 // jobs in flight when the fault strikes, modest enough for four scenarios
@@ -58,14 +58,14 @@ var shortRescue = []string{"WORKER_JOB_TIMEOUT=2s", "WORKER_THROTTLE_MAX_WAIT=50
 // flood runs a RealTraffic load through s until the returned stop is
 // called, which lets the deliveries in flight finish (with their retries)
 // and returns when they have. Cleanup stops it too.
-func flood(t *testing.T, s *ledger.Sender, gen *ledger.Generator, seed uint64) (stop func()) {
+func flood(t *testing.T, s *ledgertest.Sender, gen *ledgertest.Generator, seed uint64) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	halt := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		ledger.Load{Sender: s, Gen: gen, Mix: ledger.RealTraffic, Clients: floodClients, Seed: seed}.RunUntil(ctx, halt)
+		ledgertest.Load{Sender: s, Gen: gen, Mix: ledgertest.RealTraffic, Clients: floodClients, Seed: seed}.RunUntil(ctx, halt)
 	}()
 	var once sync.Once
 	stop = func() {
@@ -87,16 +87,16 @@ func flood(t *testing.T, s *ledger.Sender, gen *ledger.Generator, seed uint64) (
 
 // waitAcks waits until the sender has had n more 2xx answers than it had
 // when called: proof that the pipeline is flowing, not a clock.
-func waitAcks(t *testing.T, obs *ledger.Observer, n int, within time.Duration, what string) {
+func waitAcks(t *testing.T, obs *ledgertest.Observer, n int, within time.Duration, what string) {
 	t.Helper()
 	target := obs.Acks() + n
-	cluster.WaitFor(t, within, strconv.Itoa(n)+" more acknowledgements "+what, func() bool { return obs.Acks() >= target })
+	clustertest.WaitFor(t, within, strconv.Itoa(n)+" more acknowledgements "+what, func() bool { return obs.Acks() >= target })
 }
 
 // retryAndDrain stops nothing: it retries every valid event never
 // acknowledged, as providers would after the fault, requires them all
 // acknowledged, waits for the queue to drain and returns how long that took.
-func retryAndDrain(t *testing.T, c *cluster.Cluster, l *ledger.Ledger, s *ledger.Sender, within time.Duration) time.Duration {
+func retryAndDrain(t *testing.T, c *clustertest.Cluster, l *ledgertest.Ledger, s *ledgertest.Sender, within time.Duration) time.Duration {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -110,7 +110,7 @@ func retryAndDrain(t *testing.T, c *cluster.Cluster, l *ledger.Ledger, s *ledger
 
 // check runs the ledger's check, names the scenario, adds its figures,
 // fails t on any violation and saves the report.
-func check(t *testing.T, c *cluster.Cluster, l *ledger.Ledger, scenario string, extra map[string]any) ledger.Report {
+func check(t *testing.T, c *clustertest.Cluster, l *ledgertest.Ledger, scenario string, extra map[string]any) ledgertest.Report {
 	t.Helper()
 	rep, err := l.Check(context.Background(), c.DB.Pool)
 	if err != nil {
@@ -144,10 +144,10 @@ func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x66617
 
 // riverClientID returns the River client id a worker logged when it
 // started: the id River writes into river_job.attempted_by.
-func riverClientID(t *testing.T, w *cluster.Proc) string {
+func riverClientID(t *testing.T, w *clustertest.Proc) string {
 	t.Helper()
 	var id string
-	cluster.WaitFor(t, 20*time.Second, "the worker to log its River client id", func() bool {
+	clustertest.WaitFor(t, 20*time.Second, "the worker to log its River client id", func() bool {
 		for _, line := range strings.Split(w.Out.String(), "\n") {
 			if !strings.Contains(line, "River client started") {
 				continue
@@ -182,7 +182,7 @@ func stopwatch(t *testing.T) func(what string) {
 
 // jobRuns counts the event jobs that ran more than once, and those among
 // them that River's rescuer took back from a worker presumed dead.
-func jobRuns(t *testing.T, c *cluster.Cluster) (rerun, rescued int) {
+func jobRuns(t *testing.T, c *clustertest.Cluster) (rerun, rescued int) {
 	t.Helper()
 	err := c.DB.Pool.QueryRow(context.Background(), `SELECT
 			count(*) FILTER (WHERE attempt > 1),

@@ -1,13 +1,13 @@
 // Package flood holds the load scenarios of Hookline's reliability suite
 // (issue 6, scenarios 1 and 6). They run the real binaries against a real
-// Postgres through internal/cluster, keep the provider's record with
-// internal/ledger, and hold the database to the invariant at the end: every
-// acknowledged event is stored once and applied once, nothing refused is
-// stored, and no job is left unfinished.
+// Postgres through internal/clustertest, keep the provider's record with
+// internal/ledgertest, and hold the database to the invariant at the end:
+// every acknowledged event is stored once and applied once, nothing refused
+// is stored, and no job is left unfinished.
 //
 //   - The flood soak drives one receiver (batch mode, default settings) and
 //     two workers with a closed loop of 64 clients sending real-looking
-//     traffic (ledger.RealTraffic: about 30% duplicates, a third of them
+//     traffic (ledgertest.RealTraffic: about 30% duplicates, a third of them
 //     concurrent, 5% tampered, 2% stale), for HOOKLINE_SOAK (default 10s;
 //     `make soak` runs 5m). It samples every process's RSS each second and
 //     reports throughput, p99, peak RSS, the RSS trend (middle third against

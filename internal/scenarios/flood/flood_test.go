@@ -8,8 +8,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/hookline/hookline/internal/cluster"
-	"github.com/hookline/hookline/internal/ledger"
+	"github.com/hookline/hookline/internal/clustertest"
+	"github.com/hookline/hookline/internal/ledgertest"
 )
 
 // The flood's shape. The default soak is short because the workers, at a
@@ -47,17 +47,17 @@ func TestFloodKeepsEveryAcknowledgedEventAndFlatMemory(t *testing.T) {
 		soak = d
 	}
 
-	c := cluster.New(t)
-	c.Forbid(ledger.Canary)
+	c := clustertest.New(t)
+	c.Forbid(ledgertest.Canary)
 	r := c.StartReceiver(t)
 	w1 := c.StartWorker(t)
 	w2 := c.StartWorker(t)
-	procs := []*cluster.Proc{r, w1, w2}
+	procs := []*clustertest.Proc{r, w1, w2}
 	names := []string{"receiver", "worker1", "worker2"}
 
-	l := ledger.New()
-	s := ledger.NewSender(l, r.URL)
-	load := ledger.Load{Sender: s, Gen: ledger.NewGenerator("flood"), Mix: ledger.RealTraffic, Clients: floodClients, Seed: 1}
+	l := ledgertest.New()
+	s := ledgertest.NewSender(l, r.URL)
+	load := ledgertest.Load{Sender: s, Gen: ledgertest.NewGenerator("flood"), Mix: ledgertest.RealTraffic, Clients: floodClients, Seed: 1}
 
 	// The load stops the way a provider's traffic would: no new delivery
 	// after soak, and those in flight go on until answered (Load.Run would
@@ -167,7 +167,7 @@ func TestFloodKeepsEveryAcknowledgedEventAndFlatMemory(t *testing.T) {
 // thousands of jobs every 50ms as WaitDrained does: that would take its
 // share of the two cores from the workers it waits for, and lengthen the
 // drain it measures.
-func waitNoPendingJob(t *testing.T, c *cluster.Cluster, within time.Duration) {
+func waitNoPendingJob(t *testing.T, c *clustertest.Cluster, within time.Duration) {
 	t.Helper()
 	ctx := context.Background()
 	deadline := time.Now().Add(within)

@@ -3,7 +3,7 @@ package flood_test
 import (
 	"testing"
 
-	"github.com/hookline/hookline/internal/cluster"
+	"github.com/hookline/hookline/internal/clustertest"
 )
 
-func TestMain(m *testing.M) { cluster.Main(m) }
+func TestMain(m *testing.M) { clustertest.Main(m) }

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hookline/hookline/internal/cluster"
-	"github.com/hookline/hookline/internal/ledger"
+	"github.com/hookline/hookline/internal/clustertest"
+	"github.com/hookline/hookline/internal/ledgertest"
 )
 
 // sample is one reading, every second, of each watched process's RSS and of
@@ -24,8 +24,8 @@ type sample struct {
 // flood must not kill anything.
 type sampler struct {
 	names []string
-	procs []*cluster.Proc
-	l     *ledger.Ledger
+	procs []*clustertest.Proc
+	l     *ledgertest.Ledger
 
 	mu      sync.Mutex
 	samples []sample
@@ -34,7 +34,7 @@ type sampler struct {
 	done    chan struct{}
 }
 
-func startSampler(l *ledger.Ledger, interval time.Duration, names []string, procs ...*cluster.Proc) *sampler {
+func startSampler(l *ledgertest.Ledger, interval time.Duration, names []string, procs ...*clustertest.Proc) *sampler {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &sampler{names: names, procs: procs, l: l, stop: cancel, done: make(chan struct{})}
 	start := time.Now()

@@ -10,8 +10,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/hookline/hookline/internal/cluster"
-	"github.com/hookline/hookline/internal/ledger"
+	"github.com/hookline/hookline/internal/clustertest"
+	"github.com/hookline/hookline/internal/ledgertest"
 )
 
 const (
@@ -39,9 +39,9 @@ func TestDuplicateStormStoresOneRowOneJobOneEffect(t *testing.T) {
 func storm(t *testing.T, source string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c := cluster.New(t)
-	c.Forbid(ledger.Canary)
-	var receivers []*cluster.Proc
+	c := clustertest.New(t)
+	c.Forbid(ledgertest.Canary)
+	var receivers []*clustertest.Proc
 	var urls []string
 	for range stormReceivers {
 		r := c.StartReceiver(t)
@@ -50,13 +50,13 @@ func storm(t *testing.T, source string) {
 	}
 	c.StartWorker(t)
 
-	gen := ledger.NewGenerator("storm_" + source)
-	ev := gen.Next(ledger.Valid)
+	gen := ledgertest.NewGenerator("storm_" + source)
+	ev := gen.Next(ledgertest.Valid)
 	for ev.Source != source {
-		ev = gen.Next(ledger.Valid)
+		ev = gen.Next(ledgertest.Valid)
 	}
-	l := ledger.New()
-	s := ledger.NewSender(l, urls...)
+	l := ledgertest.New()
+	s := ledgertest.NewSender(l, urls...)
 
 	// Every goroutine waits at the barrier; closing it releases them all
 	// at once. The sender spreads their first attempts over the receivers

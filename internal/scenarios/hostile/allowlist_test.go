@@ -10,8 +10,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/hookline/hookline/internal/cluster"
-	"github.com/hookline/hookline/internal/ledger"
+	"github.com/hookline/hookline/internal/clustertest"
+	"github.com/hookline/hookline/internal/ledgertest"
 	"github.com/hookline/hookline/internal/verify"
 )
 
@@ -21,8 +21,8 @@ import (
 // not help unless the peer is a trusted proxy (RECEIVER_TRUSTED_PROXIES).
 func TestIPAllowlistOnTheRealBinary(t *testing.T) {
 	t.Parallel()
-	c := cluster.New(t)
-	c.Forbid(ledger.Canary)
+	c := clustertest.New(t)
+	c.Forbid(ledgertest.Canary)
 	path := filepath.Join(t.TempDir(), "sources.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(`
 sources:
@@ -39,7 +39,7 @@ sources:
 		body := bankBody(nextID("ip"))
 		req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, base+bankPath, bytes.NewReader(body))
 		require.NoError(t, err)
-		req.Header.Set(verify.HMACHeader, verify.SignHMAC(cluster.BankSecret, body))
+		req.Header.Set(verify.HMACHeader, verify.SignHMAC(clustertest.BankSecret, body))
 		if xff != "" {
 			req.Header.Set("X-Forwarded-For", xff)
 		}

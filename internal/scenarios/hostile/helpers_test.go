@@ -15,8 +15,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/hookline/hookline/internal/cluster"
-	"github.com/hookline/hookline/internal/ledger"
+	"github.com/hookline/hookline/internal/clustertest"
+	"github.com/hookline/hookline/internal/ledgertest"
 	"github.com/hookline/hookline/internal/verify"
 )
 
@@ -87,21 +87,21 @@ func nextID(prefix string) string {
 
 // bankBody is a bank event carrying the body canary, which no log may hold.
 func bankBody(id string) []byte {
-	return fmt.Appendf(nil, `{"id":%q,"type":"transfer.settled","account":"acc_h","amount_cents":1,"memo":%q}`, id, ledger.Canary)
+	return fmt.Appendf(nil, `{"id":%q,"type":"transfer.settled","account":"acc_h","amount_cents":1,"memo":%q}`, id, ledgertest.Canary)
 }
 
 // bankSig is the X-Hmac-Signature header line for body.
 func bankSig(body []byte) string {
-	return verify.HMACHeader + ": " + verify.SignHMAC(cluster.BankSecret, body)
+	return verify.HMACHeader + ": " + verify.SignHMAC(clustertest.BankSecret, body)
 }
 
 // stripeSig is the Stripe-Signature header line for body, signed now.
 func stripeSig(body []byte) string {
-	return verify.StripeHeader + ": " + verify.SignStripe(cluster.StripeSecret, body, time.Now())
+	return verify.StripeHeader + ": " + verify.SignStripe(clustertest.StripeSecret, body, time.Now())
 }
 
 // stored returns the number of inbox rows and of process_event jobs.
-func stored(t *testing.T, c *cluster.Cluster) (events, jobs int) {
+func stored(t *testing.T, c *clustertest.Cluster) (events, jobs int) {
 	t.Helper()
 	ctx := context.Background()
 	require.NoError(t, c.DB.Pool.QueryRow(ctx, `SELECT count(*) FROM inbox_events`).Scan(&events))
@@ -117,7 +117,7 @@ func deliver(ctx context.Context, client *http.Client, base, id string) (int, er
 	if err != nil {
 		return 0, err
 	}
-	req.Header.Set(verify.HMACHeader, verify.SignHMAC(cluster.BankSecret, body))
+	req.Header.Set(verify.HMACHeader, verify.SignHMAC(clustertest.BankSecret, body))
 	resp, err := client.Do(req)
 	if err != nil {
 		return 0, err

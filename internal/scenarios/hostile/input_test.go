@@ -14,8 +14,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/hookline/hookline/internal/cluster"
-	"github.com/hookline/hookline/internal/ledger"
+	"github.com/hookline/hookline/internal/clustertest"
+	"github.com/hookline/hookline/internal/ledgertest"
 )
 
 // maxBody is the receiver's MAX_BODY_BYTES in these tests: small enough to
@@ -42,8 +42,8 @@ type hostileCase struct {
 // with a normal delivery, which must still succeed.
 func TestHostileInputGetsAClearStatusAndStoresNothing(t *testing.T) {
 	t.Parallel()
-	c := cluster.New(t)
-	c.Forbid(ledger.Canary)
+	c := clustertest.New(t)
+	c.Forbid(ledgertest.Canary)
 	r := c.StartReceiver(t, fmt.Sprintf("MAX_BODY_BYTES=%d", maxBody))
 
 	var cases []hostileCase
@@ -55,7 +55,7 @@ func TestHostileInputGetsAClearStatusAndStoresNothing(t *testing.T) {
 	add("body over the limit with Content-Length gets 413 before a byte of it is sent",
 		request(http.MethodPost, bankPath, []string{"Content-Length: 104857600", bankSig(nil)}, nil),
 		fmt.Sprintf("body is larger than the limit of %d bytes", maxBody), 413)
-	chunk := bytes.Repeat([]byte(ledger.Canary), 200_000/len(ledger.Canary))
+	chunk := bytes.Repeat([]byte(ledgertest.Canary), 200_000/len(ledgertest.Canary))
 	var chunked bytes.Buffer
 	for range 2 {
 		fmt.Fprintf(&chunked, "%x\r\n%s\r\n", len(chunk), chunk)
@@ -70,7 +70,7 @@ func TestHostileInputGetsAClearStatusAndStoresNothing(t *testing.T) {
 		add(name, post(bankPath, []string{bankSig(body)}, body), msg, 400)
 	}
 	signed("invalid UTF-8 in a signed body gets 400",
-		fmt.Appendf(nil, `{"id":%q,"memo":"%s `+"\xc3\x28"+`"}`, nextID("utf8"), ledger.Canary),
+		fmt.Appendf(nil, `{"id":%q,"memo":"%s `+"\xc3\x28"+`"}`, nextID("utf8"), ledgertest.Canary),
 		"malformed event body: body is not valid UTF-8")
 	deep := fmt.Appendf(nil, `{"id":%q,"a":%s%s}`, nextID("deep"), strings.Repeat("[", 100_000), strings.Repeat("]", 100_000))
 	signed("100000 nested brackets under a valid signature get 400",
@@ -89,7 +89,7 @@ func TestHostileInputGetsAClearStatusAndStoresNothing(t *testing.T) {
 		{"a NUL byte", `"evt\u0000x"`, "id has a control character at byte 3"},
 	} {
 		signed("signed body whose id is "+tt.name+" gets 400 naming the field",
-			fmt.Appendf(nil, `{"id":%s,"type":"transfer.settled","memo":%q}`, tt.id, ledger.Canary), tt.msg)
+			fmt.Appendf(nil, `{"id":%s,"type":"transfer.settled","memo":%q}`, tt.id, ledgertest.Canary), tt.msg)
 	}
 	// Ambiguous JSON: gjson, and so the envelope, reads a key's first value,
 	// encoding/json, and so the handlers, its last, matching case too. The
@@ -97,28 +97,28 @@ func TestHostileInputGetsAClearStatusAndStoresNothing(t *testing.T) {
 	// second amount.
 	signed("a second id, type and amount under a valid signature get 400",
 		fmt.Appendf(nil, `{"id":%q,"type":"transfer.settled","account":"acc_h","amount_cents":100,"memo":%q,"id":%q,"type":"transfer.reversed","amount_cents":999999}`,
-			nextID("dupkey"), ledger.Canary, nextID("dupkey")),
+			nextID("dupkey"), ledgertest.Canary, nextID("dupkey")),
 		"malformed event body: duplicate key in a JSON object")
 	signed("a second id written with an escape gets 400",
-		fmt.Appendf(nil, `{"id":%q,"i\u0064":%q,"memo":%q}`, nextID("dupkey"), nextID("dupkey"), ledger.Canary),
+		fmt.Appendf(nil, `{"id":%q,"i\u0064":%q,"memo":%q}`, nextID("dupkey"), nextID("dupkey"), ledgertest.Canary),
 		"malformed event body: duplicate key in a JSON object")
 	signed("a case variant of amount_cents gets 400",
-		fmt.Appendf(nil, `{"id":%q,"type":"transfer.settled","account":"acc_h","amount_cents":100,"Amount_Cents":999999,"memo":%q}`, nextID("fold"), ledger.Canary),
+		fmt.Appendf(nil, `{"id":%q,"type":"transfer.settled","account":"acc_h","amount_cents":100,"Amount_Cents":999999,"memo":%q}`, nextID("fold"), ledgertest.Canary),
 		"malformed event body: keys that differ only in case in a JSON object")
 	foldStripe := fmt.Appendf(nil, `{"id":%q,"type":"charge.succeeded","data":{"object":{"amount":100,"customer":"cus_h"}},"Data":{"Object":{"Amount":999999}},"memo":%q}`,
-		nextID("fold"), ledger.Canary)
+		nextID("fold"), ledgertest.Canary)
 	add("a Stripe event with Data/Object/Amount beside data/object/amount gets 400",
 		post("/api/webhooks/stripe", []string{stripeSig(foldStripe)}, foldStripe),
 		"malformed event body: keys that differ only in case in a JSON object", 400)
 	for _, lone := range []string{`\ud800`, `\udbff`, `\udfff`} {
 		signed("an id with the lone surrogate escape "+lone+" gets 400",
-			fmt.Appendf(nil, `{"id":"evt_%s","type":"transfer.settled","memo":%q}`, lone, ledger.Canary),
+			fmt.Appendf(nil, `{"id":"evt_%s","type":"transfer.settled","memo":%q}`, lone, ledgertest.Canary),
 			"id (JSON field id) holds a lone UTF-16 surrogate escape")
 	}
 	signed("a type with a lone surrogate escape gets 400",
-		fmt.Appendf(nil, `{"id":%q,"type":"transfer.\udc00","memo":%q}`, nextID("lone"), ledger.Canary),
+		fmt.Appendf(nil, `{"id":%q,"type":"transfer.\udc00","memo":%q}`, nextID("lone"), ledgertest.Canary),
 		"type (JSON field type) holds a lone UTF-16 surrogate escape")
-	stripeBody := fmt.Appendf(nil, `{"id":12,"type":"charge.succeeded","memo":%q}`, ledger.Canary)
+	stripeBody := fmt.Appendf(nil, `{"id":12,"type":"charge.succeeded","memo":%q}`, ledgertest.Canary)
 	add("signed Stripe event whose id is a number gets 400 naming the field",
 		post("/api/webhooks/stripe", []string{stripeSig(stripeBody)}, stripeBody),
 		"id (JSON field id) must be a string, not a number", 400)
@@ -145,7 +145,7 @@ func TestHostileInputGetsAClearStatusAndStoresNothing(t *testing.T) {
 		"Content-Encoding is not supported", 415)
 
 	// Signature headers with thousands of entries.
-	sbody := fmt.Appendf(nil, `{"id":%q,"type":"charge.succeeded","memo":%q}`, nextID("sig"), ledger.Canary)
+	sbody := fmt.Appendf(nil, `{"id":%q,"type":"charge.succeeded","memo":%q}`, nextID("sig"), ledgertest.Canary)
 	good := stripeSig(sbody)
 	ts, goodV1, _ := strings.Cut(strings.TrimPrefix(good, "Stripe-Signature: "), ",")
 	decoy := "v1=" + strings.Repeat("ab", 32)

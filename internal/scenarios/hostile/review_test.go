@@ -17,8 +17,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/hookline/hookline/internal/cluster"
-	"github.com/hookline/hookline/internal/ledger"
+	"github.com/hookline/hookline/internal/clustertest"
+	"github.com/hookline/hookline/internal/ledgertest"
 )
 
 // The scenarios of docs/SECURITY.md's "Captured deliveries and declared
@@ -50,51 +50,51 @@ sources:
 // with an unsigned webhook-id added, which must not become a second key.
 func TestACapturedDeliveryAppliesOnce(t *testing.T) {
 	t.Parallel()
-	c := cluster.New(t)
-	c.Forbid(ledger.Canary)
+	c := clustertest.New(t)
+	c.Forbid(ledgertest.Canary)
 	github := c.StartReceiver(t, "HOOKLINE_SOURCES="+bankAs(t, "github", ""))
 	shopify := c.StartReceiver(t, "HOOKLINE_SOURCES="+bankAs(t, "shopify", "    event_types: [transfer.settled]\n"))
 	shopifyStrict := c.StartReceiver(t, "HOOKLINE_SOURCES="+bankAs(t, "shopify", "    replay_guard: body\n"))
 	svix := c.StartReceiver(t, "HOOKLINE_SOURCES="+bankAs(t, "standardwebhooks", ""))
 	c.StartWorker(t)
 
-	l := ledger.New()
-	gen := ledger.NewGenerator("captured")
+	l := ledgertest.New()
+	gen := ledgertest.NewGenerator("captured")
 	ctx := context.Background()
-	send := func(r *cluster.Proc, ev ledger.Event, want int) {
+	send := func(r *clustertest.Proc, ev ledgertest.Event, want int) {
 		t.Helper()
-		status, err := ledger.NewSender(l, r.URL).Send(ctx, ev)
+		status, err := ledgertest.NewSender(l, r.URL).Send(ctx, ev)
 		require.NoError(t, err)
 		require.Equal(t, want, status, "%s (%s)", ev.Key(), ev.Kind)
 	}
 	reversed := "transfer.reversed" // routed to the handler that debits
 	tests := []struct {
 		name     string
-		receiver *cluster.Proc
+		receiver *clustertest.Proc
 		scheme   string
 		// replays are the header changes of each resend; a resend under
 		// a type the source does not accept gets 400, the others 200.
 		replays []http.Header
 	}{
-		{"github: new delivery ids and another event type", github, ledger.GitHub, []http.Header{
+		{"github: new delivery ids and another event type", github, ledgertest.GitHub, []http.Header{
 			{"X-Github-Delivery": {"forged_1"}}, {"X-Github-Delivery": {"forged_2"}}, {"X-Github-Delivery": {"forged_3"}},
 			{"X-Github-Delivery": {"forged_4"}}, {"X-Github-Delivery": {"forged_5"}, "X-Github-Event": {reversed}},
 		}},
-		{"shopify: new webhook ids under the same topic, and a topic not in event_types", shopify, ledger.Shopify, []http.Header{
+		{"shopify: new webhook ids under the same topic, and a topic not in event_types", shopify, ledgertest.Shopify, []http.Header{
 			{"X-Shopify-Webhook-Id": {"forged_1"}}, {"X-Shopify-Webhook-Id": {"forged_2"}},
 			{"X-Shopify-Webhook-Id": {"forged_3"}}, {"X-Shopify-Webhook-Id": {"forged_4"}, "X-Shopify-Topic": {reversed}},
 		}},
-		{"shopify with replay_guard body: another topic too", shopifyStrict, ledger.Shopify, []http.Header{
+		{"shopify with replay_guard body: another topic too", shopifyStrict, ledgertest.Shopify, []http.Header{
 			{"X-Shopify-Webhook-Id": {"forged_1"}}, {"X-Shopify-Webhook-Id": {"forged_2"}, "X-Shopify-Topic": {reversed}},
 		}},
-		{"svix: an unsigned webhook-id beside the signed svix-id", svix, ledger.Svix, []http.Header{
+		{"svix: an unsigned webhook-id beside the signed svix-id", svix, ledgertest.Svix, []http.Header{
 			{"Webhook-Id": {"forged_1"}}, {"Webhook-Id": {"forged_2"}}, {"Webhook-Id": {"forged_3"}},
 			{"Webhook-Id": {"forged_4"}}, {"Webhook-Id": {"forged_5"}},
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			orig := gen.NextAs(tt.scheme, ledger.Valid)
+			orig := gen.NextAs(tt.scheme, ledgertest.Valid)
 			send(tt.receiver, orig, http.StatusOK)
 			for i, h := range tt.replays {
 				// The forged ids must be unique in the ledger, as they would be
@@ -122,7 +122,7 @@ func TestACapturedDeliveryAppliesOnce(t *testing.T) {
 	rep.Require(t)
 	require.Equal(t, len(tests), rep.Effects, "one effect per signed message")
 	require.Equal(t, 16, rep.Replayed)
-	for _, r := range []*cluster.Proc{github, shopify, shopifyStrict} {
+	for _, r := range []*clustertest.Proc{github, shopify, shopifyStrict} {
 		require.Contains(t, r.Out.String(), `"outcome":"duplicate_body"`)
 	}
 	require.Contains(t, github.Out.String(), "which the github scheme does not sign", "the receiver warns at start-up")
@@ -135,8 +135,8 @@ func TestACapturedDeliveryAppliesOnce(t *testing.T) {
 // stay under 100 MB, and honest senders must get 200 meanwhile.
 func TestDeclaredLengthCostsNoMemoryOnTheRealBinary(t *testing.T) {
 	t.Parallel()
-	c := cluster.New(t)
-	c.Forbid(ledger.Canary)
+	c := clustertest.New(t)
+	c.Forbid(ledgertest.Canary)
 	r := c.StartReceiver(t, "MAX_BODY_BYTES=1048576")
 	before, err := r.RSS()
 	require.NoError(t, err)
@@ -203,7 +203,7 @@ func mb(b int64) float64 { return float64(b) / (1 << 20) }
 // WORKER_ADMIN_IDLE_TIMEOUT.
 func TestWorkerAdminClosesIdleConnections(t *testing.T) {
 	t.Parallel()
-	c := cluster.New(t)
+	c := clustertest.New(t)
 	w := c.StartWorker(t, "WORKER_ADMIN_IDLE_TIMEOUT=1s")
 	const n = 100
 	readers := make([]*bufio.Reader, n)
@@ -238,7 +238,7 @@ func TestWorkerAdminClosesIdleConnections(t *testing.T) {
 // label belongs. Both must refuse the file, and neither may print the value.
 func TestASecretInTheWrongFieldIsNeverPrinted(t *testing.T) {
 	t.Parallel()
-	c := cluster.New(t)
+	c := clustertest.New(t)
 	const pasted = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwPasted"
 	c.Forbid(pasted)
 	for _, ref := range []string{
@@ -249,15 +249,15 @@ func TestASecretInTheWrongFieldIsNeverPrinted(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "sources.yaml")
 		require.NoError(t, os.WriteFile(path, []byte("sources: [{name: bank, type: hmac, secrets: ["+ref+"]}]\n"), 0o600))
 
-		cmd := exec.Command(cluster.Binary(t, "hookctl"), "sources")
+		cmd := exec.Command(clustertest.Binary(t, "hookctl"), "sources")
 		cmd.Env = append(append([]string{"PATH=" + os.Getenv("PATH")}, c.Env...), "HOOKLINE_SOURCES="+path)
 		b, err := cmd.CombinedOutput()
 		require.Error(t, err, "hookctl sources must refuse %s", ref)
 		require.Contains(t, string(b), "secrets[0]")
 		require.NotContains(t, string(b), pasted)
 
-		r := c.Start(t, "receiver", cluster.FreeAddr(t), []string{"HOOKLINE_SOURCES=" + path})
-		cluster.WaitFor(t, 20*time.Second, "the receiver to refuse the sources file", r.Exited)
+		r := c.Start(t, "receiver", clustertest.FreeAddr(t), []string{"HOOKLINE_SOURCES=" + path})
+		clustertest.WaitFor(t, 20*time.Second, "the receiver to refuse the sources file", r.Exited)
 		require.Contains(t, r.Out.String(), "secrets[0]")
 	}
 	// The cluster's log check, at cleanup, fails the test if any process

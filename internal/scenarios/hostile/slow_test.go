@@ -13,8 +13,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/hookline/hookline/internal/cluster"
-	"github.com/hookline/hookline/internal/ledger"
+	"github.com/hookline/hookline/internal/clustertest"
+	"github.com/hookline/hookline/internal/ledgertest"
 )
 
 // slowConn is one slowloris client: it writes its request a byte at a time
@@ -68,14 +68,14 @@ func dribble(t *testing.T, addr string, prefix, rest []byte, gap time.Duration, 
 // 20 normal deliveries sent meanwhile must all get 200.
 func TestSlowClientsAreCutOffWhileOthersAreServed(t *testing.T) {
 	t.Parallel()
-	c := cluster.New(t)
-	c.Forbid(ledger.Canary)
+	c := clustertest.New(t)
+	c.Forbid(ledgertest.Canary)
 	r := c.StartReceiver(t, "RECEIVER_READ_HEADER_TIMEOUT=1s", "RECEIVER_READ_TIMEOUT=2s")
 
 	const perKind, gap = 25, 100 * time.Millisecond
 	// Sent whole, both would take 60 s or more at one byte per gap.
 	slowHeaders := []byte(fmt.Sprintf("POST %s HTTP/1.1\r\nHost: hookline.test\r\nX-Pad: %s\r\n\r\n", bankPath, strings.Repeat("p", 600)))
-	slowBody := []byte(fmt.Sprintf(`{"id":"slow","memo":"%s"}`, strings.Repeat(ledger.Canary, 30)))
+	slowBody := []byte(fmt.Sprintf(`{"id":"slow","memo":"%s"}`, strings.Repeat(ledgertest.Canary, 30)))
 	bodyHeaders := request(http.MethodPost, bankPath, []string{bankSig(slowBody), fmt.Sprintf("Content-Length: %d", len(slowBody))}, nil)
 
 	conns := make([]*slowConn, 0, 2*perKind)

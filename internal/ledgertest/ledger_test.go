@@ -1,4 +1,4 @@
-package ledger_test
+package ledgertest_test
 
 import (
 	"context"
@@ -8,11 +8,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/hookline/hookline/internal/cluster"
-	"github.com/hookline/hookline/internal/ledger"
+	"github.com/hookline/hookline/internal/clustertest"
+	"github.com/hookline/hookline/internal/ledgertest"
 )
 
-func TestMain(m *testing.M) { cluster.Main(m) }
+func TestMain(m *testing.M) { clustertest.Main(m) }
 
 // TestCheckCatchesEveryBrokenInvariant runs a small real pipeline, checks
 // that the ledger finds nothing wrong, then breaks the database in each way
@@ -21,23 +21,23 @@ func TestMain(m *testing.M) { cluster.Main(m) }
 func TestCheckCatchesEveryBrokenInvariant(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	c := cluster.New(t)
-	c.Forbid(ledger.Canary)
+	c := clustertest.New(t)
+	c.Forbid(ledgertest.Canary)
 	r := c.StartReceiver(t)
 	c.StartWorker(t)
 
-	l := ledger.New()
-	s := ledger.NewSender(l, r.URL)
-	gen := ledger.NewGenerator("chk")
-	var valid []ledger.Event
+	l := ledgertest.New()
+	s := ledgertest.NewSender(l, r.URL)
+	gen := ledgertest.NewGenerator("chk")
+	var valid []ledgertest.Event
 	for range 6 {
-		ev := gen.Next(ledger.Valid)
+		ev := gen.Next(ledgertest.Valid)
 		require.True(t, s.Deliver(ctx, ev), "deliver %s", ev.Key())
 		require.True(t, s.Deliver(ctx, ev), "redeliver %s", ev.Key())
 		valid = append(valid, ev)
 	}
-	require.False(t, s.Deliver(ctx, gen.Next(ledger.Tampered)), "a tampered event is refused")
-	require.False(t, s.Deliver(ctx, gen.Next(ledger.Stale)), "a stale event is refused")
+	require.False(t, s.Deliver(ctx, gen.Next(ledgertest.Tampered)), "a tampered event is refused")
+	require.False(t, s.Deliver(ctx, gen.Next(ledgertest.Stale)), "a stale event is refused")
 	require.Equal(t, map[string]int{"completed": 6}, c.WaitDrained(t, 30*time.Second))
 
 	rep, err := l.Check(ctx, c.DB.Pool)

@@ -1,6 +1,7 @@
-// Package cluster runs Hookline's real binaries (receiver, worker, hookctl)
-// against a fresh Postgres database, for tests that prove what the processes
-// do together: under load, when one is killed, when the database goes away.
+// Package clustertest runs Hookline's real binaries (receiver, worker,
+// hookctl) against a fresh Postgres database, for tests that prove what the
+// processes do together: under load, when one is killed, when the database
+// goes away.
 //
 // A test builds a Cluster, starts as many receivers and workers as it needs,
 // signals or kills them, and at the end checks the database. Every process's
@@ -8,15 +9,15 @@
 // contains a secret or a string the test marked as forbidden (body text, for
 // one), so each scenario also checks the logs' hygiene.
 //
-//	func TestMain(m *testing.M) { cluster.Main(m) }
+//	func TestMain(m *testing.M) { clustertest.Main(m) }
 //
 //	func TestSomething(t *testing.T) {
-//		c := cluster.New(t)
+//		c := clustertest.New(t)
 //		r := c.StartReceiver(t)
 //		c.StartWorker(t)
 //		// POST to r.URL + "/api/webhooks/bank" ...
 //	}
-package cluster
+package clustertest
 
 import (
 	"context"
@@ -62,13 +63,13 @@ var (
 func Main(m *testing.M) {
 	dir, err := os.MkdirTemp("", "hookline-cluster-bin")
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "cluster:", err)
+		fmt.Fprintln(os.Stderr, "clustertest:", err)
 		os.Exit(1)
 	}
 	binDir = dir
 	release, err := takeTurn(context.Background())
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "cluster:", err)
+		fmt.Fprintln(os.Stderr, "clustertest:", err)
 		os.Exit(1)
 	}
 	code := pgtest.Run(m)
@@ -104,7 +105,7 @@ func takeTurn(ctx context.Context) (release func(), err error) {
 func Binary(t testing.TB, name string) string {
 	t.Helper()
 	if binDir == "" {
-		t.Fatal("cluster: call cluster.Main(m) from TestMain")
+		t.Fatal("clustertest: call clustertest.Main(m) from TestMain")
 	}
 	buildOnce.Do(func() {
 		cmd := exec.Command("go", "build", "-o", binDir+"/", "github.com/hookline/hookline/cmd/...")

@@ -1,4 +1,4 @@
-package ledger_test
+package ledgertest_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/hookline/hookline/internal/ledger"
+	"github.com/hookline/hookline/internal/ledgertest"
 )
 
 // TestObserverRecordsEachAttemptWithItsWindow checks the observer against a
@@ -31,10 +31,10 @@ func TestObserverRecordsEachAttemptWithItsWindow(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	l := ledger.New()
-	s := ledger.NewSender(l, srv.URL)
-	obs := ledger.Observe(s)
-	ev := ledger.NewGenerator("obs").Next(ledger.Valid)
+	l := ledgertest.New()
+	s := ledgertest.NewSender(l, srv.URL)
+	obs := ledgertest.Observe(s)
+	ev := ledgertest.NewGenerator("obs").Next(ledgertest.Valid)
 	before := time.Now()
 	require.True(t, s.Deliver(context.Background(), ev))
 	after := time.Now()
@@ -55,7 +55,7 @@ func TestObserverRecordsEachAttemptWithItsWindow(t *testing.T) {
 
 	kind, ok := l.KindOf(ev.Key())
 	require.True(t, ok)
-	require.Equal(t, ledger.Valid, kind)
+	require.Equal(t, ledgertest.Valid, kind)
 	_, ok = l.KindOf("bank/never-sent")
 	require.False(t, ok)
 }
@@ -71,13 +71,13 @@ func TestRunUntilFinishesTheDeliveriesInFlight(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	l := ledger.New()
-	s := ledger.NewSender(l, srv.URL)
-	obs := ledger.Observe(s)
+	l := ledgertest.New()
+	s := ledgertest.NewSender(l, srv.URL)
+	obs := ledgertest.Observe(s)
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
-		ledger.Load{Sender: s, Gen: ledger.NewGenerator("until"), Clients: 4, Seed: 1}.RunUntil(context.Background(), stop)
+		ledgertest.Load{Sender: s, Gen: ledgertest.NewGenerator("until"), Clients: 4, Seed: 1}.RunUntil(context.Background(), stop)
 		close(done)
 	}()
 	require.Eventually(t, func() bool { return obs.Acks() >= 8 }, 10*time.Second, 5*time.Millisecond)

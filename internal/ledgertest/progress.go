@@ -1,4 +1,4 @@
-package ledger
+package ledgertest
 
 // Progress is a snapshot of a ledger's counters while a run goes on, for
 // scenarios that chart throughput over time.

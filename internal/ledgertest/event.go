@@ -1,4 +1,4 @@
-// Package ledger keeps the provider's side of a webhook test: every event
+// Package ledgertest keeps the provider's side of a webhook test: every event
 // sent, every delivery attempt and the answer it got. When the run ends,
 // Check holds the database to Hookline's promise against that record:
 //
@@ -12,7 +12,7 @@
 // Each valid event credits an account of its own ("bank:acc_<id>" or
 // "stripe:cus_<id>") with its amount, so an effect applied twice, or applied
 // for an event that was never stored, shows on that one account.
-package ledger
+package ledgertest
 
 import (
 	"bytes"
@@ -23,7 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hookline/hookline/internal/cluster"
+	"github.com/hookline/hookline/internal/clustertest"
 	"github.com/hookline/hookline/internal/verify"
 )
 
@@ -138,20 +138,20 @@ func (e Event) Request(base string) (*http.Request, error) {
 		if e.Kind == Stale {
 			at = at.Add(-time.Hour)
 		}
-		req.Header.Set(verify.StripeHeader, verify.SignStripe(cluster.StripeSecret, e.signed, at))
+		req.Header.Set(verify.StripeHeader, verify.SignStripe(clustertest.StripeSecret, e.signed, at))
 	case "bank":
-		req.Header.Set(verify.HMACHeader, verify.SignHMAC(cluster.BankSecret, e.signed))
+		req.Header.Set(verify.HMACHeader, verify.SignHMAC(clustertest.BankSecret, e.signed))
 	case GitHub:
-		req.Header.Set("X-Hub-Signature-256", verify.SignGitHub(cluster.BankSecret, e.signed))
+		req.Header.Set("X-Hub-Signature-256", verify.SignGitHub(clustertest.BankSecret, e.signed))
 		req.Header.Set("X-GitHub-Delivery", e.ID)
 		req.Header.Set("X-GitHub-Event", "transfer.settled")
 	case Shopify:
-		req.Header.Set("X-Shopify-Hmac-Sha256", verify.SignShopify(cluster.BankSecret, e.signed))
+		req.Header.Set("X-Shopify-Hmac-Sha256", verify.SignShopify(clustertest.BankSecret, e.signed))
 		req.Header.Set("X-Shopify-Webhook-Id", e.ID)
 		req.Header.Set("X-Shopify-Topic", "transfer.settled")
 	case Svix:
 		now := time.Now()
-		sig, err := verify.SignStandardWebhooks(cluster.StandardWebhooksSecret, e.ID, now, e.signed)
+		sig, err := verify.SignStandardWebhooks(clustertest.StandardWebhooksSecret, e.ID, now, e.signed)
 		if err != nil {
 			return nil, fmt.Errorf("sign %s: %w", e.Key(), err)
 		}
