@@ -16,8 +16,9 @@ type Mix struct {
 	Tampered, Stale float64
 }
 
-// RealTraffic is the mix of the flood: about 30% duplicates, a
-// third of them concurrent, 5% tampered and 2% signed too long ago.
+// RealTraffic is the mix of the flood soak in docs/RELIABILITY.md: about
+// 30% duplicates, a third of them concurrent, 5% tampered and 2% signed too
+// long ago.
 var RealTraffic = Mix{Duplicates: 0.30, ConcurrentDuplicates: 1.0 / 3, Tampered: 0.05, Stale: 0.02}
 
 // Load sends Mix traffic from Clients goroutines, each delivering one event

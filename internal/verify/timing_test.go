@@ -17,11 +17,12 @@ import (
 	"github.com/hookline/hookline/internal/verify"
 )
 
-// The timing check (issue 6, item 9): the time to refuse a signature must
-// not depend on how many of its leading bytes are right, or a forger could
-// find a valid MAC a byte at a time. It measures verification of a
-// signature wrong in its first byte against one wrong only in its last,
-// in many interleaved batches, and compares medians and trimmed means.
+// The timing check (the Timing section of docs/SECURITY.md): the time to
+// refuse a signature must not depend on how many of its leading bytes are
+// right, or a forger could find a valid MAC a byte at a time. It measures
+// verification of a signature wrong in its first byte against one wrong only
+// in its last, in many interleaved batches, and compares medians and trimmed
+// means.
 //
 // It is skipped unless HOOKLINE_TIMING=1, since wall-clock statistics
 // cannot be trusted on a shared CI machine:

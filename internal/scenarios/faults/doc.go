@@ -1,9 +1,9 @@
 // Package faults holds the fault-injection scenarios of Hookline's
-// reliability suite (issue 6, scenarios 2 to 5): each runs the real
-// receiver and worker binaries on a fresh database under a mixed flood,
-// breaks something in the middle, and then holds the database to the
-// promise with the provider's own record of what was sent and answered
-// (internal/ledgertest):
+// reliability suite (the database outage, crash and deploy scenarios of
+// docs/RELIABILITY.md): each runs the real receiver and worker binaries on a
+// fresh database under a mixed flood, breaks something in the middle, and
+// then holds the database to the promise with the provider's own record of
+// what was sent and answered (internal/ledgertest):
 //
 //   - the database goes away: its backends are terminated and new
 //     connections refused for a few seconds;

@@ -1,9 +1,9 @@
 // Package flood holds the load scenarios of Hookline's reliability suite
-// (issue 6, scenarios 1 and 6). They run the real binaries against a real
-// Postgres through internal/clustertest, keep the provider's record with
-// internal/ledgertest, and hold the database to the invariant at the end:
-// every acknowledged event is stored once and applied once, nothing refused
-// is stored, and no job is left unfinished.
+// (the flood soak and the duplicate storm of docs/RELIABILITY.md). They run
+// the real binaries against a real Postgres through internal/clustertest,
+// keep the provider's record with internal/ledgertest, and hold the database
+// to the invariant at the end: every acknowledged event is stored once and
+// applied once, nothing refused is stored, and no job is left unfinished.
 //
 //   - The flood soak drives one receiver (batch mode, default settings) and
 //     two workers with a closed loop of 64 clients sending real-looking

@@ -30,9 +30,9 @@ const (
 	minDrainTimeout = 2 * time.Minute
 )
 
-// TestFloodKeepsEveryAcknowledgedEventAndFlatMemory is scenario 1 of issue
-// 6, the flood soak: one receiver in its default batch mode and two workers
-// under a sustained closed-loop flood of real-looking traffic, for
+// TestFloodKeepsEveryAcknowledgedEventAndFlatMemory is the flood soak of
+// docs/RELIABILITY.md: one receiver in its default batch mode and two
+// workers under a sustained closed-loop flood of real-looking traffic, for
 // HOOKLINE_SOAK. Afterwards every acknowledged event is stored and applied
 // exactly once, nothing tampered or stale is stored, and, on a run of a
 // minute or more, no process's RSS grew from the middle third of the run to

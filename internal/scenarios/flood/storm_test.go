@@ -19,14 +19,14 @@ const (
 	stormReceivers  = 3
 )
 
-// TestDuplicateStormStoresOneRowOneJobOneEffect is scenario 6 of issue 6:
-// 500 deliveries of one event, released together and spread over three
-// receiver processes that share the database, must all be acknowledged, and
-// leave one inbox row, one process_event job and one effect. The 499 others
-// are duplicates: counted in inbox_duplicates and logged as such, with
-// exactly one "accepted" among the three receivers' request logs. It runs
-// for a bank event (HMAC: every delivery carries the same signature) and a
-// Stripe event (each delivery signed when it is sent).
+// TestDuplicateStormStoresOneRowOneJobOneEffect is the duplicate storm of
+// docs/RELIABILITY.md: 500 deliveries of one event, released together and
+// spread over three receiver processes that share the database, must all be
+// acknowledged, and leave one inbox row, one process_event job and one
+// effect. The 499 others are duplicates: counted in inbox_duplicates and
+// logged as such, with exactly one "accepted" among the three receivers'
+// request logs. It runs for a bank event (HMAC: every delivery carries the
+// same signature) and a Stripe event (each delivery signed when it is sent).
 func TestDuplicateStormStoresOneRowOneJobOneEffect(t *testing.T) {
 	t.Parallel()
 	for _, source := range []string{"bank", "stripe"} {

@@ -1,7 +1,8 @@
 // Package hostile is the hostile-input scenario of Hookline's reliability
-// suite (issue 6, scenario 7). It runs the real receiver binary against a
-// real Postgres through internal/clustertest and sends it what an attacker
-// or a broken client would: bodies over the limit (with and without
+// suite (docs/RELIABILITY.md, and the hostile-input section of
+// docs/SECURITY.md). It runs the real receiver binary against a real
+// Postgres through internal/clustertest and sends it what an attacker or a
+// broken client would: bodies over the limit (with and without
 // Content-Length), slowloris headers and bodies, huge and numerous headers,
 // invalid UTF-8, 100,000 nested brackets, ids of the wrong kind under a
 // valid signature, compressed bodies, signature headers with thousands of
