@@ -1,10 +1,10 @@
 -- +goose Up
--- Used by the example business logic (internal/balances). Its effects are
--- additions, not idempotent by nature, so an event applied twice shows at once.
-CREATE TABLE account_balances (
-    account       text   PRIMARY KEY,
-    balance_cents bigint NOT NULL
-);
+-- Empty on purpose. This version once created the example's
+-- account_balances table, which now comes with the example's own migrations
+-- (examples/balances/migrations), so that applications do not inherit it.
+-- The version stays so that the chain's numbers, already recorded in
+-- deployed databases, keep their meaning; those databases keep the table.
+SELECT 1;
 
 -- +goose Down
-DROP TABLE account_balances;
+SELECT 1;

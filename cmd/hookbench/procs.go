@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/hookline/hookline/examples/balances"
 	"github.com/hookline/hookline/internal/migrate"
 )
 
@@ -44,7 +45,7 @@ func newDatabase(ctx context.Context, adminURL, name string) (*database, error) 
 	if db.pool, err = pgxpool.New(ctx, db.url); err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", name, err)
 	}
-	if _, err := migrate.Up(ctx, db.pool); err != nil {
+	if _, err := migrate.Up(ctx, db.pool, balances.Migrations()); err != nil {
 		db.drop(ctx)
 		return nil, fmt.Errorf("migrate %s: %w", name, err)
 	}

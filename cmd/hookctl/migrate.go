@@ -6,18 +6,25 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
+	"github.com/hookline/hookline/examples/balances"
+	"github.com/hookline/hookline/hooklinetype"
 	"github.com/hookline/hookline/internal/config"
 	"github.com/hookline/hookline/internal/dbpool"
 	"github.com/hookline/hookline/internal/migrate"
 )
 
 func newMigrateCmd(getenv func(string) string) *cobra.Command {
-	return &cobra.Command{
+	example := true
+	cmd := &cobra.Command{
 		Use:   "migrate",
 		Short: "Apply River's and Hookline's database migrations",
 		Long: `Apply every pending migration: River's job tables, then Hookline's own
-(migrations/). It is safe to run again, and two copies started at once take
-turns on an advisory lock. Reads DATABASE_URL.`,
+(migrations/), then the tables of the example handlers that the stock worker
+runs (examples/balances). It is safe to run again, and two copies started at
+once take turns on an advisory lock. Reads DATABASE_URL.
+
+A deployment whose worker runs its own handlers passes --example=false and
+applies its own tables from its deploy, with hookline.Migrate.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			pool, err := connect(cmd, getenv)
@@ -25,14 +32,25 @@ turns on an advisory lock. Reads DATABASE_URL.`,
 				return err
 			}
 			defer pool.Close()
-			res, err := migrate.Up(cmd.Context(), pool)
+			var sets []hooklinetype.MigrationSet
+			if example {
+				sets = append(sets, balances.Migrations())
+			}
+			res, err := migrate.Up(cmd.Context(), pool, sets...)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "migrated: river versions applied %v, hookline versions applied %v\n", orNone(res.River), orNone(res.Hookline))
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "migrated: river versions applied %v, hookline versions applied %v", orNone(res.River), orNone(res.Hookline))
+			for _, s := range sets {
+				fmt.Fprintf(out, ", %s versions applied %v", s.Name, orNone(res.Sets[s.Name]))
+			}
+			fmt.Fprintln(out)
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&example, "example", true, "also apply the example handlers' tables (examples/balances), which the stock worker needs")
+	return cmd
 }
 
 func connect(cmd *cobra.Command, getenv func(string) string) (*pgxpool.Pool, error) {

@@ -12,7 +12,7 @@ import (
 	"syscall"
 
 	"github.com/hookline/hookline"
-	"github.com/hookline/hookline/internal/balances"
+	"github.com/hookline/hookline/examples/balances"
 )
 
 func main() {

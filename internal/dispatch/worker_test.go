@@ -14,8 +14,8 @@ import (
 	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookline/hookline/examples/balances"
 	"github.com/hookline/hookline/hooklinetype"
-	"github.com/hookline/hookline/internal/balances"
 	"github.com/hookline/hookline/internal/dispatch"
 	"github.com/hookline/hookline/internal/inbox"
 	"github.com/hookline/hookline/internal/ingest"

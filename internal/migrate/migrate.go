@@ -1,11 +1,14 @@
 // Package migrate brings a database to the schema this build of Hookline
-// expects: River's tables (through rivermigrate) and Hookline's own (the
-// goose files in migrations/).
+// expects: River's tables (through rivermigrate), Hookline's own (the goose
+// files in migrations/), and an application's sets of goose files
+// (hooklinetype.MigrationSet), each with a version table of its own.
 package migrate
 
 import (
 	"context"
 	"fmt"
+	"io/fs"
+	"regexp"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -15,6 +18,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
 
+	"github.com/hookline/hookline/hooklinetype"
 	"github.com/hookline/hookline/migrations"
 )
 
@@ -23,18 +27,83 @@ import (
 // deploy jobs racing on the same CREATE TABLE would fail one of them.
 const lockKey int64 = 0x686f6f6b6c696e65 // "hookline"
 
-// Result lists the migrations one Up applied.
-type Result struct {
-	// River holds the River migration versions applied.
-	River []int
-	// Hookline holds the Hookline migration versions applied.
-	Hookline []int64
+// set is a directory of goose migrations with a version table of its own.
+// Separate tables let an application number its migrations from 1 without
+// colliding with Hookline's, and leave Hookline's chain free of tables that
+// only one application wants.
+type set struct {
+	name  string
+	fs    fs.FS
+	table string
 }
 
-// Up applies every pending River and Hookline migration. It is idempotent,
-// and concurrent calls (two deploy jobs at once) run one after the other.
-func Up(ctx context.Context, pool *pgxpool.Pool) (Result, error) {
+// setName keeps a set's name usable, unquoted, in its table's name.
+var setName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,40}$`)
+
+// sets returns Core followed by the application's sets, each tracked in
+// the table <name>_db_version. The names "hookline" and "river" are taken.
+func sets(app []hooklinetype.MigrationSet) ([]set, error) {
+	all := []set{core()}
+	for _, s := range app {
+		if !setName.MatchString(s.Name) {
+			return nil, fmt.Errorf("migration set name %q: want lower-case letters, digits and _, starting with a letter", s.Name)
+		}
+		if s.Name == "hookline" || s.Name == "river" {
+			return nil, fmt.Errorf("migration set name %q: taken by a set Hookline applies itself", s.Name)
+		}
+		if s.FS == nil {
+			return nil, fmt.Errorf("migration set %q: FS is nil", s.Name)
+		}
+		all = append(all, set{name: s.Name, fs: s.FS, table: s.Name + "_db_version"})
+	}
+	return all, nil
+}
+
+// core is Hookline's own set. It keeps goose's default table name, which
+// every database migrated before sets existed already has.
+func core() set {
+	return set{name: "hookline", fs: migrations.FS(), table: goose.DefaultTablename}
+}
+
+// Result lists the migrations one Up applied, or one Pending found.
+type Result struct {
+	// River holds River's migration versions.
+	River []int
+	// Hookline holds the versions of Hookline's own set (Core).
+	Hookline []int64
+	// Sets holds the versions of each extra set, by name. Sets with none
+	// are left out.
+	Sets map[string][]int64
+}
+
+// Empty reports whether the result lists no migration at all.
+func (r Result) Empty() bool {
+	return len(r.River) == 0 && len(r.Hookline) == 0 && len(r.Sets) == 0
+}
+
+func (r *Result) add(s set, versions []int64) {
+	if s.name == core().name {
+		r.Hookline = versions
+		return
+	}
+	if len(versions) == 0 {
+		return
+	}
+	if r.Sets == nil {
+		r.Sets = map[string][]int64{}
+	}
+	r.Sets[s.name] = versions
+}
+
+// Up applies every pending migration: River's, then Hookline's, then each
+// of app's sets in order. It is idempotent, and concurrent calls (two
+// deploy jobs at once) run one after the other.
+func Up(ctx context.Context, pool *pgxpool.Pool, app ...hooklinetype.MigrationSet) (Result, error) {
 	var res Result
+	all, err := sets(app)
+	if err != nil {
+		return res, err
+	}
 	// The lock lives on a connection of its own, outside pool: migrators
 	// waiting for it must not hold pool connections that the one holding it
 	// needs to do its work.
@@ -47,11 +116,11 @@ func Up(ctx context.Context, pool *pgxpool.Pool) (Result, error) {
 		return res, err
 	}
 
-	riverMigrator, err := rivermigrate.New(riverpgxv5.New(pool), nil)
+	river, err := riverMigrator(pool)
 	if err != nil {
-		return res, fmt.Errorf("create river migrator: %w", err)
+		return res, err
 	}
-	rr, err := riverMigrator.Migrate(ctx, rivermigrate.DirectionUp, nil)
+	rr, err := river.Migrate(ctx, rivermigrate.DirectionUp, nil)
 	if err != nil {
 		return res, fmt.Errorf("apply river migrations: %w", err)
 	}
@@ -59,17 +128,67 @@ func Up(ctx context.Context, pool *pgxpool.Pool) (Result, error) {
 		res.River = append(res.River, v.Version)
 	}
 
-	provider, err := newProvider(pool)
+	for _, s := range all {
+		provider, err := newProvider(pool, s)
+		if err != nil {
+			return res, err
+		}
+		applied, err := provider.Up(ctx)
+		provider.Close()
+		if err != nil {
+			return res, fmt.Errorf("apply %s migrations: %w", s.name, err)
+		}
+		var versions []int64
+		for _, r := range applied {
+			versions = append(versions, r.Source.Version)
+		}
+		res.add(s, versions)
+	}
+	return res, nil
+}
+
+// Pending lists the migrations this build knows that the database has not
+// applied: River's, Hookline's and each of app's sets'.
+func Pending(ctx context.Context, pool *pgxpool.Pool, app ...hooklinetype.MigrationSet) (Result, error) {
+	var res Result
+	all, err := sets(app)
 	if err != nil {
 		return res, err
 	}
-	defer provider.Close()
-	hr, err := provider.Up(ctx)
+	river, err := riverMigrator(pool)
 	if err != nil {
-		return res, fmt.Errorf("apply hookline migrations: %w", err)
+		return res, err
 	}
-	for _, r := range hr {
-		res.Hookline = append(res.Hookline, r.Source.Version)
+	existing, err := river.ExistingVersions(ctx)
+	if err != nil {
+		return res, fmt.Errorf("read applied river migrations: %w", err)
+	}
+	applied := map[int]bool{}
+	for _, m := range existing {
+		applied[m.Version] = true
+	}
+	for _, m := range river.AllVersions() {
+		if !applied[m.Version] {
+			res.River = append(res.River, m.Version)
+		}
+	}
+	for _, s := range all {
+		provider, err := newProvider(pool, s)
+		if err != nil {
+			return res, err
+		}
+		statuses, err := provider.Status(ctx)
+		provider.Close()
+		if err != nil {
+			return res, fmt.Errorf("read applied %s migrations: %w", s.name, err)
+		}
+		var versions []int64
+		for _, st := range statuses {
+			if st.State == goose.StatePending {
+				versions = append(versions, st.Source.Version)
+			}
+		}
+		res.add(s, versions)
 	}
 	return res, nil
 }
@@ -100,52 +219,22 @@ func lock(ctx context.Context, conn *pgx.Conn) error {
 	}
 }
 
-// newProvider returns a goose provider over pool's database. Closing it
-// closes only the database/sql wrapper, not pool.
-func newProvider(pool *pgxpool.Pool) (*goose.Provider, error) {
-	db := stdlib.OpenDBFromPool(pool)
-	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS())
+func riverMigrator(pool *pgxpool.Pool) (*rivermigrate.Migrator[pgx.Tx], error) {
+	m, err := rivermigrate.New(riverpgxv5.New(pool), nil)
 	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("create goose provider: %w", err)
+		return nil, fmt.Errorf("create river migrator: %w", err)
 	}
-	return p, nil
+	return m, nil
 }
 
-// Pending lists the migrations this build knows that the database has not
-// applied, River's and Hookline's.
-func Pending(ctx context.Context, pool *pgxpool.Pool) (Result, error) {
-	var res Result
-	riverMigrator, err := rivermigrate.New(riverpgxv5.New(pool), nil)
+// newProvider returns a goose provider for s over pool's database. Closing
+// it closes only the database/sql wrapper, not pool.
+func newProvider(pool *pgxpool.Pool, s set) (*goose.Provider, error) {
+	db := stdlib.OpenDBFromPool(pool)
+	p, err := goose.NewProvider(goose.DialectPostgres, db, s.fs, goose.WithTableName(s.table))
 	if err != nil {
-		return res, fmt.Errorf("create river migrator: %w", err)
+		db.Close()
+		return nil, fmt.Errorf("create goose provider for %s migrations: %w", s.name, err)
 	}
-	existing, err := riverMigrator.ExistingVersions(ctx)
-	if err != nil {
-		return res, fmt.Errorf("read applied river migrations: %w", err)
-	}
-	applied := map[int]bool{}
-	for _, m := range existing {
-		applied[m.Version] = true
-	}
-	for _, m := range riverMigrator.AllVersions() {
-		if !applied[m.Version] {
-			res.River = append(res.River, m.Version)
-		}
-	}
-	provider, err := newProvider(pool)
-	if err != nil {
-		return res, err
-	}
-	defer provider.Close()
-	statuses, err := provider.Status(ctx)
-	if err != nil {
-		return res, fmt.Errorf("read applied hookline migrations: %w", err)
-	}
-	for _, s := range statuses {
-		if s.State == goose.StatePending {
-			res.Hookline = append(res.Hookline, s.Source.Version)
-		}
-	}
-	return res, nil
+	return p, nil
 }

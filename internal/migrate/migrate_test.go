@@ -7,9 +7,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookline/hookline/examples/balances"
+	"github.com/hookline/hookline/hooklinetype"
 	"github.com/hookline/hookline/internal/migrate"
 	"github.com/hookline/hookline/internal/pgtest"
 	"github.com/hookline/hookline/migrations"
@@ -26,11 +30,77 @@ func TestUpCreatesRiverAndHooklineTables(t *testing.T) {
 	require.Equal(t, hooklineVersions(t), res.Hookline)
 	require.Contains(t, res.Hookline, int64(4), "00004_replay_audit")
 
-	for _, table := range []string{"river_job", "river_queue", "inbox_events", "account_balances", "replay_audit"} {
-		var exists bool
-		require.NoError(t, db.Pool.QueryRow(context.Background(), `SELECT to_regclass($1) IS NOT NULL`, table).Scan(&exists))
-		require.True(t, exists, table)
+	for _, table := range []string{"river_job", "river_queue", "inbox_events", "replay_audit"} {
+		require.True(t, tableExists(t, db.Pool, table), table)
 	}
+	require.False(t, tableExists(t, db.Pool, "account_balances"),
+		"the example's table is not in Hookline's chain: applications do not inherit it")
+}
+
+func TestASetIsTrackedInAVersionTableOfItsOwn(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.NewEmptyDB(t)
+	set := hooklinetype.MigrationSet{Name: "invoices", FS: fstest.MapFS{
+		"00001_invoices.sql": {Data: []byte("-- +goose Up\nCREATE TABLE invoices (id text PRIMARY KEY);\n-- +goose Down\nDROP TABLE invoices;\n")},
+	}}
+
+	pending, err := migrate.Pending(ctx, db.Pool, set)
+	require.NoError(t, err)
+	require.Equal(t, []int64{1}, pending.Sets["invoices"])
+
+	res, err := migrate.Up(ctx, db.Pool, set)
+	require.NoError(t, err)
+	require.Equal(t, hooklineVersions(t), res.Hookline, "version 1 of the set does not stand for Hookline's 00001")
+	require.Equal(t, []int64{1}, res.Sets["invoices"])
+	require.True(t, tableExists(t, db.Pool, "invoices"))
+	require.True(t, tableExists(t, db.Pool, "invoices_db_version"))
+
+	again, err := migrate.Up(ctx, db.Pool, set)
+	require.NoError(t, err)
+	require.True(t, again.Empty(), "second Up applies nothing: %+v", again)
+}
+
+// Databases migrated before the example had a set of its own got
+// account_balances from Hookline's 00002; the example's set must adopt the
+// table, with its rows, rather than fail on it.
+func TestTheExampleSetAdoptsTheTableOfAnOlderChain(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.NewEmptyDB(t)
+	_, err := migrate.Up(ctx, db.Pool)
+	require.NoError(t, err)
+	_, err = db.Pool.Exec(ctx, `CREATE TABLE account_balances (account text PRIMARY KEY, balance_cents bigint NOT NULL);
+		INSERT INTO account_balances VALUES ('bank:acct_1', 500)`)
+	require.NoError(t, err)
+
+	res, err := migrate.Up(ctx, db.Pool, balances.Migrations())
+	require.NoError(t, err)
+	require.Equal(t, []int64{1}, res.Sets["balances"])
+	var cents int64
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT balance_cents FROM account_balances WHERE account = 'bank:acct_1'`).Scan(&cents))
+	require.EqualValues(t, 500, cents)
+}
+
+func TestASetNameThatCannotNameATableIsRefusedBeforeAnyMigration(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewEmptyDB(t)
+	for _, name := range []string{"", "Invoices", "1st", "in-voices", "a; DROP TABLE x", "hookline", "river"} {
+		_, err := migrate.Up(context.Background(), db.Pool, hooklinetype.MigrationSet{Name: name, FS: fstest.MapFS{}})
+		require.ErrorContains(t, err, "migration set name", name)
+	}
+	require.False(t, tableExists(t, db.Pool, "river_job"), "nothing applied")
+	_, err := migrate.Up(context.Background(), db.Pool, hooklinetype.MigrationSet{Name: "invoices_v2", FS: fstest.MapFS{
+		"00001_nothing.sql": {Data: []byte("-- +goose Up\nSELECT 1;\n")},
+	}})
+	require.NoError(t, err)
+}
+
+func tableExists(t *testing.T, pool *pgxpool.Pool, table string) bool {
+	t.Helper()
+	var exists bool
+	require.NoError(t, pool.QueryRow(context.Background(), `SELECT to_regclass($1) IS NOT NULL`, table).Scan(&exists))
+	return exists
 }
 
 func TestUpIsIdempotent(t *testing.T) {

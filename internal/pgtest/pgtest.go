@@ -31,6 +31,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/hookline/hookline/examples/balances"
 	"github.com/hookline/hookline/internal/migrate"
 )
 
@@ -164,7 +165,7 @@ func createTemplate(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("connect to template %s: %w", name, err)
 	}
 	defer pool.Close()
-	if _, err := migrate.Up(ctx, pool); err != nil {
+	if _, err := migrate.Up(ctx, pool, balances.Migrations()); err != nil {
 		return "", fmt.Errorf("migrate template %s: %w", name, err)
 	}
 	return name, nil

@@ -4,15 +4,19 @@
 //
 // It is registered by default so that `make run` shows the pipeline doing
 // real work, and the tests use it because its effects are additions: an
-// event applied twice shows at once as a wrong balance. Replace it with your
-// own handlers in cmd/worker/handlers.go.
+// event applied twice shows at once as a wrong balance. Its table comes
+// with it, in migrations of its own (Migrations), outside Hookline's chain.
+// An application replaces it with its own handlers and tables; see
+// examples/invoices for one in a module of its own.
 package balances
 
 import (
 	"context"
+	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"slices"
 
@@ -22,6 +26,21 @@ import (
 
 	"github.com/hookline/hookline/hooklinetype"
 )
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrations returns the example's migrations, which create its one
+// table, account_balances. A deploy applies them after Hookline's:
+//
+//	hookline.Migrate(ctx, pool, balances.Migrations())
+func Migrations() hooklinetype.MigrationSet {
+	sub, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		panic(err) // the directory is embedded above; fs.Sub fails only on a bad name
+	}
+	return hooklinetype.MigrationSet{Name: "balances", FS: sub}
+}
 
 // Register adds the example handlers to mux. They write one row through
 // the event's transaction and never wait on anything else, so they let

@@ -9,12 +9,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookline/hookline/examples/balances"
+	"github.com/hookline/hookline/hooklinetest"
 	"github.com/hookline/hookline/hooklinetype"
-	"github.com/hookline/hookline/internal/balances"
-	"github.com/hookline/hookline/internal/pgtest"
 )
-
-func TestMain(m *testing.M) { pgtest.Main(m) }
 
 func TestHandlers(t *testing.T) {
 	t.Parallel()
@@ -39,19 +37,16 @@ func TestHandlers(t *testing.T) {
 	}
 	mux := hooklinetype.NewMux()
 	balances.Register(mux)
-	db := pgtest.NewDB(t)
+	pool := hooklinetest.Database(context.Background(), t, balances.Migrations())
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			h, _, ok := mux.Route(tt.source, tt.eventType)
+			_, _, ok := mux.Route(tt.source, tt.eventType)
 			require.True(t, ok)
 			// Each case runs in its own rolled-back transaction.
-			tx, err := db.Pool.Begin(ctx)
-			require.NoError(t, err)
-			defer tx.Rollback(ctx) //nolint:errcheck
-
-			err = h.Handle(ctx, tx, hooklinetype.Event{Source: tt.source, Type: tt.eventType, Payload: []byte(tt.payload)})
+			tx := hooklinetest.Tx(ctx, t, pool)
+			err := hooklinetest.Apply(ctx, tx, mux, hooklinetest.NewEvent(tt.source, tt.eventType, []byte(tt.payload)))
 			if tt.permanent {
 				require.True(t, hooklinetype.IsPermanent(err), "want a permanent error, got %v", err)
 				// Errors reach logs and River's job rows: no body values.
@@ -70,13 +65,10 @@ func TestHandlers(t *testing.T) {
 
 func TestABalancePushedOutOfRangeIsPermanent(t *testing.T) {
 	t.Parallel()
-	db := pgtest.NewDB(t)
 	ctx := context.Background()
-	tx, err := db.Pool.Begin(ctx)
-	require.NoError(t, err)
-	defer tx.Rollback(ctx) //nolint:errcheck
+	tx := hooklinetest.Tx(ctx, t, hooklinetest.Database(ctx, t, balances.Migrations()))
 	require.NoError(t, balances.Add(ctx, tx, "acc_full", math.MaxInt64))
-	err = balances.Add(ctx, tx, "acc_full", 1)
+	err := balances.Add(ctx, tx, "acc_full", 1)
 	require.True(t, hooklinetype.IsPermanent(err), "want a permanent error, got %v", err)
 	require.NotContains(t, err.Error(), "acc_full")
 }
@@ -91,33 +83,34 @@ func TestHandleBatchAddsUpPerAccount(t *testing.T) {
 	require.True(t, ok)
 	batch, ok := h.(hooklinetype.BatchHandler)
 	require.True(t, ok, "the example handlers apply a group with one statement")
-	db := pgtest.NewDB(t)
 	ctx := context.Background()
-	tx, err := db.Pool.Begin(ctx)
-	require.NoError(t, err)
-	defer tx.Rollback(ctx) //nolint:errcheck
+	tx := hooklinetest.Tx(ctx, t, hooklinetest.Database(ctx, t, balances.Migrations()))
 	ev := func(account string, cents int) hooklinetype.Event {
-		return hooklinetype.Event{Source: "bank", Type: "transfer.settled", Payload: fmt.Appendf(nil, `{"account":%q,"amount_cents":%d}`, account, cents)}
+		return hooklinetest.NewEvent("bank", "transfer.settled", fmt.Appendf(nil, `{"account":%q,"amount_cents":%d}`, account, cents))
 	}
-	require.NoError(t, batch.HandleBatch(ctx, tx, []hooklinetype.Event{ev("a", 5), ev("b", 7), ev("a", 11)}))
+	require.NoError(t, hooklinetest.ApplyBatch(ctx, tx, batch, []hooklinetype.Event{ev("a", 5), ev("b", 7), ev("a", 11)}))
 	for acc, want := range map[string]int64{"bank:a": 16, "bank:b": 7} {
 		got, err := balances.Get(ctx, tx, acc)
 		require.NoError(t, err)
 		require.Equal(t, want, got, acc)
 	}
-	err = batch.HandleBatch(ctx, tx, []hooklinetype.Event{ev("a", 1), {Source: "bank", Type: "transfer.settled", Payload: []byte(`{"account":"c"}`)}})
+	bad := hooklinetest.NewEvent("bank", "transfer.settled", []byte(`{"account":"c"}`))
+	err := hooklinetest.ApplyBatch(ctx, tx, batch, []hooklinetype.Event{ev("a", 1), bad})
 	require.True(t, hooklinetype.IsPermanent(err), "one bad event fails the batch: %v", err)
+	got, err := balances.Get(ctx, tx, "bank:a")
+	require.NoError(t, err)
+	require.EqualValues(t, 16, got, "the failed batch left no effect")
 }
 
 func TestAddAccumulates(t *testing.T) {
 	t.Parallel()
-	db := pgtest.NewDB(t)
 	ctx := context.Background()
-	require.NoError(t, pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+	pool := hooklinetest.Database(ctx, t, balances.Migrations())
+	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		require.NoError(t, balances.Add(ctx, tx, "a", 5))
 		return balances.Add(ctx, tx, "a", 7)
 	}))
-	got, err := balances.Get(ctx, db.Pool, "a")
+	got, err := balances.Get(ctx, pool, "a")
 	require.NoError(t, err)
 	require.Equal(t, int64(12), got)
 }

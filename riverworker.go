@@ -1,0 +1,58 @@
+package hookline
+
+import (
+	"cmp"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+
+	"github.com/hookline/hookline/internal/dispatch"
+)
+
+// RiverWorkerOpts tune NewRiverWorker. Zero fields take the defaults of
+// the WorkerConfig settings of the same names.
+type RiverWorkerOpts struct {
+	// Logger receives the worker's logs. Default: slog.Default().
+	Logger *slog.Logger
+	// Transactions is the most handler transactions open at once; more
+	// jobs wait for one. Default: pool's size less 6, at least 1.
+	Transactions int
+	// GroupMaxSize closes a group of grouped handlers' events when it
+	// holds this many; 1 turns grouping off. Default 100.
+	GroupMaxSize int
+	// GroupMaxWait closes a group this long after its first event arrived.
+	// Default 2ms.
+	GroupMaxWait time.Duration
+}
+
+// NewRiverWorker returns Hookline's event worker, for an application that
+// already runs a River client and adds it there with river.AddWorker,
+// instead of running RunWorker's client beside its own. The worker applies
+// each stored event through mux, exactly once.
+//
+// The constraints, which RunWorker meets by itself:
+//
+//   - The client must work the Queue queue ("events"), which is where the
+//     receiver enqueues JobArgs: add it to river.Config.Queues.
+//   - pool, and the client's driver, must reach the database the receiver
+//     writes to, migrated by Migrate (River's migrations and Hookline's).
+//   - Transactions: a handler writes through the transaction it is given,
+//     which also marks the event's inbox row applied, and commits it;
+//     that row, not River's job state, is what makes a rerun apply
+//     nothing. Handlers must not complete the job themselves
+//     (river.JobCompleteTx) nor write through another connection.
+//   - RescueStuckJobsAfter must exceed JobTimeout, or a job still running
+//     is started a second time (the inbox row keeps the effect single, but
+//     the work is done twice).
+//   - What RunWorker adds around the worker is not there: the throttle
+//     that hookctl throttle drives, inbox retention (run hookctl prune),
+//     Prometheus metrics and the admin server.
+func NewRiverWorker(pool *pgxpool.Pool, mux *Mux, opts RiverWorkerOpts) river.Worker[JobArgs] {
+	return dispatch.NewWorker(pool, mux, cmp.Or(opts.Logger, slog.Default()), dispatch.WorkerOpts{
+		Transactions: opts.Transactions,
+		GroupMaxSize: opts.GroupMaxSize,
+		GroupMaxWait: opts.GroupMaxWait,
+	})
+}

@@ -1,0 +1,90 @@
+package hookline_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hookline/hookline"
+	"github.com/hookline/hookline/internal/inbox"
+	"github.com/hookline/hookline/internal/ingest"
+	"github.com/hookline/hookline/internal/pgtest"
+)
+
+// appArgs is a job of the application's own, worked by the same client.
+type appArgs struct{}
+
+func (appArgs) Kind() string { return "app_job" }
+
+type appWorker struct {
+	river.WorkerDefaults[appArgs]
+	done chan struct{}
+}
+
+func (w *appWorker) Work(context.Context, *river.Job[appArgs]) error {
+	close(w.done)
+	return nil
+}
+
+func TestNewRiverWorkerAppliesEventsInAnApplicationsOwnRiverClient(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	db := pgtest.NewDB(t)
+	_, err := db.Pool.Exec(ctx, `CREATE TABLE paid (invoice text PRIMARY KEY, times int NOT NULL)`)
+	require.NoError(t, err)
+
+	mux := hookline.NewMux()
+	mux.RegisterFunc("stripe", "invoice.paid", func(ctx context.Context, tx pgx.Tx, ev hookline.Event) error {
+		_, err := tx.Exec(ctx, `INSERT INTO paid VALUES ($1, 1) ON CONFLICT (invoice) DO UPDATE SET times = paid.times + 1`, ev.EventID)
+		return err
+	})
+	app := &appWorker{done: make(chan struct{})}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, app)
+	river.AddWorker(workers, hookline.NewRiverWorker(db.Pool, mux, hookline.RiverWorkerOpts{}))
+	rc, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{
+		Queues: map[string]river.QueueConfig{
+			river.QueueDefault: {MaxWorkers: 2},
+			hookline.Queue:     {MaxWorkers: 10},
+		},
+		Workers: workers,
+	})
+	require.NoError(t, err)
+	events, cancelSub := rc.Subscribe(river.EventKindJobCompleted)
+	defer cancelSub()
+	require.NoError(t, rc.Start(ctx))
+	t.Cleanup(func() { _ = rc.Stop(context.Background()) })
+
+	// Store the event as the receiver does: the inbox row and its job in
+	// one transaction.
+	outcome, err := ingest.NewSingle(db.Pool, rc).Ingest(ctx, inbox.NewEvent{
+		Source: "stripe", EventID: "evt_1", Type: "invoice.paid", Payload: []byte(`{}`),
+	})
+	require.NoError(t, err)
+	require.Equal(t, ingest.Accepted, outcome)
+	_, err = rc.Insert(ctx, appArgs{}, nil)
+	require.NoError(t, err)
+
+	for kinds := map[string]bool{}; !kinds[hookline.JobKind]; {
+		select {
+		case ev := <-events:
+			kinds[ev.Job.Kind] = true
+		case <-ctx.Done():
+			t.Fatalf("event job not completed: %v", ctx.Err())
+		}
+	}
+	<-app.done
+
+	var times int
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT times FROM paid WHERE invoice = 'evt_1'`).Scan(&times))
+	require.Equal(t, 1, times)
+	var applied bool
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT processed_at IS NOT NULL FROM inbox_events WHERE source = 'stripe' AND event_id = 'evt_1'`).Scan(&applied))
+	require.True(t, applied, "the inbox row is marked in the handler's transaction")
+}
