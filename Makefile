@@ -8,6 +8,11 @@ BIN := bin
 # spurious "context deadline exceeded" (golang/go#75804). 100000 runs take ~10s.
 FUZZTIME ?= 100000x
 
+# Modules of their own that import Hookline as a library (each replaces it
+# with this checkout): building and testing them is what catches a change
+# that breaks the public API.
+EXAMPLE_MODULES := examples/invoices
+
 all: build
 
 build:
@@ -24,7 +29,8 @@ demo: build
 ## test: vet, format check, and every test against a real Postgres: TEST_DATABASE_URL, else the one
 ## on 127.0.0.1:5432, else the private cluster in .dev/pg, started (and then stopped) if need be
 test: vet fmt-check
-	./scripts/with-test-db.sh $(GO) test -race -count=1 -timeout 10m ./...
+	./scripts/with-test-db.sh sh -c '$(GO) test -race -count=1 -timeout 10m ./... && \
+		for m in $(EXAMPLE_MODULES); do (cd $$m && $(GO) test -race -count=1 ./...) || exit 1; done'
 
 ## test-db-check: check that make test starts, uses and stops a private cluster when 5432 is closed (CI runs it)
 test-db-check:
@@ -41,6 +47,7 @@ fuzz:
 
 vet:
 	$(GO) vet ./...
+	@for m in $(EXAMPLE_MODULES); do (cd $$m && $(GO) vet ./...) || exit 1; done
 
 fmt:
 	gofmt -w .

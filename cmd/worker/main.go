@@ -1,5 +1,5 @@
 // Command worker applies the business effect of each stored event, through
-// the example handlers (internal/balances), with hookline.RunWorker. An
+// the example handlers (examples/balances), with hookline.RunWorker. An
 // application with handlers of its own writes a main like this one.
 package main
 
