@@ -8,7 +8,6 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
@@ -220,24 +219,4 @@ func printEvent(out io.Writer, ev ops.EventDetail, withPayload bool) error {
 		fmt.Fprintln(out, printable(string(ev.Payload)))
 	}
 	return nil
-}
-
-// printable escapes what a terminal could act on in untrusted text: control
-// characters other than newline and tab, and bytes that are not UTF-8. The
-// --json form has the byte-exact body.
-func printable(s string) string {
-	var b strings.Builder
-	for len(s) > 0 {
-		r, size := utf8.DecodeRuneInString(s)
-		switch {
-		case r == utf8.RuneError && size == 1:
-			fmt.Fprintf(&b, "\\x%02x", s[0])
-		case r == '\n' || r == '\t' || unicode.IsPrint(r):
-			b.WriteRune(r)
-		default:
-			fmt.Fprintf(&b, "\\u%04x", r)
-		}
-		s = s[size:]
-	}
-	return b.String()
 }

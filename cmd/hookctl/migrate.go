@@ -3,13 +3,10 @@ package main
 import (
 	"fmt"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
 	"github.com/hookline/hookline/examples/balances"
 	"github.com/hookline/hookline/hooklinetype"
-	"github.com/hookline/hookline/internal/config"
-	"github.com/hookline/hookline/internal/dbpool"
 	"github.com/hookline/hookline/internal/migrate"
 )
 
@@ -51,27 +48,6 @@ applies its own tables from its deploy, with hookline.Migrate.`,
 	}
 	cmd.Flags().BoolVar(&example, "example", true, "also apply the example handlers' tables (examples/balances), which the stock worker needs")
 	return cmd
-}
-
-func connect(cmd *cobra.Command, getenv func(string) string) (*pgxpool.Pool, error) {
-	url, err := config.Value(getenv, "DATABASE_URL")
-	if err != nil {
-		return nil, err
-	}
-	if url == "" {
-		return nil, fmt.Errorf("DATABASE_URL (or DATABASE_URL_FILE) is not set")
-	}
-	// dbpool, unlike pgxpool.New, never quotes the URL (and its password)
-	// in an error. A CLI needs only a few connections.
-	pool, err := dbpool.New(cmd.Context(), url, 0, 4, "hookline-hookctl")
-	if err != nil {
-		return nil, err
-	}
-	if err := pool.Ping(cmd.Context()); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("connect to database: %w", err)
-	}
-	return pool, nil
 }
 
 func orNone[T any](vs []T) any {

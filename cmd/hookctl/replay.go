@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os/user"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -118,25 +117,6 @@ otherwise requires --yes. Reads DATABASE_URL.`,
 	f.StringVar(&opts.By, "by", "", "who replays, for the audit (default: $USER, or the OS user)")
 	f.StringVar(&opts.Reason, "reason", "", "why, for the audit")
 	return cmd
-}
-
-// currentUser is $USER, or else the OS user's name.
-func currentUser(getenv func(string) string) string {
-	if u := getenv("USER"); u != "" {
-		return u
-	}
-	if u, err := user.Current(); err == nil {
-		return u.Username
-	}
-	return ""
-}
-
-// operatorName names who changed a setting: currentUser, or "unknown".
-func operatorName(getenv func(string) string) string {
-	if u := currentUser(getenv); u != "" {
-		return u
-	}
-	return "unknown"
 }
 
 // confirmBulkReplay asks on a terminal whether to go on, and refuses when
