@@ -181,7 +181,8 @@ func TestStatusCountsJobsInEachState(t *testing.T) {
 	var st statusJSON
 	b.hookctlJSON(t, &st, "status", "--json")
 	require.Equal(t, ops.StateCounts{
-		Available: 2, Running: 1, Retryable: 1, Scheduled: 1, Pending: 1, Discarded: 1, Completed: 2, Cancelled: 1,
+		Backlog:   ops.Backlog{Available: 2, Running: 1, Retryable: 1, Scheduled: 1, Pending: 1},
+		Discarded: 1, Completed: 2, Cancelled: 1,
 	}, st.Jobs)
 	require.NotNil(t, st.OldestAvailableAgeSeconds)
 	require.InDelta(t, 90, *st.OldestAvailableAgeSeconds, 10)

@@ -13,20 +13,6 @@ import (
 // timeout.
 var ErrDrainTimeout = errors.New("queue not drained before the timeout")
 
-// Backlog counts the jobs of the queue that will still run on their own.
-type Backlog struct {
-	Available int64 `json:"available"`
-	Running   int64 `json:"running"`
-	Retryable int64 `json:"retryable"`
-	Scheduled int64 `json:"scheduled"`
-	Pending   int64 `json:"pending"`
-}
-
-// Total is the number of jobs in the backlog.
-func (b Backlog) Total() int64 {
-	return b.Available + b.Running + b.Retryable + b.Scheduled + b.Pending
-}
-
 // DrainProgress is one observation of a drain in progress.
 type DrainProgress struct {
 	Backlog   Backlog       `json:"backlog"`
@@ -115,7 +101,7 @@ func (c *Client) Drain(ctx context.Context, opts DrainOpts) (DrainResult, error)
 			return res, fmt.Errorf("drain queue %s: %w", c.queue, err)
 		}
 		now := time.Now()
-		remaining := b.Total()
+		remaining := b.Live()
 		if first {
 			res.Initial = remaining
 		} else if dt := now.Sub(prevAt).Seconds(); dt > 0 {
@@ -173,18 +159,7 @@ func (c *Client) backlog(ctx context.Context) (Backlog, bool, error) {
 	var state string
 	var n int64
 	_, err = pgx.ForEachRow(rows, []any{&state, &n}, func() error {
-		switch state {
-		case "available":
-			b.Available = n
-		case "running":
-			b.Running = n
-		case "retryable":
-			b.Retryable = n
-		case "scheduled":
-			b.Scheduled = n
-		case "pending":
-			b.Pending = n
-		}
+		b.set(state, n)
 		return nil
 	})
 	if err != nil {

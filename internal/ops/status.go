@@ -11,44 +11,58 @@ import (
 	"github.com/hookline/hookline/internal/throttle"
 )
 
-// StateCounts counts the jobs of the events queue in each River state.
-type StateCounts struct {
+// Backlog counts the jobs of the queue that will still run on their own:
+// available, running, retryable, scheduled and pending. Drain waits for it
+// to empty.
+type Backlog struct {
 	Available int64 `json:"available"`
 	Running   int64 `json:"running"`
 	Retryable int64 `json:"retryable"`
 	Scheduled int64 `json:"scheduled"`
 	Pending   int64 `json:"pending"`
+}
+
+// Live is the number of jobs in the backlog.
+func (b Backlog) Live() int64 {
+	return b.Available + b.Running + b.Retryable + b.Scheduled + b.Pending
+}
+
+func (b *Backlog) set(state string, n int64) {
+	switch state {
+	case "available":
+		b.Available = n
+	case "running":
+		b.Running = n
+	case "retryable":
+		b.Retryable = n
+	case "scheduled":
+		b.Scheduled = n
+	case "pending":
+		b.Pending = n
+	}
+}
+
+// StateCounts counts the jobs of the events queue in each River state: the
+// backlog, whose fields it embeds (so its JSON is flat, and Live counts the
+// backlog), and the jobs in a final state. Discarded and cancelled jobs are
+// dead and completed ones are done, so they are not part of the backlog.
+type StateCounts struct {
+	Backlog
 	Discarded int64 `json:"discarded"`
 	Completed int64 `json:"completed"`
 	Cancelled int64 `json:"cancelled"`
 }
 
-// Backlog is the number of jobs that will still run on their own:
-// available, running, retryable, scheduled and pending. Discarded and
-// cancelled jobs are dead and completed ones are done, so they are not part
-// of it.
-func (s StateCounts) Backlog() int64 {
-	return s.Available + s.Running + s.Retryable + s.Scheduled + s.Pending
-}
-
 func (s *StateCounts) set(state string, n int64) {
 	switch state {
-	case "available":
-		s.Available = n
-	case "running":
-		s.Running = n
-	case "retryable":
-		s.Retryable = n
-	case "scheduled":
-		s.Scheduled = n
-	case "pending":
-		s.Pending = n
 	case "discarded":
 		s.Discarded = n
 	case "completed":
 		s.Completed = n
 	case "cancelled":
 		s.Cancelled = n
+	default:
+		s.Backlog.set(state, n)
 	}
 }
 
