@@ -7,6 +7,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/hookline/hookline/internal/riverdb"
 )
 
 // Querier runs a query; *pgxpool.Pool is one.
@@ -14,20 +17,20 @@ type Querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// queueStates are River's non-final job states. Final states (completed,
-// cancelled, discarded) are left out: completed rows can number millions
-// until the cleaner removes them, and counting them on every scrape would
-// cost more than it tells.
-var queueStates = []string{"available", "pending", "retryable", "running", "scheduled"}
+// queueStates are the states the collector reports, riverdb.LiveStates.
+// Final states (completed, cancelled, discarded) are left out: completed
+// rows can number millions until the cleaner removes them, and counting
+// them on every scrape would cost more than it tells.
+var queueStates = riverdb.LiveStates()
 
 // One index-only pass over river_job_prioritized_fetching_index, (state,
-// queue, priority, scheduled_at, id), which covers every column used here.
-// The states are queueStates, spelled out so the planner sees constants.
-// The database's clock measures the age, so the worker's clock skew cannot.
+// queue, priority, scheduled_at, id), which covers every column used here;
+// riverdb.Names tells why $1 lets the planner use it. The database's clock
+// measures the age, so the worker's clock skew cannot.
 const queueSQL = `
 SELECT state::text, count(*), extract(epoch FROM now() - min(scheduled_at))::float8
 FROM river_job
-WHERE state IN ('available', 'pending', 'retryable', 'running', 'scheduled') AND queue = $1
+WHERE state = ANY($1) AND queue = $2
 GROUP BY state`
 
 // Queue is a prometheus.Collector that reports one River queue's backlog,
@@ -79,30 +82,30 @@ func (q *Queue) Collect(ch chan<- prometheus.Metric) {
 		q.logger.Warn("queue metrics query failed", "queue", q.queue, "error", err)
 	} else {
 		for _, s := range queueStates {
-			ch <- prometheus.MustNewConstMetric(q.jobs, prometheus.GaugeValue, float64(counts[s]), s)
+			ch <- prometheus.MustNewConstMetric(q.jobs, prometheus.GaugeValue, float64(counts[s]), string(s))
 		}
 		ch <- prometheus.MustNewConstMetric(q.oldest, prometheus.GaugeValue, oldest)
 	}
 	ch <- q.errors
 }
 
-func (q *Queue) query() (map[string]int64, float64, error) {
+func (q *Queue) query() (map[rivertype.JobState]int64, float64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), q.timeout)
 	defer cancel()
-	rows, err := q.db.Query(ctx, queueSQL, q.queue)
+	rows, err := q.db.Query(ctx, queueSQL, riverdb.Names(queueStates), q.queue)
 	if err != nil {
 		return nil, 0, err
 	}
-	counts := make(map[string]int64, len(queueStates))
+	counts := make(map[rivertype.JobState]int64, len(queueStates))
 	var oldest float64
 	var (
-		state string
+		state rivertype.JobState
 		n     int64
 		age   float64
 	)
 	_, err = pgx.ForEachRow(rows, []any{&state, &n, &age}, func() error {
 		counts[state] = n
-		if state == "available" {
+		if state == rivertype.JobStateAvailable {
 			// A job snoozed for less than River's scheduler interval is
 			// available with a scheduled_at just ahead: not yet waiting.
 			oldest = max(0, age)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river/rivertype"
 )
 
 // ErrDrainTimeout is returned, wrapped, by Drain when jobs remain at the
@@ -54,8 +55,8 @@ type DrainResult struct {
 	Paused         bool    `json:"paused"`
 }
 
-// Drain waits until the queue has no available, running, retryable,
-// scheduled or pending job, polling every opts.Interval. It does not stop
+// Drain waits until the queue has no job in riverdb.LiveStates (available,
+// running, retryable, scheduled or pending), polling every opts.Interval. It does not stop
 // the receivers, so a steady stream of new events can keep it from ever
 // draining; pause the senders first, or use a timeout. A retryable job
 // waits for its backoff, which grows to days after many attempts.
@@ -150,13 +151,13 @@ func (c *Client) backlog(ctx context.Context) (Backlog, bool, error) {
 	// the backlog itself.
 	rows, err := c.pool.Query(ctx, `
 		SELECT state::text, count(*) FROM river_job
-		WHERE queue = $1 AND state IN ('available', 'pending', 'retryable', 'running', 'scheduled')
-		GROUP BY state`, c.queue)
+		WHERE queue = $1 AND state = ANY($2)
+		GROUP BY state`, c.queue, liveStates)
 	if err != nil {
 		return Backlog{}, false, fmt.Errorf("count jobs: %w", err)
 	}
 	var b Backlog
-	var state string
+	var state rivertype.JobState
 	var n int64
 	_, err = pgx.ForEachRow(rows, []any{&state, &n}, func() error {
 		b.set(state, n)

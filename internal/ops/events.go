@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/hookline/hookline/hooklinetype"
+	"github.com/hookline/hookline/internal/riverdb"
 )
 
 // ErrEventNotFound is returned, wrapped, when no inbox row has the
@@ -28,11 +30,13 @@ const (
 
 // Statuses a list can be filtered by: the statuses above, plus
 // "unprocessed" (any event not yet processed) and "failed" (its latest job
-// is discarded or cancelled: it will not run again without an operator).
-var Statuses = []string{
-	StatusProcessed, "unprocessed", StatusReceived, "failed",
-	"available", "running", "retryable", "scheduled", "pending", "discarded", "cancelled", "completed",
-}
+// is in riverdb.DeadStates, discarded or cancelled: it will not run again
+// without an operator).
+var Statuses = slices.Concat(
+	[]string{StatusProcessed, "unprocessed", StatusReceived, "failed"},
+	riverdb.Names(riverdb.LiveStates()),
+	riverdb.Names(riverdb.FinalStates()),
+)
 
 // JobSummary is a River job of an event.
 type JobSummary struct {
@@ -117,11 +121,8 @@ func (c *Client) ListEvents(ctx context.Context, f EventFilter) ([]EventSummary,
 		// those states, keep the latest of their event, and join the inbox.
 		where = append(where,
 			"j.kind = $1", "j.queue = "+arg(c.queue),
-			// Literals, not a parameter: state = ANY($n::text[]::river_job_state[])
-			// is not folded to a constant, so the planner cannot use River's
-			// (state, queue) index and reads all of river_job. states only
-			// holds names from jobStatesFor.
-			"j.state IN ('"+strings.Join(states, "', '")+"')",
+			// riverdb.Names tells why this reads only the jobs in states.
+			"j.state = ANY("+arg(riverdb.Names(states))+")",
 			"e.processed_at IS NULL",
 			`NOT EXISTS (SELECT 1 FROM river_job later
 				WHERE later.kind = $1 AND later.args @> jsonb_build_object('inbox_id', e.id) AND later.id > j.id)`)
@@ -176,12 +177,12 @@ func (c *Client) ListEvents(ctx context.Context, f EventFilter) ([]EventSummary,
 
 // jobStatesFor returns the River states that status stands for, or nil
 // when status is not about the latest job's state.
-func jobStatesFor(status string) []string {
-	switch status {
-	case "failed":
-		return []string{"cancelled", "discarded"}
-	case "available", "running", "retryable", "scheduled", "pending", "discarded", "cancelled", "completed":
-		return []string{status}
+func jobStatesFor(status string) []rivertype.JobState {
+	if status == "failed" {
+		return riverdb.DeadStates()
+	}
+	if state := rivertype.JobState(status); slices.Contains(rivertype.JobStates(), state) {
+		return []rivertype.JobState{state}
 	}
 	return nil
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/hookline/hookline/hooklinetype"
+	"github.com/hookline/hookline/internal/riverdb"
 )
 
 // DB is what Prune needs: a *pgxpool.Pool, or a pgx.Tx (whose Begin opens a
@@ -63,17 +64,20 @@ func New(pool *pgxpool.Pool) (*Client, error) {
 func (c *Client) Queue() string { return c.queue }
 
 // hasLiveJob returns an SQL condition, on an inbox_events row aliased e,
-// that is true while the event has a job that will still run: available,
-// pending, retryable, running or scheduled. Drain waits for such jobs, and
-// replay and prune leave an event alone while it has one. kindParam is the
-// placeholder bound to hooklinetype.JobKind.
-func hasLiveJob(kindParam string) string {
+// that is true while the event has a job that will still run: one in
+// riverdb.LiveStates. Replay and prune leave an event alone while it has
+// one. kindParam and statesParam are the placeholders bound to
+// hooklinetype.JobKind and to liveStates.
+func hasLiveJob(kindParam, statesParam string) string {
 	return `EXISTS (
 		SELECT 1 FROM river_job lj
 		WHERE lj.kind = ` + kindParam + `
 		  AND lj.args @> jsonb_build_object('inbox_id', e.id)
-		  AND lj.state IN ('available', 'pending', 'retryable', 'running', 'scheduled'))`
+		  AND lj.state = ANY(` + statesParam + `))`
 }
+
+// liveStates is the argument for hasLiveJob's statesParam.
+var liveStates = riverdb.Names(riverdb.LiveStates())
 
 // readTx runs f in a read-only transaction. JIT is turned off in it: the
 // GIN lookups of an event's jobs are estimated at 1% of river_job, which

@@ -92,8 +92,8 @@ func Prune(ctx context.Context, db DB, opts PruneOpts) (PruneResult, error) {
 			SELECT count(*) FILTER (WHERE e.received_at < $3 AND e.processed_at < $3),
 			       count(*) FILTER (WHERE NOT (e.received_at < $3 AND e.processed_at < $3) AND e.pruned_at IS NULL)
 			FROM inbox_events e
-			WHERE e.received_at < $2 AND e.processed_at < $2 AND NOT `+hasLiveJob("$1"),
-			hooklinetype.JobKind, res.PayloadCutoff, res.KeyCutoff,
+			WHERE e.received_at < $2 AND e.processed_at < $2 AND NOT `+hasLiveJob("$1", "$4"),
+			hooklinetype.JobKind, res.PayloadCutoff, res.KeyCutoff, liveStates,
 		).Scan(&res.RowsDeleted, &res.PayloadsPruned)
 		if err != nil {
 			return res, fmt.Errorf("%s (dry run): %w", describe, err)
@@ -104,14 +104,14 @@ func Prune(ctx context.Context, db DB, opts PruneOpts) (PruneResult, error) {
 	var err error
 	res.RowsDeleted, err = inBatches(ctx, db, opts.BatchSize, res.KeyCutoff,
 		`e.received_at < $2 AND e.processed_at < $2`,
-		`DELETE FROM inbox_events e WHERE e.id = ANY($2) AND NOT `+hasLiveJob("$1"))
+		`DELETE FROM inbox_events e WHERE e.id = ANY($2) AND NOT `+hasLiveJob("$1", "$3"))
 	if err != nil {
 		return res, fmt.Errorf("%s: delete rows: %w", describe, err)
 	}
 	res.PayloadsPruned, err = inBatches(ctx, db, opts.BatchSize, res.PayloadCutoff,
 		`e.received_at < $2 AND e.processed_at < $2 AND e.pruned_at IS NULL`,
 		`UPDATE inbox_events e SET payload = ''::bytea, headers = '{}'::jsonb, pruned_at = now()
-		 WHERE e.id = ANY($2) AND NOT `+hasLiveJob("$1"))
+		 WHERE e.id = ANY($2) AND NOT `+hasLiveJob("$1", "$3"))
 	if err != nil {
 		return res, fmt.Errorf("%s: empty payloads: %w", describe, err)
 	}
@@ -120,8 +120,8 @@ func Prune(ctx context.Context, db DB, opts PruneOpts) (PruneResult, error) {
 
 // inBatches locks, batch by batch in id order, the rows of inbox_events e
 // that match pick (a condition whose $2 is cutoff), and runs act on each
-// batch in the same transaction, with $1 bound to hooklinetype.JobKind and $2 to
-// the batch's ids. It returns the rows act changed.
+// batch in the same transaction, with $1 bound to hooklinetype.JobKind, $2 to the
+// batch's ids and $3 to liveStates. It returns the rows act changed.
 //
 // received_at is in every pick: processed_at is never earlier than it, and
 // its BRIN index lets Postgres skip recent rows.
@@ -147,7 +147,7 @@ func inBatches(ctx context.Context, db DB, size int, cutoff time.Time, pick, act
 			if locked == 0 {
 				return nil
 			}
-			tag, err := tx.Exec(ctx, act, hooklinetype.JobKind, ids)
+			tag, err := tx.Exec(ctx, act, hooklinetype.JobKind, ids, liveStates)
 			if err != nil {
 				return fmt.Errorf("rows %d to %d: %w", ids[0], ids[len(ids)-1], err)
 			}

@@ -7,13 +7,15 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river/rivertype"
 
+	"github.com/hookline/hookline/internal/riverdb"
 	"github.com/hookline/hookline/internal/throttle"
 )
 
-// Backlog counts the jobs of the queue that will still run on their own:
-// available, running, retryable, scheduled and pending. Drain waits for it
-// to empty.
+// Backlog counts the jobs of the queue that will still run on their own,
+// those in riverdb.LiveStates: available, running, retryable, scheduled and
+// pending. Drain waits for it to empty.
 type Backlog struct {
 	Available int64 `json:"available"`
 	Running   int64 `json:"running"`
@@ -27,17 +29,17 @@ func (b Backlog) Live() int64 {
 	return b.Available + b.Running + b.Retryable + b.Scheduled + b.Pending
 }
 
-func (b *Backlog) set(state string, n int64) {
+func (b *Backlog) set(state rivertype.JobState, n int64) {
 	switch state {
-	case "available":
+	case rivertype.JobStateAvailable:
 		b.Available = n
-	case "running":
+	case rivertype.JobStateRunning:
 		b.Running = n
-	case "retryable":
+	case rivertype.JobStateRetryable:
 		b.Retryable = n
-	case "scheduled":
+	case rivertype.JobStateScheduled:
 		b.Scheduled = n
-	case "pending":
+	case rivertype.JobStatePending:
 		b.Pending = n
 	}
 }
@@ -53,13 +55,13 @@ type StateCounts struct {
 	Cancelled int64 `json:"cancelled"`
 }
 
-func (s *StateCounts) set(state string, n int64) {
+func (s *StateCounts) set(state rivertype.JobState, n int64) {
 	switch state {
-	case "discarded":
+	case rivertype.JobStateDiscarded:
 		s.Discarded = n
-	case "completed":
+	case rivertype.JobStateCompleted:
 		s.Completed = n
-	case "cancelled":
+	case rivertype.JobStateCancelled:
 		s.Cancelled = n
 	default:
 		s.Backlog.set(state, n)
@@ -193,7 +195,7 @@ func (c *Client) statusJobs(ctx context.Context, tx pgx.Tx, st *Status) error {
 	if err != nil {
 		return fmt.Errorf("count jobs by state: %w", err)
 	}
-	var state string
+	var state rivertype.JobState
 	var n int64
 	if _, err := pgx.ForEachRow(rows, []any{&state, &n}, func() error {
 		st.Jobs.set(state, n)
@@ -278,14 +280,14 @@ func (c *Client) statusProcesses(ctx context.Context, tx pgx.Tx, st *Status) err
 		SELECT attempted_by[array_length(attempted_by, 1)] AS client_id,
 		       count(*) FILTER (WHERE state = 'running'),
 		       count(*) FILTER (WHERE state = 'completed'),
-		       count(*) FILTER (WHERE state IN ('cancelled', 'discarded')),
+		       count(*) FILTER (WHERE state = ANY($2)),
 		       max(coalesce(finalized_at, attempted_at))
 		FROM river_job
 		WHERE queue = $1 AND attempted_by IS NOT NULL
 		  AND (state = 'running'
-		       OR (state IN ('completed', 'cancelled', 'discarded') AND finalized_at > now() - interval '5 minutes'))
+		       OR (state = ANY($3) AND finalized_at > now() - interval '5 minutes'))
 		GROUP BY 1
-		ORDER BY 1`, c.queue)
+		ORDER BY 1`, c.queue, riverdb.Names(riverdb.DeadStates()), riverdb.Names(riverdb.FinalStates()))
 	if err != nil {
 		return fmt.Errorf("list workers active in the last 5 minutes: %w", err)
 	}
