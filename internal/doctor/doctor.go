@@ -7,12 +7,14 @@ package doctor
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/hookline/hookline/internal/migrate"
+	"github.com/hookline/hookline/internal/riverdb"
 )
 
 // Status is a check's verdict.
@@ -34,16 +36,13 @@ type Check struct {
 }
 
 // RequiredIndexes are the indexes the hot paths use: River's fetch,
-// completion, uniqueness and cleaning, and the inbox's keys and retention.
-// Without inbox_events_replay_key_idx, or with it INVALID, the replay
-// guard is off: the inbox's conflict clause has no index to find a taken
-// replay key in.
-var RequiredIndexes = []string{
-	"river_job_pkey", "river_job_kind", "river_job_state_and_finalized_at_index",
-	"river_job_prioritized_fetching_index", "river_job_args_index", "river_job_metadata_index",
-	"river_job_unique_idx", "river_queue_pkey", "river_leader_pkey",
+// completion, uniqueness and cleaning (riverdb.Indexes), and the inbox's
+// keys and retention. Without inbox_events_replay_key_idx, or with it
+// INVALID, the replay guard is off: the inbox's conflict clause has no
+// index to find a taken replay key in.
+var RequiredIndexes = slices.Concat(riverdb.Indexes, []string{
 	"inbox_events_pkey", "inbox_events_id_key", "inbox_events_received_at_idx", "inbox_events_replay_key_idx",
-}
+})
 
 // Run performs every check.
 func Run(ctx context.Context, pool *pgxpool.Pool) ([]Check, error) {

@@ -23,19 +23,9 @@ type Querier interface {
 // them on every scrape would cost more than it tells.
 var queueStates = riverdb.LiveStates()
 
-// One index-only pass over river_job_prioritized_fetching_index, (state,
-// queue, priority, scheduled_at, id), which covers every column used here;
-// riverdb.Names tells why $1 lets the planner use it. The database's clock
-// measures the age, so the worker's clock skew cannot.
-const queueSQL = `
-SELECT state::text, count(*), extract(epoch FROM now() - min(scheduled_at))::float8
-FROM river_job
-WHERE state = ANY($1) AND queue = $2
-GROUP BY state`
-
 // Queue is a prometheus.Collector that reports one River queue's backlog,
-// read from river_job at scrape time, so the numbers are never stale and
-// cost nothing between scrapes.
+// read from river_job at scrape time (riverdb.CountJobs: one index-only
+// pass), so the numbers are never stale and cost nothing between scrapes.
 type Queue struct {
 	db      Querier
 	queue   string
@@ -92,25 +82,13 @@ func (q *Queue) Collect(ch chan<- prometheus.Metric) {
 func (q *Queue) query() (map[rivertype.JobState]int64, float64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), q.timeout)
 	defer cancel()
-	rows, err := q.db.Query(ctx, queueSQL, riverdb.Names(queueStates), q.queue)
+	counts, err := riverdb.CountJobs(ctx, q.db, q.queue, queueStates)
 	if err != nil {
 		return nil, 0, err
 	}
-	counts := make(map[rivertype.JobState]int64, len(queueStates))
 	var oldest float64
-	var (
-		state rivertype.JobState
-		n     int64
-		age   float64
-	)
-	_, err = pgx.ForEachRow(rows, []any{&state, &n, &age}, func() error {
-		counts[state] = n
-		if state == rivertype.JobStateAvailable {
-			// A job snoozed for less than River's scheduler interval is
-			// available with a scheduled_at just ahead: not yet waiting.
-			oldest = max(0, age)
-		}
-		return nil
-	})
-	return counts, oldest, err
+	if counts.OldestAvailableSeconds != nil {
+		oldest = *counts.OldestAvailableSeconds
+	}
+	return counts.ByState, oldest, nil
 }

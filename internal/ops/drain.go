@@ -6,8 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/riverqueue/river/rivertype"
+	"github.com/hookline/hookline/internal/riverdb"
 )
 
 // ErrDrainTimeout is returned, wrapped, by Drain when jobs remain at the
@@ -147,29 +146,17 @@ func (c *Client) Backlog(ctx context.Context) (Backlog, bool, error) {
 }
 
 func (c *Client) backlog(ctx context.Context) (Backlog, bool, error) {
-	// River's fetching index leads with (state, queue), so this reads only
-	// the backlog itself.
-	rows, err := c.pool.Query(ctx, `
-		SELECT state::text, count(*) FROM river_job
-		WHERE queue = $1 AND state = ANY($2)
-		GROUP BY state`, c.queue, liveStates)
+	counts, err := riverdb.CountJobs(ctx, c.pool, c.queue, riverdb.LiveStates())
 	if err != nil {
-		return Backlog{}, false, fmt.Errorf("count jobs: %w", err)
+		return Backlog{}, false, err
 	}
 	var b Backlog
-	var state rivertype.JobState
-	var n int64
-	_, err = pgx.ForEachRow(rows, []any{&state, &n}, func() error {
+	for state, n := range counts.ByState {
 		b.set(state, n)
-		return nil
-	})
-	if err != nil {
-		return Backlog{}, false, fmt.Errorf("count jobs: %w", err)
 	}
-	var paused bool
-	err = c.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM river_queue WHERE name = $1 AND paused_at IS NOT NULL)`, c.queue).Scan(&paused)
+	paused, err := riverdb.QueuePaused(ctx, c.pool, c.queue)
 	if err != nil {
-		return Backlog{}, false, fmt.Errorf("read whether the queue is paused: %w", err)
+		return Backlog{}, false, err
 	}
 	return b, paused, nil
 }

@@ -38,18 +38,8 @@ var Statuses = slices.Concat(
 	riverdb.Names(riverdb.FinalStates()),
 )
 
-// JobSummary is a River job of an event.
-type JobSummary struct {
-	ID          int64      `json:"id"`
-	State       string     `json:"state"`
-	Attempt     int        `json:"attempt"`
-	MaxAttempts int        `json:"max_attempts"`
-	Replay      bool       `json:"replay"`
-	CreatedAt   time.Time  `json:"created_at"`
-	FinalizedAt *time.Time `json:"finalized_at"`
-	// LastError is the error of the job's latest failed attempt.
-	LastError string `json:"last_error"`
-}
+// JobSummary is a River job of an event (riverdb.Job).
+type JobSummary = riverdb.Job
 
 // EventSummary is an inbox row with the state of its latest job.
 type EventSummary struct {
@@ -81,8 +71,7 @@ type EventFilter struct {
 // columns of an EventSummary, over inbox_events e and a job j.
 const eventSummaryColumns = `
 	e.id, e.source, e.event_id, e.event_type, e.received_at, e.processed_at, e.pruned_at,
-	j.id, j.state::text, j.attempt, j.max_attempts, coalesce((j.args->>'replay')::boolean, false),
-	j.created_at, j.finalized_at, j.errors[array_length(j.errors, 1)]->>'error'`
+	` + riverdb.JobColumns
 
 // ListEvents returns the events that match f, newest (highest inbox id)
 // first.
@@ -114,21 +103,15 @@ func (c *Client) ListEvents(ctx context.Context, f EventFilter) ([]EventSummary,
 		where = append(where, "e.received_at >= "+arg(f.Since))
 	}
 
-	var sql string
+	var from string
 	switch states := jobStatesFor(f.Status); {
 	case states != nil:
 		// The event's latest job is in one of the states: find the jobs in
 		// those states, keep the latest of their event, and join the inbox.
+		from = riverdb.JobsWithInbox
 		where = append(where,
-			"j.kind = $1", "j.queue = "+arg(c.queue),
-			// riverdb.Names tells why this reads only the jobs in states.
-			"j.state = ANY("+arg(riverdb.Names(states))+")",
-			"e.processed_at IS NULL",
-			`NOT EXISTS (SELECT 1 FROM river_job later
-				WHERE later.kind = $1 AND later.args @> jsonb_build_object('inbox_id', e.id) AND later.id > j.id)`)
-		sql = `SELECT ` + eventSummaryColumns + `
-			FROM river_job j JOIN inbox_events e ON e.id = (j.args->>'inbox_id')::bigint
-			WHERE ` + strings.Join(where, " AND ")
+			riverdb.IsLatestJobIn("$1", arg(c.queue), arg(riverdb.Names(states))),
+			"e.processed_at IS NULL")
 	default:
 		switch f.Status {
 		case StatusProcessed:
@@ -141,21 +124,12 @@ func (c *Client) ListEvents(ctx context.Context, f EventFilter) ([]EventSummary,
 		if len(where) == 0 {
 			where = append(where, "true")
 		}
-		// OFFSET 0 keeps the planner from reading river_job_pkey backwards
-		// to satisfy ORDER BY id DESC LIMIT 1, which scans the whole table
-		// for an old event, instead of using the GIN index on args.
-		sql = `SELECT ` + eventSummaryColumns + `
-			FROM inbox_events e
-			LEFT JOIN LATERAL (
-				SELECT * FROM (
-					SELECT id, state, attempt, max_attempts, args, created_at, finalized_at, errors
-					FROM river_job
-					WHERE kind = $1 AND args @> jsonb_build_object('inbox_id', e.id)
-					OFFSET 0) jobs
-				ORDER BY id DESC LIMIT 1) j ON true
-			WHERE ` + strings.Join(where, " AND ")
+		from = riverdb.InboxWithLatestJob("$1")
 	}
-	sql += " ORDER BY e.id DESC LIMIT " + arg(f.Limit)
+	sql := `SELECT ` + eventSummaryColumns + `
+		FROM ` + from + `
+		WHERE ` + strings.Join(where, " AND ") + `
+		ORDER BY e.id DESC LIMIT ` + arg(f.Limit)
 
 	var events []EventSummary
 	err := c.readTx(ctx, func(tx pgx.Tx) error {
@@ -296,21 +270,11 @@ func (c *Client) GetEvent(ctx context.Context, source, eventID string, withPaylo
 		}
 		d.APIVersion = deref(apiVersion)
 
-		rows, err := tx.Query(ctx, `
-			SELECT id, state::text, attempt, max_attempts, coalesce((args->>'replay')::boolean, false),
-			       created_at, finalized_at, coalesce(errors[array_length(errors, 1)]->>'error', '')
-			FROM river_job
-			WHERE kind = $1 AND args @> jsonb_build_object('inbox_id', $2::bigint)
-			ORDER BY id DESC`, hooklinetype.JobKind, d.InboxID)
-		if err != nil {
-			return fmt.Errorf("list jobs: %w", err)
-		}
-		d.Jobs, err = pgx.CollectRows(rows, pgx.RowToStructByPos[JobSummary])
-		if err != nil {
-			return fmt.Errorf("list jobs: %w", err)
+		if d.Jobs, err = riverdb.JobsOf(ctx, tx, hooklinetype.JobKind, d.InboxID); err != nil {
+			return err
 		}
 
-		rows, err = tx.Query(ctx, `
+		rows, err := tx.Query(ctx, `
 			SELECT id, inbox_id, job_id, replayed_by, replayed_at, reason
 			FROM replay_audit WHERE source = $1 AND event_id = $2 ORDER BY id`, source, eventID)
 		if err != nil {

@@ -8,6 +8,8 @@
 // anywhere DATABASE_URL reaches. Prune is a plain function over a DB so that
 // a River periodic job can run it too.
 //
+// Its SQL on River's own tables (river_job, river_queue, river_leader) is
+// in internal/riverdb, the one place to re-check when River is upgraded.
 // An inbox row's jobs are found with args @> {"inbox_id": id}, served by
 // River's GIN index on river_job.args; migrations/00004_replay_audit.sql
 // explains why no other index was added for it.
@@ -63,20 +65,8 @@ func New(pool *pgxpool.Pool) (*Client, error) {
 // Queue is the name of the River queue the client operates on.
 func (c *Client) Queue() string { return c.queue }
 
-// hasLiveJob returns an SQL condition, on an inbox_events row aliased e,
-// that is true while the event has a job that will still run: one in
-// riverdb.LiveStates. Replay and prune leave an event alone while it has
-// one. kindParam and statesParam are the placeholders bound to
-// hooklinetype.JobKind and to liveStates.
-func hasLiveJob(kindParam, statesParam string) string {
-	return `EXISTS (
-		SELECT 1 FROM river_job lj
-		WHERE lj.kind = ` + kindParam + `
-		  AND lj.args @> jsonb_build_object('inbox_id', e.id)
-		  AND lj.state = ANY(` + statesParam + `))`
-}
-
-// liveStates is the argument for hasLiveJob's statesParam.
+// liveStates is the argument for riverdb.HasLiveJob's statesParam. Replay
+// and prune leave an event alone while it has a job that will still run.
 var liveStates = riverdb.Names(riverdb.LiveStates())
 
 // readTx runs f in a read-only transaction. JIT is turned off in it: the

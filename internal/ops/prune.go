@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hookline/hookline/hooklinetype"
+	"github.com/hookline/hookline/internal/riverdb"
 )
 
 // DefaultKeepKeysFor is how long prune keeps an event's idempotency key
@@ -92,7 +93,7 @@ func Prune(ctx context.Context, db DB, opts PruneOpts) (PruneResult, error) {
 			SELECT count(*) FILTER (WHERE e.received_at < $3 AND e.processed_at < $3),
 			       count(*) FILTER (WHERE NOT (e.received_at < $3 AND e.processed_at < $3) AND e.pruned_at IS NULL)
 			FROM inbox_events e
-			WHERE e.received_at < $2 AND e.processed_at < $2 AND NOT `+hasLiveJob("$1", "$4"),
+			WHERE e.received_at < $2 AND e.processed_at < $2 AND NOT `+riverdb.HasLiveJob("$1", "$4"),
 			hooklinetype.JobKind, res.PayloadCutoff, res.KeyCutoff, liveStates,
 		).Scan(&res.RowsDeleted, &res.PayloadsPruned)
 		if err != nil {
@@ -104,14 +105,14 @@ func Prune(ctx context.Context, db DB, opts PruneOpts) (PruneResult, error) {
 	var err error
 	res.RowsDeleted, err = inBatches(ctx, db, opts.BatchSize, res.KeyCutoff,
 		`e.received_at < $2 AND e.processed_at < $2`,
-		`DELETE FROM inbox_events e WHERE e.id = ANY($2) AND NOT `+hasLiveJob("$1", "$3"))
+		`DELETE FROM inbox_events e WHERE e.id = ANY($2) AND NOT `+riverdb.HasLiveJob("$1", "$3"))
 	if err != nil {
 		return res, fmt.Errorf("%s: delete rows: %w", describe, err)
 	}
 	res.PayloadsPruned, err = inBatches(ctx, db, opts.BatchSize, res.PayloadCutoff,
 		`e.received_at < $2 AND e.processed_at < $2 AND e.pruned_at IS NULL`,
 		`UPDATE inbox_events e SET payload = ''::bytea, headers = '{}'::jsonb, pruned_at = now()
-		 WHERE e.id = ANY($2) AND NOT `+hasLiveJob("$1", "$3"))
+		 WHERE e.id = ANY($2) AND NOT `+riverdb.HasLiveJob("$1", "$3"))
 	if err != nil {
 		return res, fmt.Errorf("%s: empty payloads: %w", describe, err)
 	}

@@ -2,11 +2,12 @@ package ops
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/hookline/hookline/internal/riverdb"
 )
 
 // PauseResult reports what Pause or Resume did.
@@ -36,23 +37,15 @@ type PauseResult struct {
 func (c *Client) Pause(ctx context.Context) (PauseResult, error) {
 	res := PauseResult{Queue: c.queue}
 	err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
-		pausedAt, found, err := lockQueueRow(ctx, tx, c.queue)
+		pausedAt, found, err := riverdb.LockQueue(ctx, tx, c.queue)
 		if err != nil {
 			return err
 		}
 		if !found {
-			// The columns River's producer sets when it creates the row
-			// (QueueCreateOrSetUpdatedAt); ON CONFLICT covers a worker
-			// starting at this very moment.
-			tag, err := tx.Exec(ctx, `
-				INSERT INTO river_queue (name, metadata, created_at, updated_at)
-				VALUES ($1, '{}', now(), now())
-				ON CONFLICT (name) DO NOTHING`, c.queue)
-			if err != nil {
-				return fmt.Errorf("create river_queue row: %w", err)
+			if res.CreatedQueueRow, err = riverdb.CreateQueue(ctx, tx, c.queue); err != nil {
+				return err
 			}
-			res.CreatedQueueRow = tag.RowsAffected() == 1
-			if pausedAt, _, err = lockQueueRow(ctx, tx, c.queue); err != nil {
+			if pausedAt, _, err = riverdb.LockQueue(ctx, tx, c.queue); err != nil {
 				return err
 			}
 		}
@@ -65,7 +58,7 @@ func (c *Client) Pause(ctx context.Context) (PauseResult, error) {
 		}
 		res.Changed = true
 		res.Paused = true
-		pausedAt, _, err = lockQueueRow(ctx, tx, c.queue)
+		pausedAt, _, err = riverdb.LockQueue(ctx, tx, c.queue)
 		res.PausedAt = pausedAt
 		return err
 	})
@@ -81,7 +74,7 @@ func (c *Client) Pause(ctx context.Context) (PauseResult, error) {
 func (c *Client) Resume(ctx context.Context) (PauseResult, error) {
 	res := PauseResult{Queue: c.queue}
 	err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
-		pausedAt, found, err := lockQueueRow(ctx, tx, c.queue)
+		pausedAt, found, err := riverdb.LockQueue(ctx, tx, c.queue)
 		if err != nil || !found || pausedAt == nil {
 			return err
 		}
@@ -95,18 +88,4 @@ func (c *Client) Resume(ctx context.Context) (PauseResult, error) {
 		return PauseResult{}, fmt.Errorf("resume queue %s: %w", c.queue, err)
 	}
 	return res, nil
-}
-
-// lockQueueRow locks the queue's river_queue row, so that two operators
-// pausing and resuming at once take turns, and returns its paused_at.
-func lockQueueRow(ctx context.Context, tx pgx.Tx, queue string) (*time.Time, bool, error) {
-	var pausedAt *time.Time
-	err := tx.QueryRow(ctx, `SELECT paused_at FROM river_queue WHERE name = $1 FOR UPDATE`, queue).Scan(&pausedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, fmt.Errorf("read river_queue row: %w", err)
-	}
-	return pausedAt, true, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/hookline/hookline/hooklinetype"
+	"github.com/hookline/hookline/internal/riverdb"
 )
 
 // Reasons an event is not replayed.
@@ -145,7 +146,7 @@ func (c *Client) PreviewReplay(ctx context.Context, sel ReplaySelector) (ReplayP
 	var p ReplayPreview
 	err := c.readTx(ctx, func(tx pgx.Tx) error {
 		return tx.QueryRow(ctx, `
-			SELECT count(*), count(*) FILTER (WHERE e.pruned_at IS NULL AND NOT `+hasLiveJob("$4", "$5")+`)
+			SELECT count(*), count(*) FILTER (WHERE e.pruned_at IS NULL AND NOT `+riverdb.HasLiveJob("$4", "$5")+`)
 			FROM inbox_events e WHERE `+where, append(args, hooklinetype.JobKind, liveStates)...,
 		).Scan(&p.Matching, &p.Replayable)
 	})
@@ -193,7 +194,7 @@ func (c *Client) replay(ctx context.Context, opts ReplayOpts, where string, args
 			Pruned, Queued        bool
 		}
 		rows, err = tx.Query(ctx, `
-			SELECT e.id, e.source, e.event_id, e.event_type, e.pruned_at IS NOT NULL, `+hasLiveJob("$1", "$3")+`
+			SELECT e.id, e.source, e.event_id, e.event_type, e.pruned_at IS NOT NULL, `+riverdb.HasLiveJob("$1", "$3")+`
 			FROM inbox_events e WHERE e.id = ANY($2) ORDER BY e.id`, hooklinetype.JobKind, ids, liveStates)
 		if err != nil {
 			return fmt.Errorf("check events: %w", err)

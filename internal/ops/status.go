@@ -2,7 +2,6 @@ package ops
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -68,39 +67,15 @@ func (s *StateCounts) set(state rivertype.JobState, n int64) {
 	}
 }
 
-// QueueRow is a row of river_queue. River creates it when a worker starts
-// working the queue, refreshes it every 10 minutes while one does, and
-// deletes it after 24 hours without one.
-type QueueRow struct {
-	Name      string     `json:"name"`
-	PausedAt  *time.Time `json:"paused_at"`
-	UpdatedAt time.Time  `json:"updated_at"`
-}
+// QueueRow is a row of river_queue (riverdb.QueueRow).
+type QueueRow = riverdb.QueueRow
 
-// Leader is River's elected leader: one started River client (worker
-// process) that runs maintenance such as rescuing stuck jobs. Any started
-// client takes part in the election and renews its lease every few
-// seconds, so a current leader means that at least one worker is alive,
-// even when it is idle.
-type Leader struct {
-	ID        string    `json:"id"`
-	ElectedAt time.Time `json:"elected_at"`
-	ExpiresAt time.Time `json:"expires_at"`
-}
+// Leader is River's elected leader (riverdb.Leader).
+type Leader = riverdb.Leader
 
-// WorkerActivity is one River client (identified by River's client id,
-// by default "<hostname>_<start time>") that worked the queue recently:
-// it is running jobs now, or finalized some in the last five minutes.
-type WorkerActivity struct {
-	ClientID string `json:"client_id"`
-	// Running is the jobs it holds now.
-	Running int64 `json:"running"`
-	// CompletedLast5m and FailedLast5m are the jobs it completed, and those
-	// it cancelled or discarded, in the last five minutes.
-	CompletedLast5m int64     `json:"completed_last_5m"`
-	FailedLast5m    int64     `json:"failed_last_5m"`
-	LastActivityAt  time.Time `json:"last_activity_at"`
-}
+// WorkerActivity is a River client that worked the queue in the last five
+// minutes (riverdb.WorkerActivity).
+type WorkerActivity = riverdb.WorkerActivity
 
 // announcedWithin is how recent a worker_processes row must be to count.
 const announcedWithin = 30 * time.Second
@@ -154,10 +129,10 @@ type Status struct {
 }
 
 // Status takes a snapshot of the events queue, the inbox and the processes
-// connected to the database. Counting completed jobs costs a scan of
-// River's (state, finalized_at) index over the completed jobs still
-// retained (24 hours by default); it is meant for an operator, not for a
-// scrape every few seconds.
+// connected to the database. Counting completed jobs reads every one River
+// still retains (24 hours by default), from its fetching index (see
+// riverdb.CountJobs); it is meant for an operator, not for a scrape every
+// few seconds.
 func (c *Client) Status(ctx context.Context) (Status, error) {
 	st := Status{
 		Queue: c.queue, Queues: []QueueRow{}, Announced: []throttle.Process{}, Workers: []WorkerActivity{}, Connections: []Connection{},
@@ -191,40 +166,18 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 }
 
 func (c *Client) statusJobs(ctx context.Context, tx pgx.Tx, st *Status) error {
-	rows, err := tx.Query(ctx, `SELECT state::text, count(*) FROM river_job WHERE queue = $1 GROUP BY state`, c.queue)
+	counts, err := riverdb.CountJobs(ctx, tx, c.queue, rivertype.JobStates())
 	if err != nil {
-		return fmt.Errorf("count jobs by state: %w", err)
+		return err
 	}
-	var state rivertype.JobState
-	var n int64
-	if _, err := pgx.ForEachRow(rows, []any{&state, &n}, func() error {
+	for state, n := range counts.ByState {
 		st.Jobs.set(state, n)
-		return nil
-	}); err != nil {
-		return fmt.Errorf("count jobs by state: %w", err)
 	}
+	st.OldestAvailableAgeSeconds = counts.OldestAvailableSeconds
 
-	var ageSeconds *float64
-	err = tx.QueryRow(ctx, `
-		SELECT extract(epoch FROM now() - min(scheduled_at))::float8
-		FROM river_job WHERE queue = $1 AND state = 'available'`, c.queue,
-	).Scan(&ageSeconds)
+	done1, done5, err := riverdb.CompletedRecently(ctx, tx, c.queue)
 	if err != nil {
-		return fmt.Errorf("age of the oldest available job: %w", err)
-	}
-	if ageSeconds != nil {
-		age := max(*ageSeconds, 0)
-		st.OldestAvailableAgeSeconds = &age
-	}
-
-	var done1, done5 int64
-	err = tx.QueryRow(ctx, `
-		SELECT count(*) FILTER (WHERE finalized_at > now() - interval '1 minute'), count(*)
-		FROM river_job
-		WHERE state = 'completed' AND finalized_at > now() - interval '5 minutes' AND queue = $1`, c.queue,
-	).Scan(&done1, &done5)
-	if err != nil {
-		return fmt.Errorf("count jobs completed in the last 5 minutes: %w", err)
+		return err
 	}
 	st.CompletedPerSecond1m = float64(done1) / 60
 	st.CompletedPerSecond5m = float64(done5) / 300
@@ -232,13 +185,9 @@ func (c *Client) statusJobs(ctx context.Context, tx pgx.Tx, st *Status) error {
 }
 
 func (c *Client) statusQueues(ctx context.Context, tx pgx.Tx, st *Status) error {
-	rows, err := tx.Query(ctx, `SELECT name, paused_at, updated_at FROM river_queue ORDER BY name`)
+	queues, err := riverdb.Queues(ctx, tx)
 	if err != nil {
-		return fmt.Errorf("list river queues: %w", err)
-	}
-	queues, err := pgx.CollectRows(rows, pgx.RowToStructByPos[QueueRow])
-	if err != nil {
-		return fmt.Errorf("list river queues: %w", err)
+		return err
 	}
 	st.Queues = append(st.Queues, queues...)
 	for _, q := range queues {
@@ -250,16 +199,11 @@ func (c *Client) statusQueues(ctx context.Context, tx pgx.Tx, st *Status) error 
 }
 
 func (c *Client) statusProcesses(ctx context.Context, tx pgx.Tx, st *Status) error {
-	var l Leader
-	err := tx.QueryRow(ctx, `SELECT leader_id, elected_at, expires_at FROM river_leader WHERE expires_at > now()`).
-		Scan(&l.ID, &l.ElectedAt, &l.ExpiresAt)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-	case err != nil:
-		return fmt.Errorf("read the river leader: %w", err)
-	default:
-		st.Leader = &l
+	leader, err := riverdb.CurrentLeader(ctx, tx)
+	if err != nil {
+		return err
 	}
+	st.Leader = leader
 
 	if err := tx.QueryRow(ctx, `SELECT to_regclass('worker_processes') IS NOT NULL`).Scan(&st.WorkerRegistry); err != nil {
 		return fmt.Errorf("look for worker_processes: %w", err)
@@ -272,32 +216,13 @@ func (c *Client) statusProcesses(ctx context.Context, tx pgx.Tx, st *Status) err
 		st.Announced = append(st.Announced, announced...)
 	}
 
-	// Running jobs come from River's fetching index on (state, queue, ...)
-	// and finalized ones from its (state, finalized_at) index, so this reads
-	// only recent work. A retryable job's failure is not counted: its row
-	// keeps no finalization time.
-	rows, err := tx.Query(ctx, `
-		SELECT attempted_by[array_length(attempted_by, 1)] AS client_id,
-		       count(*) FILTER (WHERE state = 'running'),
-		       count(*) FILTER (WHERE state = 'completed'),
-		       count(*) FILTER (WHERE state = ANY($2)),
-		       max(coalesce(finalized_at, attempted_at))
-		FROM river_job
-		WHERE queue = $1 AND attempted_by IS NOT NULL
-		  AND (state = 'running'
-		       OR (state = ANY($3) AND finalized_at > now() - interval '5 minutes'))
-		GROUP BY 1
-		ORDER BY 1`, c.queue, riverdb.Names(riverdb.DeadStates()), riverdb.Names(riverdb.FinalStates()))
+	workers, err := riverdb.RecentWorkers(ctx, tx, c.queue)
 	if err != nil {
-		return fmt.Errorf("list workers active in the last 5 minutes: %w", err)
-	}
-	workers, err := pgx.CollectRows(rows, pgx.RowToStructByPos[WorkerActivity])
-	if err != nil {
-		return fmt.Errorf("list workers active in the last 5 minutes: %w", err)
+		return err
 	}
 	st.Workers = append(st.Workers, workers...)
 
-	rows, err = tx.Query(ctx, `
+	rows, err := tx.Query(ctx, `
 		SELECT coalesce(application_name, ''), coalesce(host(client_addr), 'local'),
 		       count(*), count(*) FILTER (WHERE state = 'active'), min(backend_start)
 		FROM pg_stat_activity

@@ -1,5 +1,3 @@
-// Package riverdb is what Hookline knows of River's database schema: the
-// job states it groups, and how to pass them to SQL.
 package riverdb
 
 import "github.com/riverqueue/river/rivertype"
