@@ -1,22 +1,26 @@
 // Package configdoc derives Hookline's configuration reference from the
 // configuration code itself, and renders it as docs/CONFIGURATION.md.
 //
-// Nothing here is run by the binaries. Load parses Go source (go/parser and
-// go/ast), never reflection over compiled types, so that field doc comments
-// are available:
+// Nothing here is run by the binaries. What the code reads comes from the
+// code as compiled, so that the reference cannot list a variable the code
+// no longer reads, nor miss one it does:
 //
-//   - the ReceiverConfig and WorkerConfig structs of package hookline: every field with an
-//     env tag is a variable, its envDefault the default, ",required" makes it
-//     required, and its doc comment the description. A doc line
-//     "Example: v" gives the example. config.Load accepts X_FILE for each.
-//   - variables read outside a struct: every getenv("X") / os.Getenv("X")
-//     call with a literal name in a binary's package, and the variable names
-//     in internal/sources' FromEnv (the secrets of the two default sources).
-//     Their descriptions are in extraEnv, and Load fails if a variable read
-//     by the code has no entry there, or an entry names a variable the code
-//     no longer reads.
-//   - internal/sources/config.go: the sources file, from type File down, with
-//     yaml tags and doc comments.
+//   - hookline.ReceiverConfig and hookline.WorkerConfig: env.GetFieldParams,
+//     the call config.Load makes, gives each variable, its envDefault and
+//     whether it is required; reflection gives the Go field and its type.
+//     config.Load accepts X_FILE for each.
+//   - internal/sources.FromEnv (the secrets of the two default sources): it
+//     is run with a getenv that records what it is asked.
+//   - internal/sources.File and the types below it: reflection over their
+//     fields and yaml tags.
+//
+// Reflection cannot see comments, so descriptions are the fields' doc
+// comments, looked up by Type.Field in the packages' source (a doc line
+// "Example: v" gives the example). Only what no type declares is read from
+// source: the getenv("X") / os.Getenv("X") calls with a literal name in a
+// binary's files. Their descriptions are in extraEnv, and Load fails if a
+// variable read by the code has no entry there, or an entry names a
+// variable the code no longer reads.
 //
 // Regenerate with `go generate ./internal/configdoc` or `make docs`; `make
 // docs-check` and this package's tests fail when the file is stale.
@@ -30,6 +34,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/hookline/hookline/internal/config"
 )
 
 // Binary names, as under cmd/.
@@ -90,7 +96,7 @@ type EnvVar struct {
 	// Example is a complete assignment, such as RECEIVER_ADDR=:8080.
 	Example string
 	// Origins say where in the code the variable is read, such as
-	// "worker.go WorkerConfig.Addr".
+	// "hookline.WorkerConfig.Addr" or "cmd/hookctl/replay.go:125".
 	Origins []string
 }
 
@@ -143,19 +149,20 @@ func (r Reference) Resolve(binary, name string) (v EnvVar, viaFile, ok bool) {
 	return EnvVar{}, false, false
 }
 
-// FileSuffix is internal/config's FileSuffix (checked by a test).
-const FileSuffix = "_FILE"
+// FileSuffix is appended to a variable's name to name its file form, as
+// internal/config reads it.
+const FileSuffix = config.FileSuffix
 
 // Load derives the reference from the code under root, the repository's
 // root directory.
 func Load(root string) (Reference, error) {
 	env, err := loadEnv(root)
 	if err != nil {
-		return Reference{}, err
+		return Reference{}, fmt.Errorf("configdoc: environment: %w", err)
 	}
 	fields, err := loadSourceFields(root)
 	if err != nil {
-		return Reference{}, err
+		return Reference{}, fmt.Errorf("configdoc: sources file: %w", err)
 	}
 	return Reference{Env: env, SourceFields: fields, ExampleSources: exampleSources}, nil
 }
@@ -173,7 +180,7 @@ func Generate(root string) ([]byte, error) {
 func RepoRoot(dir string) (string, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("configdoc: repository root: %w", err)
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
@@ -181,7 +188,7 @@ func RepoRoot(dir string) (string, error) {
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", fmt.Errorf("no go.mod above %s", dir)
+			return "", fmt.Errorf("configdoc: no go.mod above %s", dir)
 		}
 		dir = parent
 	}

@@ -5,15 +5,17 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/hookline/hookline/internal/config"
 	"github.com/hookline/hookline/internal/sources"
 )
 
@@ -90,10 +92,6 @@ func TestLoadReadsTheRealCode(t *testing.T) {
 	require.Equal(t, paths["sources[].id"].Doc, paths["sources[].event_type"].Doc, "event_type shares id's comment")
 }
 
-func TestFileSuffixIsConfigs(t *testing.T) {
-	require.Equal(t, config.FileSuffix, FileSuffix)
-}
-
 // TestExtraEnvNamesAppearInCode: every variable the explicit table
 // describes is still spelled, as a string literal, in the code of the
 // binaries or in internal/sources (Load also checks this, through its scan).
@@ -151,79 +149,64 @@ func parseSrc(t *testing.T, src string) (*token.FileSet, *ast.File) {
 	return fset, f
 }
 
-func TestEnvStructFields(t *testing.T) {
-	tests := []struct {
-		name    string
-		src     string
-		want    []envField
-		wantErr string
-	}{
-		{
-			name: "tag, default, required, doc and example",
-			src: "package p\ntype Config struct {\n" +
-				"\t// Addr is the listen address.\n\t// Example: :9000\n" +
-				"\tAddr string `env:\"APP_ADDR\" envDefault:\":8080\"`\n" +
-				"\t// URL is the database. Addr serves it.\n" +
-				"\tURL string `env:\"APP_URL,required,notEmpty\"`\n}\n",
-			want: []envField{
-				{name: "APP_ADDR", typ: "string", def: ":8080", doc: "The listen address.", example: ":9000", hasDoc: true, fileForm: true, origin: "x.go Config.Addr"},
-				{name: "APP_URL", typ: "string", doc: "The database. `APP_ADDR` serves it.", hasDoc: true, required: true, fileForm: true, origin: "x.go Config.URL"},
-			},
-		},
-		{
-			name: "types: duration, level, list, int; untagged fields skipped",
-			src: "package p\ntype Config struct {\n" +
-				"\tD time.Duration `env:\"APP_D\" envDefault:\"5s\"`\n" +
-				"\tL slog.Level `env:\"APP_L\"`\n" +
-				"\tS []string `env:\"APP_S\"`\n" +
-				"\tN int64 `env:\"APP_N\"`\n" +
-				"\tinternal int\n" +
-				"\tJ string `json:\"j\"`\n}\n",
-			want: []envField{
-				{name: "APP_D", typ: "duration", def: "5s", fileForm: true, origin: "x.go Config.D"},
-				{name: "APP_L", typ: "log level", fileForm: true, origin: "x.go Config.L"},
-				{name: "APP_S", typ: "list", fileForm: true, origin: "x.go Config.S"},
-				{name: "APP_N", typ: "integer", fileForm: true, origin: "x.go Config.N"},
-			},
-		},
-		{
-			name: "a description that is a list of values keeps its key",
-			src:  "package p\ntype Config struct {\n\t// Mode is batch or single.\n\tMode string `env:\"APP_MODE\"`\n}\n",
-			want: []envField{{name: "APP_MODE", typ: "string", doc: "`APP_MODE` is batch or single.", hasDoc: true, fileForm: true, origin: "x.go Config.Mode"}},
-		},
-		{
-			name:    "unsupported type",
-			src:     "package p\ntype Config struct {\n\tM map[string]string `env:\"APP_M\"`\n}\n",
-			wantErr: "unsupported type map[string]string",
-		},
-		{
-			name:    "two fields on one line",
-			src:     "package p\ntype Config struct {\n\tA, B string `env:\"APP_A\"`\n}\n",
-			wantErr: "one env field per line",
-		},
-		{
-			name:    "not a variable name",
-			src:     "package p\ntype Config struct {\n\tA string `env:\"app-a\"`\n}\n",
-			wantErr: "is not a variable name",
-		},
-		{
-			name:    "no such struct",
-			src:     "package p\ntype Other struct{}\n",
-			wantErr: "no type Config",
-		},
+// appConfig and the types below stand in for a binary's Config struct.
+type appConfig struct {
+	Addr   string        `env:"APP_ADDR" envDefault:":8080"`
+	URL    string        `env:"APP_URL,required,notEmpty"`
+	D      time.Duration `env:"APP_D" envDefault:"5s"`
+	L      slog.Level    `env:"APP_L"`
+	S      []string      `env:"APP_S"`
+	N      int64         `env:"APP_N"`
+	Logger *slog.Logger  `env:"-"`
+	J      string        `json:"j"`
+	hidden int
+}
+
+type mapConfig struct {
+	M map[string]string `env:"APP_M"`
+}
+
+func TestStructVars(t *testing.T) {
+	docs := map[string]string{
+		"appConfig.Addr": "Addr is the listen address.\nExample: :9000\n",
+		"appConfig.URL":  "URL is the database. Addr serves it.\n",
+		"appConfig.S":    "S is batch or single.\n",
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, f := parseSrc(t, tt.src)
-			got, err := envStructFields(f, "Config", "x.go")
-			if tt.wantErr != "" {
-				require.ErrorContains(t, err, tt.wantErr)
-				return
-			}
-			require.NoError(t, err)
-			require.Equal(t, tt.want, got)
-		})
-	}
+	got, err := structVars(&appConfig{}, docs)
+	require.NoError(t, err)
+	const o = "configdoc.appConfig."
+	require.Equal(t, []envField{
+		{name: "APP_ADDR", typ: "string", def: ":8080", doc: "The listen address.", example: ":9000", fileForm: true, origin: o + "Addr"},
+		{name: "APP_URL", typ: "string", doc: "The database. `APP_ADDR` serves it.", required: true, fileForm: true, origin: o + "URL"},
+		{name: "APP_D", typ: "duration", def: "5s", fileForm: true, origin: o + "D"},
+		{name: "APP_L", typ: "log level", fileForm: true, origin: o + "L"},
+		// A description that is a list of values keeps its key.
+		{name: "APP_S", typ: "list", doc: "`APP_S` is batch or single.", fileForm: true, origin: o + "S"},
+		{name: "APP_N", typ: "integer", fileForm: true, origin: o + "N"},
+	}, got, "env:\"-\" and untagged fields are not variables")
+
+	_, err = structVars(&mapConfig{}, nil)
+	require.ErrorContains(t, err, "unsupported type map[string]string")
+}
+
+func TestSourcesEnvVars(t *testing.T) {
+	got, err := sourcesEnvVars()
+	require.NoError(t, err)
+	require.Equal(t, []envField{
+		{name: "STRIPE_WEBHOOK_SECRET", fileForm: true, origin: "sources.FromEnv"},
+		{name: "BANK_WEBHOOK_SECRET", fileForm: true, origin: "sources.FromEnv"},
+	}, got)
+}
+
+func TestPackageDocs(t *testing.T) {
+	docs, err := packageDocs(repoRoot(t), reflect.TypeFor[sources.File]())
+	require.NoError(t, err)
+	require.Equal(t, "Name is the path segment (/api/webhooks/<name>) and the inbox key.\n", docs["Config.Name"])
+	require.Equal(t, docs["Config.ID"], docs["Config.EventType"], "EventType shares ID's comment")
+	require.Empty(t, docs["Locator.Header"])
+
+	_, err = packageDocs(repoRoot(t), reflect.TypeFor[strings.Builder]())
+	require.ErrorContains(t, err, "is not in module")
 }
 
 func TestScanFile(t *testing.T) {
@@ -260,15 +243,19 @@ func TestMerge(t *testing.T) {
 		// Every extraEnv name must be read, or merge refuses the table.
 		m := map[string][]envField{}
 		for name := range extraEnv {
-			m[Hookctl] = append(m[Hookctl], envField{name: name, typ: "string", doc: "d", example: "v", hasDoc: !strings.HasSuffix(name, "_SECRET") && name != "USER", origin: "t"})
+			doc := "d" // but not where extraEnv has the Doc
+			if extraEnv[name].Doc != "" {
+				doc = ""
+			}
+			m[Hookctl] = append(m[Hookctl], envField{name: name, typ: "string", doc: doc, example: "v", origin: "t"})
 			m[Receiver] = append(m[Receiver], envField{name: name, typ: "string", origin: "t"})
 		}
 		return m
 	}
 	t.Run("the binaries' views fold into one variable", func(t *testing.T) {
 		m := base()
-		m[Receiver] = append(m[Receiver], envField{name: "APP_X", typ: "integer", def: "1", doc: "x", hasDoc: true, required: true, fileForm: true, origin: "r"})
-		m[Worker] = append(m[Worker], envField{name: "APP_X", typ: "integer", def: "1", doc: "x", hasDoc: true, required: true, fileForm: true, origin: "w"})
+		m[Receiver] = append(m[Receiver], envField{name: "APP_X", typ: "integer", def: "1", doc: "x", required: true, fileForm: true, origin: "r"})
+		m[Worker] = append(m[Worker], envField{name: "APP_X", typ: "integer", def: "1", doc: "x", required: true, fileForm: true, origin: "w"})
 		vars, err := merge(m)
 		require.NoError(t, err)
 		var x EnvVar
@@ -284,8 +271,8 @@ func TestMerge(t *testing.T) {
 	})
 	t.Run("different docs are labelled by binary", func(t *testing.T) {
 		m := base()
-		m[Receiver] = append(m[Receiver], envField{name: "APP_X", typ: "integer", def: "1", doc: "r", hasDoc: true})
-		m[Worker] = append(m[Worker], envField{name: "APP_X", typ: "integer", def: "1", doc: "w", hasDoc: true})
+		m[Receiver] = append(m[Receiver], envField{name: "APP_X", typ: "integer", def: "1", doc: "r"})
+		m[Worker] = append(m[Worker], envField{name: "APP_X", typ: "integer", def: "1", doc: "w"})
 		vars, err := merge(m)
 		require.NoError(t, err)
 		for _, v := range vars {
@@ -301,13 +288,16 @@ func TestMerge(t *testing.T) {
 		wantErr string
 	}{
 		{"conflicting types", map[string][]envField{
-			Receiver: {{name: "APP_X", typ: "integer", doc: "x", hasDoc: true, def: "1"}},
-			Worker:   {{name: "APP_X", typ: "duration", doc: "x", hasDoc: true, def: "1", origin: "w.go"}},
+			Receiver: {{name: "APP_X", typ: "integer", doc: "x", def: "1"}},
+			Worker:   {{name: "APP_X", typ: "duration", doc: "x", def: "1", origin: "w.go"}},
 		}, "", "has type integer in one place and duration in w.go"},
 		{"conflicting defaults", map[string][]envField{
-			Receiver: {{name: "APP_X", typ: "integer", doc: "x", hasDoc: true, def: "1"}},
-			Worker:   {{name: "APP_X", typ: "integer", doc: "x", hasDoc: true, def: "2", origin: "w.go"}},
+			Receiver: {{name: "APP_X", typ: "integer", doc: "x", def: "1"}},
+			Worker:   {{name: "APP_X", typ: "integer", doc: "x", def: "2", origin: "w.go"}},
 		}, "", `defaults to "1" in one place and "2" in w.go`},
+		{"a description in the code and in extraEnv", map[string][]envField{
+			Receiver: {{name: "USER", doc: "also"}},
+		}, "", "USER has a doc comment in the code and a Doc in extraEnv"},
 		{"a variable read by name with no description", map[string][]envField{
 			Hookctl: {{name: "APP_NEW", origin: "cmd/hookctl/new.go:7"}},
 		}, "", "APP_NEW (read at cmd/hookctl/new.go:7) has no type"},
@@ -315,7 +305,7 @@ func TestMerge(t *testing.T) {
 			Worker: {{name: "APP_NEW", typ: "string", def: "x", origin: "w.go"}},
 		}, "", "APP_NEW (read at w.go) is undocumented"},
 		{"no example", map[string][]envField{
-			Worker: {{name: "APP_NEW", typ: "string", doc: "d", hasDoc: true, origin: "w.go"}},
+			Worker: {{name: "APP_NEW", typ: "string", doc: "d", origin: "w.go"}},
 		}, "", "has no default and no example"},
 		{"extraEnv names a variable nothing reads", nil, "USER", "extraEnv describes USER, which no configuration code reads"},
 	} {
@@ -341,24 +331,42 @@ func TestMerge(t *testing.T) {
 	}
 }
 
-func TestYAMLType(t *testing.T) {
-	for src, want := range map[string][2]string{
-		"string":        {"string", ""},
-		"int64":         {"integer", ""},
-		"*bool":         {"bool", ""},
-		"time.Duration": {"duration", ""},
-		"[]SecretRef":   {"list", "SecretRef"},
-		"[]string":      {"list of strings", ""},
-		"*Locator":      {"mapping", "Locator"},
+func TestStructDocs(t *testing.T) {
+	src := "package p\ntype T struct {\n" +
+		"\t// A and B are shared.\n\tA int\n\tB int\n" +
+		"\t// C names D, which is not right below.\n\tC int\n\n\tD int\n" +
+		"\t// E is alone.\n\tE int\n\tF int\n}\n"
+	fset, f := parseSrc(t, src)
+	docs := map[string]string{}
+	structDocs(fset, "T", f.Decls[0].(*ast.GenDecl).Specs[0].(*ast.TypeSpec).Type.(*ast.StructType), docs)
+	require.Equal(t, map[string]string{
+		"T.A": "A and B are shared.\n", "T.B": "A and B are shared.\n",
+		"T.C": "C names D, which is not right below.\n", "T.D": "",
+		"T.E": "E is alone.\n", "T.F": "",
+	}, docs)
+}
+
+func TestTypeName(t *testing.T) {
+	for _, tt := range []struct {
+		typ  reflect.Type
+		want string
+		elem reflect.Type
+	}{
+		{reflect.TypeFor[string](), "string", nil},
+		{reflect.TypeFor[int64](), "integer", nil},
+		{reflect.TypeFor[*bool](), "bool", nil},
+		{reflect.TypeFor[time.Duration](), "duration", nil},
+		{reflect.TypeFor[slog.Level](), "log level", nil},
+		{reflect.TypeFor[[]sources.SecretRef](), "list", reflect.TypeFor[sources.SecretRef]()},
+		{reflect.TypeFor[[]string](), "list of strings", nil},
+		{reflect.TypeFor[*sources.Locator](), "mapping", reflect.TypeFor[sources.Locator]()},
 	} {
-		e, err := parser.ParseExpr(src)
-		require.NoError(t, err)
-		typ, elem, err := yamlType(e)
-		require.NoError(t, err, src)
-		require.Equal(t, want, [2]string{typ, elem}, src)
+		typ, elem, err := typeName(tt.typ)
+		require.NoError(t, err, tt.typ)
+		require.Equal(t, tt.want, typ, tt.typ)
+		require.Equal(t, tt.elem, elem, tt.typ)
 	}
-	e, _ := parser.ParseExpr("map[string]int")
-	_, _, err := yamlType(e)
+	_, _, err := typeName(reflect.TypeFor[map[string]int]())
 	require.ErrorContains(t, err, "unsupported type")
 }
 
@@ -386,20 +394,27 @@ func TestSplitDocAndDescribe(t *testing.T) {
 	require.Equal(t, "", describe("", "Addr", keys))
 }
 
-func TestSourceFieldsNeedDocsAndExamples(t *testing.T) {
-	root := t.TempDir()
-	write := func(src string) {
-		require.NoError(t, os.MkdirAll(filepath.Join(root, "internal/sources"), 0o755))
-		require.NoError(t, os.WriteFile(filepath.Join(root, sourcesFile), []byte(src), 0o644))
-	}
-	// The real file, with one field added that has no comment.
-	real, err := os.ReadFile(filepath.Join(repoRoot(t), sourcesFile))
-	require.NoError(t, err)
-	write(strings.Replace(string(real), "\tName string `yaml:\"name\"`", "\tName string `yaml:\"name\"`\n\n\tColour string `yaml:\"colour\"`", 1))
-	_, err = loadSourceFields(root)
-	require.ErrorContains(t, err, "Config.Colour is undocumented")
+// colourFile is a sources file type with a field that exampleSources does
+// not set.
+type colourFile struct {
+	Colour string `yaml:"colour"`
+}
 
-	write(strings.Replace(string(real), "\tName string `yaml:\"name\"`", "\tName string `yaml:\"name\"`\n\t// Colour is a colour.\n\tColour string `yaml:\"colour\"`", 1))
-	_, err = loadSourceFields(root)
-	require.ErrorContains(t, err, "sets no sources[].colour")
+func TestSourceFieldsNeedDocsAndExamples(t *testing.T) {
+	walk := func(typ reflect.Type, docs map[string]string) error {
+		var example yaml.Node
+		require.NoError(t, yaml.Unmarshal([]byte(exampleSources), &example))
+		_, err := sourceFields(typ, "", docs, &example)
+		return err
+	}
+	docs, err := packageDocs(repoRoot(t), reflect.TypeFor[sources.File]())
+	require.NoError(t, err)
+	require.NoError(t, walk(reflect.TypeFor[sources.File](), docs))
+
+	// The real types, with one field's comment gone.
+	delete(docs, "Config.Name")
+	require.ErrorContains(t, walk(reflect.TypeFor[sources.File](), docs), "Config.Name is undocumented")
+
+	require.ErrorContains(t, walk(reflect.TypeFor[colourFile](), map[string]string{"colourFile.Colour": "Colour is a colour."}),
+		"sets no colour")
 }

@@ -1,47 +1,32 @@
 package configdoc
 
 import (
+	"cmp"
 	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+
+	"github.com/hookline/hookline"
+	"github.com/hookline/hookline/internal/sources"
 )
 
-// binaryFiles are the files of the root package that a binary runs, beside
-// its cmd/ folder: its main is a thin call into package hookline.
-var binaryFiles = map[string][]string{
-	Receiver: {"receiver.go"},
-	Worker:   {"worker.go", "worker_admin.go"},
+// binarySources are the files whose literal getenv("X") calls a binary runs:
+// its cmd/ folder, and the files of package hookline behind its thin main.
+var binarySources = map[string][]string{
+	Receiver: {"cmd/receiver/*.go", "receiver.go"},
+	Worker:   {"cmd/worker/*.go", "worker.go", "worker_admin.go"},
+	Hookctl:  {"cmd/hookctl/*.go"},
 }
-
-// envStruct is a struct whose env tags declare a binary's variables.
-type envStruct struct {
-	binary, file, typeName string
-}
-
-// envStructs are the binaries' Config structs, loaded with internal/config.
-var envStructs = []envStruct{
-	{Receiver, "receiver.go", "ReceiverConfig"},
-	{Worker, "worker.go", "WorkerConfig"},
-}
-
-// sourcesEnvFile and sourcesEnvFunc read the default sources' secrets: every
-// literal in that function that looks like a variable name is one. A binary
-// reads them if its package calls sources.Load or sources.FromEnv.
-const (
-	sourcesEnvFile = "internal/sources/build.go"
-	sourcesEnvFunc = "FromEnv"
-)
 
 // extra describes a variable beyond what the code says: the description of
 // one read outside a struct, or facts a tag cannot hold. Every entry must
@@ -98,47 +83,107 @@ var envNameRe = regexp.MustCompile(`^[A-Z][A-Z0-9]*(_[A-Z0-9]+)+$|^[A-Z]{2,}$`)
 // envField is one variable as one binary reads it.
 type envField struct {
 	name, typ, def, doc, example, origin string
-	required, fileForm, hasDoc           bool
+	required, fileForm                   bool
 }
 
 // loadEnv builds the variables of the reference.
 func loadEnv(root string) ([]EnvVar, error) {
-	perBinary := map[string][]envField{}
-	for _, s := range envStructs {
-		_, f, err := parseFile(filepath.Join(root, s.file))
-		if err != nil {
-			return nil, err
-		}
-		fields, err := envStructFields(f, s.typeName, s.file)
-		if err != nil {
-			return nil, err
-		}
-		perBinary[s.binary] = append(perBinary[s.binary], fields...)
-	}
-	sourcesVars, err := funcEnvLiterals(root, sourcesEnvFile, sourcesEnvFunc)
+	docs, err := packageDocs(root, reflect.TypeFor[hookline.ReceiverConfig]())
 	if err != nil {
 		return nil, err
 	}
+	secrets, err := sourcesEnvVars()
+	if err != nil {
+		return nil, err
+	}
+	perBinary := map[string][]envField{}
+	for bin, cfg := range map[string]any{Receiver: &hookline.ReceiverConfig{}, Worker: &hookline.WorkerConfig{}} {
+		if perBinary[bin], err = structVars(cfg, docs); err != nil {
+			return nil, err
+		}
+	}
 	for _, bin := range Binaries {
-		var calls []envField
-		var usesSources bool
-		for _, dir := range append([]string{filepath.Join("cmd", bin)}, binaryFiles[bin]...) {
-			found, uses, err := scanPackage(root, dir)
-			if err != nil {
-				return nil, err
-			}
-			calls, usesSources = append(calls, found...), usesSources || uses
+		calls, usesSources, err := scanFiles(root, binarySources[bin])
+		if err != nil {
+			return nil, err
 		}
 		perBinary[bin] = append(perBinary[bin], calls...)
 		if usesSources {
-			for _, name := range sourcesVars {
-				perBinary[bin] = append(perBinary[bin], envField{
-					name: name, fileForm: true, origin: sourcesEnvFile + " " + sourcesEnvFunc,
-				})
-			}
+			perBinary[bin] = append(perBinary[bin], secrets...)
 		}
 	}
 	return merge(perBinary)
+}
+
+// structVars returns the variables that config.Load reads into cfg, a
+// pointer to a struct with env tags, described by docs (packageDocs).
+func structVars(cfg any, docs map[string]string) ([]envField, error) {
+	// config.Load reads exactly what env.GetFieldParams lists; reflection
+	// adds the Go field behind each, for its type and doc comment.
+	params, err := env.GetFieldParams(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%T: %w", cfg, err)
+	}
+	t := reflect.TypeOf(cfg).Elem()
+	byKey := map[string]reflect.StructField{}
+	keys := map[string]string{} // Go field name -> `VARIABLE`, for describe
+	for _, f := range reflect.VisibleFields(t) {
+		if key, _, _ := strings.Cut(f.Tag.Get("env"), ","); key != "" && key != "-" {
+			byKey[key], keys[f.Name] = f, "`"+key+"`"
+		}
+	}
+	out := make([]envField, 0, len(params))
+	for _, p := range params {
+		f, ok := byKey[p.Key]
+		if !ok {
+			return nil, fmt.Errorf("%s: no field is tagged env:%q (a prefixed or nested struct?): teach configdoc.structVars", t, p.Key)
+		}
+		origin := t.String() + "." + f.Name
+		typ, elem, err := typeName(f.Type)
+		if err == nil && elem != nil {
+			err = fmt.Errorf("a %s is not one variable", typ)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", origin, err)
+		}
+		if typ == "list of strings" {
+			typ = "list" // comma-separated, config.List
+		}
+		text, example := splitDoc(docs[t.Name()+"."+f.Name])
+		out = append(out, envField{
+			name: p.Key, typ: typ, def: p.DefaultValue, required: p.Required,
+			doc: describe(text, f.Name, keys), example: example,
+			fileForm: true, // config.Load
+			origin:   origin,
+		})
+	}
+	return out, nil
+}
+
+// sourcesEnvVars returns the variables that sources.FromEnv reads (the
+// default sources' secrets), by running it with a getenv that records the
+// names it is asked for: no list to keep in step with it.
+func sourcesEnvVars() ([]envField, error) {
+	var out []envField
+	getenv := func(name string) string {
+		if base, isFile := strings.CutSuffix(name, FileSuffix); isFile {
+			for i := range out {
+				out[i].fileForm = out[i].fileForm || out[i].name == base
+			}
+			return "" // a value and its file both set would be an error
+		}
+		if !slices.ContainsFunc(out, func(f envField) bool { return f.name == name }) {
+			out = append(out, envField{name: name, origin: "sources.FromEnv"})
+		}
+		return "placeholder"
+	}
+	if _, err := sources.FromEnv(getenv, time.Minute); err != nil {
+		return nil, fmt.Errorf("run sources.FromEnv: %w", err)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("sources.FromEnv reads no variable any more: update configdoc")
+	}
+	return out, nil
 }
 
 // merge folds each binary's view of a variable into one EnvVar.
@@ -151,18 +196,11 @@ func merge(perBinary map[string][]envField) ([]EnvVar, error) {
 			v := byName[f.name]
 			if v == nil {
 				v = &EnvVar{Name: f.name}
-				byName[f.name] = v
-				order = append(order, f.name)
+				byName[f.name], order = v, append(order, f.name)
 			}
-			if !slices.Contains(v.Binaries, bin) {
-				v.Binaries = append(v.Binaries, bin)
-			}
-			if f.fileForm && !slices.Contains(v.FileForm, bin) {
-				v.FileForm = append(v.FileForm, bin)
-			}
-			if f.required && !slices.Contains(v.RequiredBy, bin) {
-				v.RequiredBy = append(v.RequiredBy, bin)
-			}
+			v.Binaries = addOnce(v.Binaries, bin, true)
+			v.FileForm = addOnce(v.FileForm, bin, f.fileForm)
+			v.RequiredBy = addOnce(v.RequiredBy, bin, f.required)
 			if f.typ != "" {
 				if v.Type != "" && v.Type != f.typ {
 					return nil, fmt.Errorf("%s has type %s in one place and %s in %s", f.name, v.Type, f.typ, f.origin)
@@ -175,7 +213,7 @@ func merge(perBinary map[string][]envField) ([]EnvVar, error) {
 				}
 				v.Default = f.def
 			}
-			if f.hasDoc {
+			if f.doc != "" {
 				docs[f.name] = append(docs[f.name], [2]string{bin, f.doc})
 			}
 			if v.Example == "" {
@@ -187,24 +225,22 @@ func merge(perBinary map[string][]envField) ([]EnvVar, error) {
 	for name, x := range extraEnv {
 		v := byName[name]
 		if v == nil {
-			return nil, fmt.Errorf("configdoc: extraEnv describes %s, which no configuration code reads any more; remove the entry", name)
+			return nil, fmt.Errorf("extraEnv describes %s, which no configuration code reads any more; remove the entry", name)
 		}
 		v.Secret = x.Secret
 		v.RequiredUnless = x.RequiredUnless
 		for _, b := range x.RequiredBy {
 			if !v.ReadBy(b) {
-				return nil, fmt.Errorf("configdoc: extraEnv says %s requires %s, which it does not read", b, name)
+				return nil, fmt.Errorf("extraEnv says %s requires %s, which it does not read", b, name)
 			}
-			if !slices.Contains(v.RequiredBy, b) {
-				v.RequiredBy = append(v.RequiredBy, b)
-			}
+			v.RequiredBy = addOnce(v.RequiredBy, b, true)
 		}
 		if x.Type != "" {
 			v.Type = x.Type
 		}
 		if x.Doc != "" {
 			if len(docs[name]) > 0 {
-				return nil, fmt.Errorf("configdoc: %s has a doc comment in the code and a Doc in extraEnv; keep one", name)
+				return nil, fmt.Errorf("%s has a doc comment in the code and a Doc in extraEnv; keep one", name)
 			}
 			docs[name] = [][2]string{{"", x.Doc}}
 		}
@@ -216,26 +252,45 @@ func merge(perBinary map[string][]envField) ([]EnvVar, error) {
 	for _, name := range order {
 		v := byName[name]
 		v.Doc = mergeDocs(docs[name])
-		sortBinaries(v.RequiredBy)
+		slices.SortFunc(v.RequiredBy, func(a, b string) int { return slices.Index(Binaries, a) - slices.Index(Binaries, b) })
 		v.Required = len(v.RequiredBy) == len(v.Binaries) && v.RequiredUnless == ""
 		if v.Example == "" && v.Default != "" {
 			v.Example = v.Default
 		}
 		switch {
 		case v.Type == "":
-			return nil, fmt.Errorf("configdoc: %s (read at %s) has no type: add it to extraEnv", name, strings.Join(v.Origins, ", "))
+			return nil, fmt.Errorf("%s (read at %s) has no type: add it to extraEnv", name, strings.Join(v.Origins, ", "))
 		case v.Doc == "":
-			return nil, fmt.Errorf("configdoc: %s (read at %s) is undocumented: give its field a doc comment, or add it to extraEnv", name, strings.Join(v.Origins, ", "))
+			return nil, fmt.Errorf("%s (read at %s) is undocumented: give its field a doc comment, or add it to extraEnv", name, strings.Join(v.Origins, ", "))
 		case v.Example == "":
-			return nil, fmt.Errorf("configdoc: %s (read at %s) has no default and no example: add a doc line \"Example: value\"", name, strings.Join(v.Origins, ", "))
+			return nil, fmt.Errorf("%s (read at %s) has no default and no example: add a doc line \"Example: value\"", name, strings.Join(v.Origins, ", "))
 		}
 		if !strings.HasPrefix(v.Example, name+"=") && !strings.HasPrefix(v.Example, name+FileSuffix+"=") {
 			v.Example = name + "=" + v.Example
 		}
 		out = append(out, *v)
 	}
-	sort.SliceStable(out, func(i, j int) bool { return groupRank(out[i].Binaries) < groupRank(out[j].Binaries) })
+	// Variables read by every binary first, then by pairs, then by one; among
+	// equals, in the order of Binaries (v.Binaries is in that order).
+	index := func(bins []string) []int {
+		out := make([]int, len(bins))
+		for i, b := range bins {
+			out[i] = slices.Index(Binaries, b)
+		}
+		return out
+	}
+	slices.SortStableFunc(out, func(a, b EnvVar) int {
+		return cmp.Or(len(b.Binaries)-len(a.Binaries), slices.Compare(index(a.Binaries), index(b.Binaries)))
+	})
 	return out, nil
+}
+
+// addOnce appends bin to bins if add is true and bins lacks it.
+func addOnce(bins []string, bin string, add bool) []string {
+	if add && !slices.Contains(bins, bin) {
+		bins = append(bins, bin)
+	}
+	return bins
 }
 
 // mergeDocs joins the binaries' descriptions of one variable: one if they
@@ -258,255 +313,42 @@ func mergeDocs(docs [][2]string) string {
 	return strings.Join(parts, " ")
 }
 
-// groupRank orders variables by who reads them: all binaries first, then
-// pairs, then each binary's own, in the order of Binaries.
-func groupRank(bins []string) int {
-	mask := 0
-	for _, b := range bins {
-		mask |= 1 << slices.Index(Binaries, b)
-	}
-	// Fewer binaries rank later; among equals, earlier binaries first.
-	return (len(Binaries)-len(bins))*(1<<len(Binaries)) + reverseBits(mask, len(Binaries))
-}
-
-func reverseBits(mask, n int) int {
-	out := 0
-	for i := range n {
-		if mask&(1<<i) == 0 {
-			out |= 1 << (n - 1 - i)
+// scanFiles finds, in the non-test Go files that globs (relative to root)
+// match, the variables read by literal name: getenv("X"), os.Getenv("X"),
+// os.LookupEnv("X") (no X_FILE form), and config.Secrets(getenv, "X") or
+// config.Value(getenv, "X") (with it). No type declares these, so this is
+// the one place the code is read as text. usesSources reports a call to
+// sources.Load or sources.FromEnv.
+func scanFiles(root string, globs []string) (fields []envField, usesSources bool, err error) {
+	for _, glob := range globs {
+		paths, err := filepath.Glob(filepath.Join(root, glob))
+		if err != nil {
+			return nil, false, fmt.Errorf("list %s: %w", glob, err)
 		}
-	}
-	return out
-}
-
-func sortBinaries(bins []string) {
-	slices.SortFunc(bins, func(a, b string) int { return slices.Index(Binaries, a) - slices.Index(Binaries, b) })
-}
-
-func parseFile(path string) (*token.FileSet, *ast.File, error) {
-	fset := token.NewFileSet()
-	f, err := parser.ParseFile(fset, path, nil, parser.ParseComments|parser.SkipObjectResolution)
-	if err != nil {
-		return nil, nil, fmt.Errorf("configdoc: %w", err)
-	}
-	return fset, f, nil
-}
-
-// findStruct returns the struct type called name declared in f.
-func findStruct(f *ast.File, name string) (*ast.StructType, error) {
-	for _, d := range f.Decls {
-		gd, ok := d.(*ast.GenDecl)
-		if !ok || gd.Tok != token.TYPE {
-			continue
+		if len(paths) == 0 {
+			return nil, false, fmt.Errorf("no file matches %s: update configdoc.binarySources", glob)
 		}
-		for _, s := range gd.Specs {
-			ts := s.(*ast.TypeSpec)
-			if ts.Name.Name != name {
+		for _, path := range paths {
+			if strings.HasSuffix(path, "_test.go") {
 				continue
 			}
-			st, ok := ts.Type.(*ast.StructType)
-			if !ok {
-				return nil, fmt.Errorf("configdoc: type %s is not a struct", name)
+			fset := token.NewFileSet()
+			f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
+			if err != nil {
+				return nil, false, fmt.Errorf("parse: %w", err)
 			}
-			return st, nil
+			rel, err := filepath.Rel(root, path)
+			if err != nil {
+				return nil, false, fmt.Errorf("scan %s: %w", path, err)
+			}
+			found, uses := scanFile(fset, f, filepath.ToSlash(rel))
+			fields, usesSources = append(fields, found...), usesSources || uses
 		}
-	}
-	return nil, fmt.Errorf("configdoc: no type %s", name)
-}
-
-// envStructFields reads the env-tagged fields of struct typeName in f, as
-// internal/config loads them: each also as NAME_FILE.
-func envStructFields(f *ast.File, typeName, file string) ([]envField, error) {
-	st, err := findStruct(f, typeName)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
-	}
-	keys := map[string]string{}
-	for _, fld := range st.Fields.List {
-		if fld.Tag == nil || len(fld.Names) != 1 {
-			continue
-		}
-		tag, err := strconv.Unquote(fld.Tag.Value)
-		if err != nil {
-			return nil, err
-		}
-		if key, _, _ := strings.Cut(reflect.StructTag(tag).Get("env"), ","); key != "" {
-			keys[fld.Names[0].Name] = "`" + key + "`"
-		}
-	}
-	var out []envField
-	for _, fld := range st.Fields.List {
-		if fld.Tag == nil {
-			continue
-		}
-		tag, err := strconv.Unquote(fld.Tag.Value)
-		if err != nil {
-			return nil, err
-		}
-		envTag, ok := reflect.StructTag(tag).Lookup("env")
-		if !ok || envTag == "-" { // "-": set in code, not from the environment
-			continue
-		}
-		if len(fld.Names) != 1 {
-			return nil, fmt.Errorf("configdoc: %s %s: declare one env field per line", file, typeName)
-		}
-		goName := fld.Names[0].Name
-		name, opts, _ := strings.Cut(envTag, ",")
-		if !envNameRe.MatchString(name) {
-			return nil, fmt.Errorf("configdoc: %s %s.%s: env tag %q is not a variable name", file, typeName, goName, envTag)
-		}
-		typ, err := envType(fld.Type)
-		if err != nil {
-			return nil, fmt.Errorf("configdoc: %s %s.%s: %w", file, typeName, goName, err)
-		}
-		doc, example := splitDoc(fld.Doc.Text())
-		out = append(out, envField{
-			name:     name,
-			typ:      typ,
-			def:      reflect.StructTag(tag).Get("envDefault"),
-			doc:      describe(doc, goName, keys),
-			hasDoc:   doc != "",
-			example:  example,
-			required: slices.Contains(strings.Split(opts, ","), "required"),
-			fileForm: true, // internal/config.Load
-			origin:   fmt.Sprintf("%s %s.%s", file, typeName, goName),
-		})
-	}
-	return out, nil
-}
-
-// envType names the type of an env field as a reader of the reference
-// knows it.
-func envType(e ast.Expr) (string, error) {
-	switch t := e.(type) {
-	case *ast.Ident:
-		switch t.Name {
-		case "string":
-			return "string", nil
-		case "int", "int32", "int64", "uint", "uint32", "uint64":
-			return "integer", nil
-		case "bool":
-			return "bool", nil
-		case "float64":
-			return "number", nil
-		}
-	case *ast.SelectorExpr:
-		switch types := exprString(t); types {
-		case "time.Duration":
-			return "duration", nil
-		case "slog.Level":
-			return "log level", nil
-		}
-	case *ast.ArrayType:
-		if id, ok := t.Elt.(*ast.Ident); ok && id.Name == "string" && t.Len == nil {
-			return "list", nil
-		}
-	}
-	return "", fmt.Errorf("unsupported type %s: teach configdoc.envType its name", exprString(e))
-}
-
-func exprString(e ast.Expr) string {
-	switch t := e.(type) {
-	case *ast.Ident:
-		return t.Name
-	case *ast.SelectorExpr:
-		return exprString(t.X) + "." + t.Sel.Name
-	case *ast.StarExpr:
-		return "*" + exprString(t.X)
-	case *ast.ArrayType:
-		return "[]" + exprString(t.Elt)
-	case *ast.MapType:
-		return "map[" + exprString(t.Key) + "]" + exprString(t.Value)
-	}
-	return fmt.Sprintf("%T", e)
-}
-
-// splitDoc separates a doc comment's "Example: v" line from its text, and
-// joins the text into one paragraph.
-func splitDoc(doc string) (text, example string) {
-	var lines []string
-	for _, l := range strings.Split(doc, "\n") {
-		l = strings.TrimSpace(l)
-		if v, ok := strings.CutPrefix(l, "Example:"); ok {
-			example = strings.Trim(strings.TrimSpace(v), "`")
-			continue
-		}
-		if l != "" {
-			lines = append(lines, l)
-		}
-	}
-	return strings.Join(lines, " "), example
-}
-
-// describe turns a Go field comment into reference prose: "Addr is the
-// listen address" becomes "The listen address", and other mentions of the
-// struct's Go field names become their keys (env names or yaml keys).
-func describe(doc, goName string, keys map[string]string) string {
-	if doc == "" {
-		return ""
-	}
-	// Only prose reads well capitalised: "Algorithm is sha1, sha256 or
-	// sha512" keeps its key rather than become "Sha1, sha256 or sha512".
-	for _, verb := range []string{" is ", " are "} {
-		rest, ok := strings.CutPrefix(doc, goName+verb)
-		if !ok {
-			continue
-		}
-		first, _, _ := strings.Cut(rest, " ")
-		if slices.Contains(proseStarts, first) {
-			doc = upperFirst(rest)
-		}
-		break
-	}
-	for g, k := range keys {
-		doc = regexp.MustCompile(`\b`+regexp.QuoteMeta(g)+`\b`).ReplaceAllString(doc, k)
-	}
-	return doc
-}
-
-// proseStarts are the words after "Field is" that begin a description.
-var proseStarts = []string{"the", "a", "an", "how", "when", "where", "what", "which", "who", "whether"}
-
-func upperFirst(s string) string {
-	r, n := utf8.DecodeRuneInString(s)
-	return string(unicode.ToUpper(r)) + s[n:]
-}
-
-// scanPackage finds, in the non-test Go files of dir, the variables read by
-// literal name: getenv("X"), os.Getenv("X"), os.LookupEnv("X") (no X_FILE
-// form), and config.Secrets(getenv, "X") or config.Value(getenv, "X") (with
-// it). usesSources reports a call to sources.Load or sources.FromEnv.
-func scanPackage(root, dir string) (fields []envField, usesSources bool, err error) {
-	paths, err := filepath.Glob(filepath.Join(root, dir, "*.go"))
-	if strings.HasSuffix(dir, ".go") {
-		paths, err = []string{filepath.Join(root, dir)}, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	slices.Sort(paths)
-	for _, path := range paths {
-		if strings.HasSuffix(path, "_test.go") {
-			continue
-		}
-		src, err := os.ReadFile(path)
-		if err != nil {
-			return nil, false, err
-		}
-		fset := token.NewFileSet()
-		f, err := parser.ParseFile(fset, path, src, parser.SkipObjectResolution)
-		if err != nil {
-			return nil, false, fmt.Errorf("configdoc: %w", err)
-		}
-		rel := filepath.ToSlash(strings.TrimPrefix(path, root+string(filepath.Separator)))
-		found, uses := scanFile(fset, f, rel)
-		fields = append(fields, found...)
-		usesSources = usesSources || uses
 	}
 	return fields, usesSources, nil
 }
 
-// scanFile is scanPackage for one parsed file, named rel in origins.
+// scanFile is scanFiles for one parsed file, named rel in origins.
 func scanFile(fset *token.FileSet, f *ast.File, rel string) (fields []envField, usesSources bool) {
 	ast.Inspect(f, func(n ast.Node) bool {
 		call, ok := n.(*ast.CallExpr)
@@ -543,31 +385,13 @@ func scanFile(fset *token.FileSet, f *ast.File, rel string) (fields []envField, 
 	return fields, usesSources
 }
 
-// funcEnvLiterals returns the string literals in function fn of file that
-// are variable names, in order, once each.
-func funcEnvLiterals(root, file, fn string) ([]string, error) {
-	_, f, err := parseFile(filepath.Join(root, file))
-	if err != nil {
-		return nil, err
+// exprString spells a called function as the code does: getenv, os.Getenv.
+func exprString(e ast.Expr) string {
+	switch t := e.(type) {
+	case *ast.Ident:
+		return t.Name
+	case *ast.SelectorExpr:
+		return exprString(t.X) + "." + t.Sel.Name
 	}
-	for _, d := range f.Decls {
-		fd, ok := d.(*ast.FuncDecl)
-		if !ok || fd.Name.Name != fn || fd.Recv != nil {
-			continue
-		}
-		var names []string
-		ast.Inspect(fd.Body, func(n ast.Node) bool {
-			if lit, ok := n.(*ast.BasicLit); ok && lit.Kind == token.STRING {
-				if s, err := strconv.Unquote(lit.Value); err == nil && envNameRe.MatchString(s) && !slices.Contains(names, s) {
-					names = append(names, s)
-				}
-			}
-			return true
-		})
-		if len(names) == 0 {
-			return nil, fmt.Errorf("configdoc: %s %s names no variable any more; update configdoc", file, fn)
-		}
-		return names, nil
-	}
-	return nil, fmt.Errorf("configdoc: %s has no func %s; update configdoc", file, fn)
+	return ""
 }

@@ -26,8 +26,8 @@ func Markdown(ref Reference) []byte {
 	p("<!-- Regenerate with `make docs` (go generate ./internal/configdoc); `make docs-check` fails CI when this file is stale. -->\n\n")
 	p("This file is generated from the code that reads the configuration, so it cannot drift from it:\n\n")
 	p("- the `ReceiverConfig` and `WorkerConfig` structs of package `hookline` (`receiver.go`, `worker.go`): each field's `env` tag, `envDefault` and doc comment;\n")
-	p("- the variables read by name outside those structs (`getenv(\"…\")` in `cmd/hookctl`, and `%s` in `%s`), described in `internal/configdoc`;\n", sourcesEnvFunc, sourcesEnvFile)
-	p("- the sources file's types in `%s`: their `yaml` tags and doc comments.\n\n", sourcesFile)
+	p("- the variables read by name outside those structs (`getenv(\"…\")` in `cmd/hookctl`, and `FromEnv` in `internal/sources/build.go`), described in `internal/configdoc`;\n")
+	p("- the sources file's types in `internal/sources/config.go`: their `yaml` tags and doc comments.\n\n")
 	p("To change a description, edit the doc comment in the code and run `make docs`.\n\n")
 
 	p("## Environment variables\n\n")

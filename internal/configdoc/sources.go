@@ -1,22 +1,16 @@
 package configdoc
 
 import (
+	"cmp"
 	"fmt"
-	"go/ast"
-	"go/token"
-	"path/filepath"
 	"reflect"
 	"regexp"
-	"strconv"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
-)
 
-// sourcesFile declares the sources file, from type sourcesRoot down.
-const (
-	sourcesFile = "internal/sources/config.go"
-	sourcesRoot = "File"
+	"github.com/hookline/hookline/internal/sources"
 )
 
 // fieldExtra says what a sources field's doc comment does not: whether it is
@@ -50,180 +44,102 @@ var (
 	defaultMarkRe     = regexp.MustCompile(`([\w.-]+) \(default\)`)
 )
 
-// loadSourceFields walks the sources file's types from sourcesRoot.
+// loadSourceFields lists the sources file's fields, from sources.File, the
+// type that sources.ReadFile decodes.
 func loadSourceFields(root string) ([]SourceField, error) {
-	fset, f, err := parseFile(filepath.Join(root, sourcesFile))
+	t := reflect.TypeFor[sources.File]()
+	docs, err := packageDocs(root, t)
 	if err != nil {
 		return nil, err
 	}
 	var example yaml.Node
 	if err := yaml.Unmarshal([]byte(exampleSources), &example); err != nil {
-		return nil, fmt.Errorf("configdoc: exampleSources: %w", err)
+		return nil, fmt.Errorf("exampleSources: %w", err)
 	}
-	w := sourceWalker{fset: fset, file: f, example: &example, used: map[string]bool{}}
-	if err := w.walk(sourcesRoot, "", 0); err != nil {
+	fields, err := sourceFields(t, "", docs, &example)
+	if err != nil {
 		return nil, err
 	}
 	for key := range sourceExtras {
-		if !w.used[key] {
-			return nil, fmt.Errorf("configdoc: sourceExtras names %s, which %s no longer declares; remove the entry", key, sourcesFile)
+		if !slices.ContainsFunc(fields, func(f SourceField) bool { return f.GoField == key }) {
+			return nil, fmt.Errorf("sourceExtras names %s, which package sources no longer declares; remove the entry", key)
 		}
 	}
-	return w.out, nil
+	return fields, nil
 }
 
-type sourceWalker struct {
-	fset    *token.FileSet
-	file    *ast.File
-	example *yaml.Node
-	used    map[string]bool
-	out     []SourceField
-}
-
-// walk appends the fields of struct typeName, each path prefixed.
-func (w *sourceWalker) walk(typeName, prefix string, depth int) error {
-	if depth > 8 {
-		return fmt.Errorf("configdoc: %s nests too deep at %s", sourcesFile, prefix)
-	}
-	st, err := findStruct(w.file, typeName)
-	if err != nil {
-		return fmt.Errorf("%s: %w", sourcesFile, err)
-	}
-	keys := map[string]string{}
-	for _, fld := range st.Fields.List {
-		if key := yamlKey(fld); key != "" {
-			keys[fld.Names[0].Name] = "`" + key + "`"
+// sourceFields lists the fields of struct t and of the structs below it,
+// depth first, each path prefixed; docs are packageDocs.
+func sourceFields(t reflect.Type, prefix string, docs map[string]string, example *yaml.Node) ([]SourceField, error) {
+	keys := map[string]string{} // Go field name -> `key`, for describe
+	for _, f := range reflect.VisibleFields(t) {
+		if key := yamlKey(f); key != "" {
+			keys[f.Name] = "`" + key + "`"
 		}
 	}
-	var prev *ast.Field
-	for _, fld := range st.Fields.List {
-		if len(fld.Names) != 1 || !fld.Names[0].IsExported() {
-			prev = nil
+	var out []SourceField
+	for _, f := range reflect.VisibleFields(t) {
+		if !f.IsExported() {
 			continue
 		}
-		goName := fld.Names[0].Name
-		goField := typeName + "." + goName
-		key := yamlKey(fld)
+		goField := t.Name() + "." + f.Name
+		key := yamlKey(f)
 		if key == "" {
-			return fmt.Errorf("configdoc: %s %s has no yaml tag", sourcesFile, goField)
+			return nil, fmt.Errorf("%s has no yaml tag", goField)
 		}
 		path := prefix + key
-		typ, elem, err := yamlType(fld.Type)
+		typ, elem, err := typeName(f.Type)
 		if err != nil {
-			return fmt.Errorf("configdoc: %s %s: %w", sourcesFile, goField, err)
+			return nil, fmt.Errorf("%s: %w", goField, err)
 		}
-		raw := fld.Doc.Text()
-		// "ID and EventType override ...": a field with no comment of its
-		// own, right below one whose comment names it, shares that comment.
-		if raw == "" && prev != nil && prev.Doc != nil &&
-			w.line(fld.Pos()) == w.line(prev.End())+1 &&
-			regexp.MustCompile(`\b`+goName+`\b`).MatchString(prev.Doc.Text()) {
-			raw = prev.Doc.Text()
-		}
-		text, _ := splitDoc(raw)
-		x, hasExtra := sourceExtras[goField]
-		w.used[goField] = hasExtra
-		doc := describe(text, goName, keys)
+		text, _ := splitDoc(docs[goField])
+		x := sourceExtras[goField]
+		doc := describe(text, f.Name, keys)
 		switch {
-		case hasExtra && x.Doc != "" && doc != "":
-			return fmt.Errorf("configdoc: %s now has a doc comment; remove sourceExtras[%q].Doc", goField, goField)
-		case hasExtra && x.Doc != "":
+		case x.Doc != "" && doc != "":
+			return nil, fmt.Errorf("%s now has a doc comment; remove sourceExtras[%q].Doc", goField, goField)
+		case x.Doc != "":
 			doc = x.Doc
 		case doc == "":
-			return fmt.Errorf("configdoc: %s %s is undocumented: give it a doc comment (or a sourceExtras Doc)", sourcesFile, goField)
+			return nil, fmt.Errorf("%s is undocumented: give it a doc comment (or a sourceExtras Doc)", goField)
 		}
-		def := x.Default
-		if def == "" {
-			if m := defaultSentenceRe.FindStringSubmatch(text); m != nil {
-				def = m[1]
-			} else if m := defaultMarkRe.FindStringSubmatch(text); m != nil {
+		def := x.Default // else the first that the comment states
+		for _, re := range []*regexp.Regexp{defaultSentenceRe, defaultMarkRe} {
+			if m := re.FindStringSubmatch(text); def == "" && m != nil {
 				def = m[1]
 			}
 		}
-		required := x.Required
-		if required == "" {
-			required = "no"
-		}
 		sf := SourceField{
-			Path: path, Type: typ, Default: def, Required: required, Doc: doc, GoField: goField,
-			Example: exampleAt(w.example, path),
+			Path: path, Type: typ, Default: def, Required: cmp.Or(x.Required, "no"), Doc: doc, GoField: goField,
+			Example: exampleAt(example, path),
 		}
 		if sf.Example == "" {
-			return fmt.Errorf("configdoc: exampleSources (internal/configdoc/example.go) sets no %s: add it, so the reference has an example, then run make docs", path)
+			return nil, fmt.Errorf("exampleSources (internal/configdoc/example.go) sets no %s: add it, so the reference has an example, then run make docs", path)
 		}
-		w.out = append(w.out, sf)
-		if elem != "" {
+		out = append(out, sf)
+		if elem != nil {
 			sub := path + "."
 			if typ == "list" {
 				sub = path + "[]."
 			}
-			if err := w.walk(elem, sub, depth+1); err != nil {
-				return err
+			below, err := sourceFields(elem, sub, docs, example)
+			if err != nil {
+				return nil, err
 			}
+			out = append(out, below...)
 		}
-		prev = fld
 	}
-	return nil
+	return out, nil
 }
 
-func (w *sourceWalker) line(p token.Pos) int { return w.fset.Position(p).Line }
-
 // yamlKey is the field's yaml key, or "" for none or "-".
-func yamlKey(fld *ast.Field) string {
-	if fld.Tag == nil || len(fld.Names) != 1 {
-		return ""
-	}
-	tag, err := strconv.Unquote(fld.Tag.Value)
-	if err != nil {
-		return ""
-	}
-	key, _, _ := strings.Cut(reflect.StructTag(tag).Get("yaml"), ",")
+func yamlKey(f reflect.StructField) string {
+	key, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
 	if key == "-" {
 		return ""
 	}
 	return key
 }
-
-// yamlType names a sources field's YAML type; elem is the struct type to
-// descend into for lists and mappings of structs.
-func yamlType(e ast.Expr) (typ, elem string, err error) {
-	switch t := e.(type) {
-	case *ast.StarExpr:
-		return yamlType(t.X)
-	case *ast.ArrayType:
-		if t.Len != nil {
-			break
-		}
-		switch el := t.Elt.(type) {
-		case *ast.Ident:
-			if el.Name == "string" {
-				return "list of strings", "", nil
-			}
-			if isUpper(el.Name) {
-				return "list", el.Name, nil
-			}
-		}
-	case *ast.Ident:
-		switch t.Name {
-		case "string":
-			return "string", "", nil
-		case "int", "int32", "int64":
-			return "integer", "", nil
-		case "bool":
-			return "bool", "", nil
-		}
-		if isUpper(t.Name) {
-			return "mapping", t.Name, nil
-		}
-	case *ast.SelectorExpr:
-		if exprString(t) == "time.Duration" {
-			return "duration", "", nil
-		}
-	}
-	return "", "", fmt.Errorf("unsupported type %s: teach configdoc.yamlType its name", exprString(e))
-}
-
-func isUpper(s string) bool { return s != "" && s[0] >= 'A' && s[0] <= 'Z' }
 
 // exampleAt returns the value at path (such as sources[].hmac.header) in
 // the example: the first one found, in YAML flow form.
@@ -261,11 +177,11 @@ func exampleAt(doc *yaml.Node, path string) string {
 	return flow(nodes[0])
 }
 
-// flow renders n on one line.
+// flow renders n on one line. It restyles n in place, which is harmless:
+// the example is parsed afresh by each Load, and only read through flow.
 func flow(n *yaml.Node) string {
-	c := *n
-	setFlow(&c)
-	b, err := yaml.Marshal(&c)
+	setFlow(n)
+	b, err := yaml.Marshal(n)
 	if err != nil {
 		return ""
 	}
@@ -277,11 +193,7 @@ func setFlow(n *yaml.Node) {
 		n.Style = yaml.FlowStyle
 	}
 	n.HeadComment, n.LineComment, n.FootComment = "", "", ""
-	kids := make([]*yaml.Node, len(n.Content))
-	for i, k := range n.Content {
-		cp := *k
-		setFlow(&cp)
-		kids[i] = &cp
+	for _, k := range n.Content {
+		setFlow(k)
 	}
-	n.Content = kids
 }
