@@ -3,7 +3,10 @@ package receiver
 import (
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 )
@@ -66,21 +69,24 @@ func logRequests(logger *slog.Logger, rec Recorder) echo.MiddlewareFunc {
 	}
 }
 
-// errorHandler answers every error as {"error": message}. Messages of
-// errors that are not *echo.HTTPError stay internal.
+// errorHandler answers every error as {"error": message}, in the style of
+// the messages above: echo's own ("Method Not Allowed") and the envelope's
+// ("event id is missing") are made into sentences. Messages of errors that
+// are not *echo.HTTPError stay internal.
 func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
 			return
 		}
-		code, msg := http.StatusInternalServerError, "internal error"
+		code, msg := http.StatusInternalServerError, "Internal error"
 		if he, ok := err.(*echo.HTTPError); ok {
 			code = he.Code
-			if s, ok := he.Message.(string); ok {
-				msg = s
-			} else {
-				msg = http.StatusText(code)
+			s, ok := he.Message.(string)
+			if !ok || s == http.StatusText(code) {
+				// "Method Not Allowed" → "Method not allowed"
+				s = strings.ToLower(http.StatusText(code))
 			}
+			msg = sentence(s)
 		} else {
 			logger.Error("unhandled error", "error", err)
 		}
@@ -90,4 +96,10 @@ func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 		}
 		_ = c.JSON(code, map[string]string{"error": msg})
 	}
+}
+
+// sentence capitalises msg's first letter.
+func sentence(msg string) string {
+	r, n := utf8.DecodeRuneInString(msg)
+	return string(unicode.ToUpper(r)) + msg[n:]
 }

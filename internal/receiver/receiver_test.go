@@ -169,6 +169,14 @@ func requireError(t *testing.T, r response, status int, msg string) {
 	var got struct{ Error string }
 	require.NoError(t, json.Unmarshal([]byte(r.body), &got), r.body)
 	require.Contains(t, got.Error, msg)
+	requireErrorStyle(t, got.Error)
+}
+
+// requireErrorStyle checks the one style of every error message a sender
+// reads: a sentence that starts with a capital and has no final stop.
+func requireErrorStyle(t *testing.T, msg string) {
+	t.Helper()
+	require.Regexp(t, `^[A-Z].*[^.]$`, msg, "error messages are sentences with a capital and no final stop")
 }
 
 func TestWebhookStoresVerifiedEventWithItsJobAndAnswers200(t *testing.T) {
@@ -415,7 +423,7 @@ func TestRoutes(t *testing.T) {
 	require.Equal(t, http.StatusOK, get("/healthz"))
 	require.Equal(t, http.StatusOK, get("/readyz"))
 	require.Equal(t, http.StatusMethodNotAllowed, get("/api/webhooks/stripe"))
-	requireError(t, post(t, b.url+"/api/webhooks/paypal", []byte(`{}`), nil), http.StatusNotFound, "unknown source")
+	requireError(t, post(t, b.url+"/api/webhooks/paypal", []byte(`{}`), nil), http.StatusNotFound, "Unknown source")
 	require.Equal(t, http.StatusNotFound, post(t, b.url+"/api/webhooks/..%2F..%2Fetc", []byte(`{}`), nil).status)
 
 	t.Run("readyz fails while the database is unreachable", func(t *testing.T) {

@@ -67,7 +67,7 @@ func TestRecorderHearsEveryWebhookRequestButNoProbeOrScrape(t *testing.T) {
 
 	requireReceived(t, post(t, srv.URL+"/api/webhooks/bank", body, http.Header{verify.HMACHeader: {verify.SignHMAC(bankSecret, body)}}))
 	requireError(t, post(t, srv.URL+"/api/webhooks/bank", body, http.Header{verify.HMACHeader: {verify.SignHMAC("wrong", body)}}), http.StatusBadRequest, "Invalid signature")
-	requireError(t, post(t, srv.URL+"/api/webhooks/evil", body, nil), http.StatusNotFound, "unknown source")
+	requireError(t, post(t, srv.URL+"/api/webhooks/evil", body, nil), http.StatusNotFound, "Unknown source")
 	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/nowhere"} {
 		resp, err := http.Get(srv.URL + path)
 		require.NoError(t, err)

@@ -24,9 +24,13 @@ import (
 	"github.com/hookline/hookline/internal/verify"
 )
 
-// The answers senders see. The signature message is the same whatever
-// failed, so a forger learns nothing from it.
+// The answers senders see, in one style: a sentence without a final stop,
+// starting with a capital (errorHandler enforces the capital on messages
+// from elsewhere). The signature message is the same whatever failed, so a
+// forger learns nothing from it.
 const (
+	msgUnknownSource    = "Unknown source"
+	msgUnreadable       = "The request body could not be read"
 	msgInvalidSignature = "Invalid signature"
 	msgUnavailable      = "The event could not be stored; retry later"
 	msgShed             = "Too many events from this source; retry later"
@@ -60,7 +64,7 @@ func handleWebhook(logger *slog.Logger, sources []Source, ing Ingester, opts Opt
 		src, ok := byName[c.Param("source")]
 		if !ok {
 			c.Set(logOutcome, "unknown_source")
-			return echo.NewHTTPError(http.StatusNotFound, "unknown source")
+			return echo.NewHTTPError(http.StatusNotFound, msgUnknownSource)
 		}
 		c.Set(logSource, src.Name)
 		// Before anything else about the request: a refused address gets
@@ -110,7 +114,7 @@ func handleWebhook(logger *slog.Logger, sources []Source, ing Ingester, opts Opt
 			if errors.As(err, &tooLarge) {
 				c.Set(logOutcome, "too_large")
 				return echo.NewHTTPError(http.StatusRequestEntityTooLarge,
-					fmt.Sprintf("body is larger than the limit of %d bytes", limit))
+					fmt.Sprintf("The body is larger than the limit of %d bytes", limit))
 			}
 			if isTimeout(err) {
 				c.Set(logOutcome, "read_timeout")
@@ -126,7 +130,7 @@ func handleWebhook(logger *slog.Logger, sources []Source, ing Ingester, opts Opt
 				return echo.NewHTTPError(http.StatusServiceUnavailable, msgBusy)
 			}
 			c.Set(logOutcome, "read_error")
-			return echo.NewHTTPError(http.StatusBadRequest, "could not read the request body")
+			return echo.NewHTTPError(http.StatusBadRequest, msgUnreadable)
 		}
 
 		if err := src.Verifier.Verify(c.Request().Header, body); err != nil {

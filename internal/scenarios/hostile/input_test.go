@@ -54,7 +54,7 @@ func TestHostileInputGetsAClearStatusAndStoresNothing(t *testing.T) {
 	// Bodies over the limit.
 	add("body over the limit with Content-Length gets 413 before a byte of it is sent",
 		request(http.MethodPost, bankPath, []string{"Content-Length: 104857600", bankSig(nil)}, nil),
-		fmt.Sprintf("body is larger than the limit of %d bytes", maxBody), 413)
+		fmt.Sprintf("The body is larger than the limit of %d bytes", maxBody), 413)
 	chunk := bytes.Repeat([]byte(ledgertest.Canary), 200_000/len(ledgertest.Canary))
 	var chunked bytes.Buffer
 	for range 2 {
@@ -63,7 +63,7 @@ func TestHostileInputGetsAClearStatusAndStoresNothing(t *testing.T) {
 	chunked.WriteString("0\r\n\r\n")
 	add("chunked body over the limit without Content-Length gets 413",
 		request(http.MethodPost, bankPath, []string{"Transfer-Encoding: chunked", bankSig(nil)}, chunked.Bytes()),
-		fmt.Sprintf("body is larger than the limit of %d bytes", maxBody), 413)
+		fmt.Sprintf("The body is larger than the limit of %d bytes", maxBody), 413)
 
 	// Signed bodies that must not become events.
 	signed := func(name string, body []byte, msg string) {
@@ -71,10 +71,10 @@ func TestHostileInputGetsAClearStatusAndStoresNothing(t *testing.T) {
 	}
 	signed("invalid UTF-8 in a signed body gets 400",
 		fmt.Appendf(nil, `{"id":%q,"memo":"%s `+"\xc3\x28"+`"}`, nextID("utf8"), ledgertest.Canary),
-		"malformed event body: body is not valid UTF-8")
+		"Malformed event body: body is not valid UTF-8")
 	deep := fmt.Appendf(nil, `{"id":%q,"a":%s%s}`, nextID("deep"), strings.Repeat("[", 100_000), strings.Repeat("]", 100_000))
 	signed("100000 nested brackets under a valid signature get 400",
-		deep, "malformed event body: JSON nested deeper than 64 levels")
+		deep, "Malformed event body: JSON nested deeper than 64 levels")
 	signed("65 nested objects under a valid signature get 400",
 		fmt.Appendf(nil, `{"id":%q,"a":%s1%s}`, nextID("deep"), strings.Repeat(`{"b":`, 64), strings.Repeat("}", 64)),
 		"JSON nested deeper than 64 levels")
@@ -98,18 +98,18 @@ func TestHostileInputGetsAClearStatusAndStoresNothing(t *testing.T) {
 	signed("a second id, type and amount under a valid signature get 400",
 		fmt.Appendf(nil, `{"id":%q,"type":"transfer.settled","account":"acc_h","amount_cents":100,"memo":%q,"id":%q,"type":"transfer.reversed","amount_cents":999999}`,
 			nextID("dupkey"), ledgertest.Canary, nextID("dupkey")),
-		"malformed event body: duplicate key in a JSON object")
+		"Malformed event body: duplicate key in a JSON object")
 	signed("a second id written with an escape gets 400",
 		fmt.Appendf(nil, `{"id":%q,"i\u0064":%q,"memo":%q}`, nextID("dupkey"), nextID("dupkey"), ledgertest.Canary),
-		"malformed event body: duplicate key in a JSON object")
+		"Malformed event body: duplicate key in a JSON object")
 	signed("a case variant of amount_cents gets 400",
 		fmt.Appendf(nil, `{"id":%q,"type":"transfer.settled","account":"acc_h","amount_cents":100,"Amount_Cents":999999,"memo":%q}`, nextID("fold"), ledgertest.Canary),
-		"malformed event body: keys that differ only in case in a JSON object")
+		"Malformed event body: keys that differ only in case in a JSON object")
 	foldStripe := fmt.Appendf(nil, `{"id":%q,"type":"charge.succeeded","data":{"object":{"amount":100,"customer":"cus_h"}},"Data":{"Object":{"Amount":999999}},"memo":%q}`,
 		nextID("fold"), ledgertest.Canary)
 	add("a Stripe event with Data/Object/Amount beside data/object/amount gets 400",
 		post("/api/webhooks/stripe", []string{stripeSig(foldStripe)}, foldStripe),
-		"malformed event body: keys that differ only in case in a JSON object", 400)
+		"Malformed event body: keys that differ only in case in a JSON object", 400)
 	for _, lone := range []string{`\ud800`, `\udbff`, `\udfff`} {
 		signed("an id with the lone surrogate escape "+lone+" gets 400",
 			fmt.Appendf(nil, `{"id":"evt_%s","type":"transfer.settled","memo":%q}`, lone, ledgertest.Canary),
@@ -195,7 +195,7 @@ func TestHostileInputGetsAClearStatusAndStoresNothing(t *testing.T) {
 		"/api/webhooks/BANK",
 		"/api/webhooks/nosuchsource",
 	} {
-		add("source name "+target+" gets 404", post(target, []string{bankSig(bbody)}, bbody), "unknown source", 404)
+		add("source name "+target+" gets 404", post(target, []string{bankSig(bbody)}, bbody), "Unknown source", 404)
 	}
 	add("a raw NUL byte in the request line gets 400 from the HTTP server",
 		post("/api/webhooks/bank\x00", []string{bankSig(bbody)}, bbody), "Bad Request", 400)
@@ -206,7 +206,7 @@ func TestHostileInputGetsAClearStatusAndStoresNothing(t *testing.T) {
 	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodPatch, http.MethodDelete, "PROPFIND"} {
 		cases = append(cases, hostileCase{name: m + " gets 405 with Allow: POST",
 			raw:    request(m, bankPath, []string{bankSig(bbody), fmt.Sprintf("Content-Length: %d", len(bbody))}, bbody),
-			status: []int{405}, msg: "Method Not Allowed", allow: "POST"})
+			status: []int{405}, msg: "Method not allowed", allow: "POST"})
 	}
 	cases = append(cases,
 		hostileCase{name: "HEAD gets 405 with Allow: POST", raw: request(http.MethodHead, bankPath, nil, nil), status: []int{405}, allow: "POST"},
