@@ -2,7 +2,6 @@ package hookline_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log"
 	"os"
@@ -83,7 +82,8 @@ func ExampleRunWorker() {
 		_, err := tx.Exec(ctx, `INSERT INTO paid_invoices (invoice_id, amount_paid) VALUES ($1, 0)`, ev.EventID)
 		return err
 	})
-	if err := hookline.RunWorker(ctx, cfg, mux); err != nil && !errors.Is(err, context.Canceled) {
+	// RunWorker returns nil after a clean shutdown on SIGTERM.
+	if err := hookline.RunWorker(ctx, cfg, mux); err != nil {
 		log.Fatal(err)
 	}
 }

@@ -2,6 +2,8 @@ package hookline
 
 import (
 	"cmp"
+	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -17,7 +19,9 @@ type RiverWorkerOpts struct {
 	// Logger receives the worker's logs. Default: slog.Default().
 	Logger *slog.Logger
 	// Transactions is the most handler transactions open at once; more
-	// jobs wait for one. Default: pool's size less 6, at least 1.
+	// jobs wait for one. Default: pool's size less 6, at least 1 — so on a
+	// small pool (pgxpool's default is max(4, CPUs)) set it, and size the
+	// pool for it plus what the application's own River client needs.
 	Transactions int
 	// GroupMaxSize closes a group of grouped handlers' events when it
 	// holds this many; 1 turns grouping off. Default 100.
@@ -49,10 +53,25 @@ type RiverWorkerOpts struct {
 //   - What RunWorker adds around the worker is not there: the throttle
 //     that hookctl throttle drives, inbox retention (run hookctl prune),
 //     Prometheus metrics and the admin server.
-func NewRiverWorker(pool *pgxpool.Pool, mux *Mux, opts RiverWorkerOpts) river.Worker[JobArgs] {
+//   - Hookline's SQL is tested against the River version in Hookline's
+//     go.mod (v0.51.2); an application that selects another River
+//     version runs an untested combination.
+func NewRiverWorker(pool *pgxpool.Pool, mux *Mux, opts RiverWorkerOpts) (river.Worker[JobArgs], error) {
+	switch {
+	case opts.Transactions < 0:
+		return nil, fmt.Errorf("RiverWorkerOpts.Transactions=%d must not be negative", opts.Transactions)
+	case opts.Transactions > int(pool.Config().MaxConns):
+		return nil, fmt.Errorf("RiverWorkerOpts.Transactions=%d exceeds the pool's %d connections", opts.Transactions, pool.Config().MaxConns)
+	case opts.GroupMaxSize < 0 || opts.GroupMaxSize > 10_000:
+		return nil, fmt.Errorf("RiverWorkerOpts.GroupMaxSize=%d out of range [0, 10000]", opts.GroupMaxSize)
+	case opts.GroupMaxWait < 0:
+		return nil, fmt.Errorf("RiverWorkerOpts.GroupMaxWait=%s must not be negative", opts.GroupMaxWait)
+	case mux == nil:
+		return nil, errors.New("NewRiverWorker: mux is nil")
+	}
 	return dispatch.NewWorker(pool, mux, cmp.Or(opts.Logger, slog.Default()), dispatch.WorkerOpts{
 		Transactions: opts.Transactions,
 		GroupMaxSize: opts.GroupMaxSize,
 		GroupMaxWait: opts.GroupMaxWait,
-	})
+	}), nil
 }

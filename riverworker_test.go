@@ -11,8 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hookline/hookline"
-	"github.com/hookline/hookline/internal/inbox"
-	"github.com/hookline/hookline/internal/ingest"
+	"github.com/hookline/hookline/hooklinetest"
 	"github.com/hookline/hookline/internal/pgtest"
 )
 
@@ -47,7 +46,9 @@ func TestNewRiverWorkerAppliesEventsInAnApplicationsOwnRiverClient(t *testing.T)
 	app := &appWorker{done: make(chan struct{})}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, app)
-	river.AddWorker(workers, hookline.NewRiverWorker(db.Pool, mux, hookline.RiverWorkerOpts{}))
+	w, err := hookline.NewRiverWorker(db.Pool, mux, hookline.RiverWorkerOpts{})
+	require.NoError(t, err)
+	river.AddWorker(workers, w)
 	rc, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{
 		Queues: map[string]river.QueueConfig{
 			river.QueueDefault: {MaxWorkers: 2},
@@ -63,11 +64,12 @@ func TestNewRiverWorkerAppliesEventsInAnApplicationsOwnRiverClient(t *testing.T)
 
 	// Store the event as the receiver does: the inbox row and its job in
 	// one transaction.
-	outcome, err := ingest.NewSingle(db.Pool, rc).Ingest(ctx, inbox.NewEvent{
-		Source: "stripe", EventID: "evt_1", Type: "invoice.paid", Payload: []byte(`{}`),
-	})
-	require.NoError(t, err)
-	require.Equal(t, ingest.Accepted, outcome)
+	ev := hooklinetest.NewEvent("stripe", "invoice.paid", []byte(`{}`))
+	ev.EventID = "evt_1"
+	require.NoError(t, pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		_, err := hooklinetest.Enqueue(ctx, tx, ev)
+		return err
+	}))
 	_, err = rc.Insert(ctx, appArgs{}, nil)
 	require.NoError(t, err)
 
@@ -87,4 +89,18 @@ func TestNewRiverWorkerAppliesEventsInAnApplicationsOwnRiverClient(t *testing.T)
 	var applied bool
 	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT processed_at IS NOT NULL FROM inbox_events WHERE source = 'stripe' AND event_id = 'evt_1'`).Scan(&applied))
 	require.True(t, applied, "the inbox row is marked in the handler's transaction")
+}
+
+func TestNewRiverWorkerRefusesOptionsItCannotHonour(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t)
+	for name, opts := range map[string]hookline.RiverWorkerOpts{
+		"negative transactions":         {Transactions: -1},
+		"more transactions than conns":  {Transactions: int(db.Pool.Config().MaxConns) + 1},
+		"a group larger than the limit": {GroupMaxSize: 10_001},
+		"a negative group wait":         {GroupMaxWait: -time.Millisecond},
+	} {
+		_, err := hookline.NewRiverWorker(db.Pool, hookline.NewMux(), opts)
+		require.Error(t, err, name)
+	}
 }

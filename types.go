@@ -2,38 +2,68 @@ package hookline
 
 import "github.com/hookline/hookline/hooklinetype"
 
-// The types a handler works with. They are defined in hooklinetype, which
-// Hookline's internal packages share, and are the same types under these
-// names.
+// The types a handler works with. They are defined in package hooklinetype,
+// which Hookline's internal packages share without an import cycle, and
+// are the same types under these names: `go doc
+// github.com/hookline/hookline/hooklinetype` lists their fields and
+// methods in full.
 
-// Event is a stored webhook event, as a handler reads it: its source, the
-// sender's event id, type and API version, the exact payload, the kept
-// headers and when it was received. See hooklinetype.Event.
+// Event is a stored webhook event, as a handler reads it. Its fields:
+// InboxID (the inbox row), Source (the source's name, as in
+// /api/webhooks/<source>), EventID (the sender's id: with Source, the
+// dedup key), Type, APIVersion (Stripe's api_version), Payload (the body
+// exactly as received and verified), Headers (those the source keeps) and
+// ReceivedAt.
 type Event = hooklinetype.Event
 
-// Handler applies the business effect of one event, writing through the
-// transaction it is given, which also marks the event applied. See
-// hooklinetype.Handler.
+// Handler applies the business effect of one event:
+//
+//	Handle(ctx context.Context, tx pgx.Tx, ev Event) error
+//
+// tx is the transaction that also marks the event applied: write the
+// effect through it and it commits exactly once with that mark. An error
+// rolls everything back and the event is retried with backoff, unless it
+// is Permanent. Work outside tx may run again on a retry.
 type Handler = hooklinetype.Handler
 
 // HandlerFunc adapts a function to a Handler.
 type HandlerFunc = hooklinetype.HandlerFunc
 
-// BatchHandler is a Handler that can apply a group's events at once. See
-// hooklinetype.BatchHandler.
+// BatchHandler is a Handler that can also apply a group's events at once,
+// with one statement:
+//
+//	HandleBatch(ctx context.Context, tx pgx.Tx, evs []Event) error
+//
+// It must have the effect of Handle on each event in turn; if it fails,
+// the worker applies each event alone through Handle.
 type BatchHandler = hooklinetype.BatchHandler
 
-// HandlerOpts say how the worker runs a handler's events, such as in
-// groups that share a transaction. See hooklinetype.HandlerOpts.
+// HandlerOpts say how the worker runs a handler's events; the zero value is
+// one transaction per event. Group: true lets the worker apply them in a
+// transaction shared with other grouped events fetched at about the same
+// time (WORKER_GROUP_MAX_SIZE, WORKER_GROUP_MAX_WAIT); set it only for
+// handlers that write through tx and never wait on the network.
 type HandlerOpts = hooklinetype.HandlerOpts
 
-// Mux routes events to handlers by source and event type. It is itself a
-// Handler, and its NotFound decides what happens to events no handler is
-// registered for. See hooklinetype.Mux.
+// Mux routes events to handlers by source and event type:
+//
+//	mux.Register(source, eventType, h)
+//	mux.RegisterWith(source, eventType, h, HandlerOpts{Group: true})
+//	mux.RegisterFunc(source, eventType, func(ctx, tx, ev) error { … })
+//	h, opts, ok := mux.Route(source, eventType)
+//
+// Registering a pair twice panics. A Mux is itself a Handler (Handle runs
+// the registered handler), and its NotFound field handles events no
+// handler is registered for: nil, the default, completes them without
+// effect; set one that returns Permanent to cancel them instead.
 type Mux = hooklinetype.Mux
 
-// JobArgs are the args of the River job that applies one stored event. See
-// hooklinetype.JobArgs.
+// JobArgs are the args of the River job that applies one stored event, of
+// kind JobKind on queue Queue: InboxID (the inbox row), Source, EventID,
+// Type, and Replay (set by hookctl replay only). They refer to the inbox
+// row rather than carry the payload. Use them to find an event's jobs
+// (River UI, river.Client.JobList) or, with hooklinetest.Enqueue, to
+// enqueue events in tests.
 type JobArgs = hooklinetype.JobArgs
 
 // Queue is the River queue that carries event jobs.

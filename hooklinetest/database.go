@@ -4,7 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"net/url"
+	"errors"
+	"fmt"
 	"os"
 	"testing"
 
@@ -19,58 +20,101 @@ import (
 // TEST_DATABASE_URL is not set: a local Postgres with trust auth.
 const DefaultServerURL = "postgres://postgres@127.0.0.1:5432/postgres"
 
+// errBadServerURL never quotes the URL: it may hold a password.
+var errBadServerURL = errors.New("TEST_DATABASE_URL is not a valid Postgres URL or key=value DSN")
+
 // Database creates a database of its own for tb, applies River's,
 // Hookline's and sets' migrations to it (as hookline.Migrate does), and
 // drops it when tb's test ends. The server is TEST_DATABASE_URL's (a URL
-// of any database on it, whose user may create databases), or
+// or DSN of any database on it, whose user may create databases), or
 // DefaultServerURL.
 //
 // Each call costs a CREATE DATABASE and a full migration, under a second
-// on a laptop: share one per package (from TestMain, with a testing.TB of
-// your own) if a package has many tests, and isolate tests with Tx.
+// on a laptop. A package with many tests shares one database, opened in
+// TestMain with OpenDatabase, and isolates its tests with Tx.
 func Database(ctx context.Context, tb testing.TB, sets ...hooklinetype.MigrationSet) *pgxpool.Pool {
 	tb.Helper()
+	pool, drop, err := OpenDatabase(ctx, sets...)
+	if err != nil {
+		tb.Fatalf("hooklinetest: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := drop(); err != nil {
+			tb.Errorf("hooklinetest: %v", err)
+		}
+	})
+	return pool
+}
+
+// OpenDatabase is Database for code without a testing.TB, such as
+// TestMain: it returns the pool and a function that closes it and drops
+// the database.
+//
+//	var pool *pgxpool.Pool
+//
+//	func TestMain(m *testing.M) {
+//		p, drop, err := hooklinetest.OpenDatabase(context.Background(), invoices.Migrations())
+//		if err != nil {
+//			log.Fatal(err)
+//		}
+//		pool = p
+//		code := m.Run()
+//		_ = drop()
+//		os.Exit(code)
+//	}
+func OpenDatabase(ctx context.Context, sets ...hooklinetype.MigrationSet) (*pgxpool.Pool, func() error, error) {
 	server := os.Getenv("TEST_DATABASE_URL")
 	if server == "" {
 		server = DefaultServerURL
 	}
-	u, err := url.Parse(server)
+	serverCfg, err := pgx.ParseConfig(server)
 	if err != nil {
-		tb.Fatalf("hooklinetest: TEST_DATABASE_URL is not a URL: %v", err) // the error never quotes the URL
+		return nil, nil, errBadServerURL
 	}
 	var b [6]byte
-	_, _ = rand.Read(b[:])
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
 	name := "hooklinetest_" + hex.EncodeToString(b[:])
 
-	admin, err := pgx.Connect(ctx, server)
-	if err != nil {
-		tb.Fatalf("hooklinetest: connect to %s to create a test database (is Postgres running? set TEST_DATABASE_URL): %v", u.Redacted(), err)
+	if err := adminExec(ctx, serverCfg, "CREATE DATABASE "+name); err != nil {
+		return nil, nil, fmt.Errorf("create database %s (is Postgres running? set TEST_DATABASE_URL): %w", name, err)
 	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		tb.Fatalf("hooklinetest: create database %s on %s: %v", name, u.Redacted(), err)
-	}
-	tb.Cleanup(func() {
-		ctx := context.WithoutCancel(ctx)
-		conn, err := pgx.Connect(ctx, server)
-		if err != nil {
-			tb.Errorf("hooklinetest: connect to drop database %s: %v", name, err)
-			return
+	dropDB := func() error {
+		if err := adminExec(context.WithoutCancel(ctx), serverCfg, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			return fmt.Errorf("drop database %s: %w", name, err)
 		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			tb.Errorf("hooklinetest: drop database %s: %v", name, err)
-		}
-	})
-
-	u.Path = "/" + name
-	pool, err := pgxpool.New(ctx, u.String())
-	if err != nil {
-		tb.Fatalf("hooklinetest: connect to %s: %v", name, err)
+		return nil
 	}
-	tb.Cleanup(pool.Close) // runs before the drop: cleanups run last-in, first-out
+	poolCfg, err := pgxpool.ParseConfig(server)
+	if err != nil {
+		_ = dropDB()
+		return nil, nil, errBadServerURL
+	}
+	poolCfg.ConnConfig.Database = name
+	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
+	if err != nil {
+		_ = dropDB()
+		return nil, nil, fmt.Errorf("connect to database %s: %w", name, err)
+	}
+	drop := func() error {
+		pool.Close()
+		return dropDB()
+	}
 	if _, err := migrate.Up(ctx, pool, sets...); err != nil {
-		tb.Fatalf("hooklinetest: migrate %s: %v", name, err)
+		_ = drop()
+		return nil, nil, fmt.Errorf("migrate database %s: %w", name, err)
 	}
-	return pool
+	return pool, drop, nil
+}
+
+// adminExec runs sql on a connection of its own to the server's
+// maintenance database: CREATE and DROP DATABASE cannot run in a pool's
+// transaction, nor on the database they name.
+func adminExec(ctx context.Context, cfg *pgx.ConnConfig, sql string) error {
+	conn, err := pgx.ConnectConfig(ctx, cfg.Copy())
+	if err != nil {
+		return fmt.Errorf("connect to the test server: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	_, err = conn.Exec(ctx, sql)
+	return err
 }

@@ -45,7 +45,7 @@ func Tx(ctx context.Context, tb testing.TB, pool *pgxpool.Pool) pgx.Tx {
 // Apply runs h on ev within tx as the worker does: in a nested
 // transaction (a savepoint) that is rolled back if h fails, so that a
 // failed handler leaves no effect behind, as in production where its whole
-// transaction rolls back. It returns h's error, which hooklinetype.IsPermanent
+// transaction rolls back. It returns h's error, which hookline.IsPermanent
 // classifies as the worker would: permanent errors cancel the event's job,
 // others retry it.
 //
@@ -73,12 +73,29 @@ func ApplyBatch(ctx context.Context, tx pgx.Tx, h hooklinetype.BatchHandler, evs
 // ending it to the worker.
 var ErrTransactionEnded = errors.New("handler ended the transaction it was given")
 
+// ErrFailedStatement is returned by Apply and ApplyBatch when the handler
+// returned nil although a statement failed in its transaction. Postgres
+// refuses every statement after a failed one, so in the worker the commit
+// would fail and the event be retried until it runs out of attempts.
+var ErrFailedStatement = errors.New("handler returned nil after a statement failed in its transaction")
+
 func nested(ctx context.Context, tx pgx.Tx, what string, fn func(pgx.Tx) error) error {
 	sp, err := tx.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("hooklinetest: begin savepoint for %s: %w", what, err)
 	}
-	if herr := fn(sp); herr != nil {
+	herr := fn(sp)
+	if herr == nil {
+		// A handler that swallows a failed statement's error returns nil
+		// with its transaction aborted: every later statement, the
+		// worker's COMMIT included, fails. Probing before the release
+		// lets the savepoint still be rolled back, so the test's
+		// transaction stays usable.
+		if _, err := sp.Exec(ctx, "SELECT 1"); err != nil && !errors.Is(err, pgx.ErrTxClosed) {
+			herr = fmt.Errorf("%s: %w (%v)", what, ErrFailedStatement, err)
+		}
+	}
+	if herr != nil {
 		if err := sp.Rollback(ctx); err != nil && !errors.Is(err, pgx.ErrTxClosed) {
 			return fmt.Errorf("hooklinetest: roll back %s after %w: %v", what, herr, err)
 		}

@@ -62,6 +62,14 @@ func TestApply(t *testing.T) {
 				}
 				return errors.New("downstream refused")
 			}), nil, false},
+		{"a handler that swallows a failed statement is reported, and the test's transaction stays usable",
+			hooklinetype.HandlerFunc(func(ctx context.Context, tx pgx.Tx, ev hooklinetype.Event) error {
+				if err := record(ctx, tx, ev); err != nil {
+					return err
+				}
+				_, _ = tx.Exec(ctx, `INSERT INTO no_such_table VALUES (1)`)
+				return nil
+			}), hooklinetest.ErrFailedStatement, false},
 		{"a handler that commits its transaction is reported",
 			hooklinetype.HandlerFunc(func(ctx context.Context, tx pgx.Tx, ev hooklinetype.Event) error {
 				if err := record(ctx, tx, ev); err != nil {
@@ -174,4 +182,23 @@ func TestNewEventGivesEachEventItsOwnID(t *testing.T) {
 	require.NotEqual(t, a.InboxID, b.InboxID)
 	require.Positive(t, a.InboxID)
 	require.False(t, a.ReceivedAt.IsZero())
+}
+
+func TestEnqueueStoresTheEventWithItsJobOnce(t *testing.T) {
+	t.Parallel()
+	bundle := setup(t)
+	ctx := context.Background()
+	tx := hooklinetest.Tx(ctx, t, bundle.pool)
+	ev := hooklinetest.NewEvent("stripe", "invoice.paid", []byte(`{"id":"evt"}`))
+
+	stored, err := hooklinetest.Enqueue(ctx, tx, ev)
+	require.NoError(t, err)
+	require.NotEqual(t, ev.InboxID, stored.InboxID, "the stored row's id replaces the made-up one")
+	var jobs int
+	require.NoError(t, tx.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = $1 AND (args->>'inbox_id')::bigint = $2`,
+		hooklinetype.JobKind, stored.InboxID).Scan(&jobs))
+	require.Equal(t, 1, jobs)
+
+	_, err = hooklinetest.Enqueue(ctx, tx, ev)
+	require.ErrorIs(t, err, hooklinetest.ErrDuplicate)
 }

@@ -8,10 +8,17 @@ import (
 )
 
 // Mux routes events to handlers by source and event type. It is itself a
-// Handler, so it can be wrapped (with logging, metrics, tracing) or nested.
+// Handler: a handler of your own may call it, and tests apply events
+// through it (hooklinetest.Apply). The worker routes with the Mux it is
+// given, and reads each route's HandlerOpts from it, so cross-cutting
+// behaviour (logging, metrics) belongs in a wrapper around each handler
+// at registration; a Mux registered inside another runs its events one
+// transaction each, whatever its own routes' options.
 //
 //	mux := hookline.NewMux()
 //	mux.RegisterFunc("stripe", "charge.succeeded", onCharge)
+//
+// The zero Mux is empty and ready to use.
 type Mux struct {
 	// NotFound handles events that no handler is registered for. Nil, the
 	// default, applies them with no effect: providers send many types
@@ -44,6 +51,9 @@ func (m *Mux) Register(source, eventType string, h Handler) {
 // opts say.
 func (m *Mux) RegisterWith(source, eventType string, h Handler, opts HandlerOpts) {
 	r := route{source, eventType}
+	if m.routes == nil {
+		m.routes = make(map[route]entry)
+	}
 	if _, dup := m.routes[r]; dup {
 		panic(fmt.Sprintf("hookline: handler for %s/%s registered twice", source, eventType))
 	}

@@ -66,3 +66,18 @@ func TestPermanentIsDetectedThroughWrapping(t *testing.T) {
 	require.False(t, hooklinetype.IsPermanent(errors.New("transient")))
 	require.ErrorContains(t, err, "bad payload")
 }
+
+func TestTheZeroMuxIsReadyToUse(t *testing.T) {
+	var called bool
+	mux := &hooklinetype.Mux{}
+	mux.RegisterFunc("stripe", "invoice.paid", func(context.Context, pgx.Tx, hooklinetype.Event) error {
+		called = true
+		return nil
+	})
+	require.NoError(t, mux.Handle(context.Background(), nil, hooklinetype.Event{Source: "stripe", Type: "invoice.paid"}))
+	require.True(t, called)
+}
+
+func TestPermanentOfNilIsNil(t *testing.T) {
+	require.NoError(t, hooklinetype.Permanent(nil))
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,17 +41,28 @@ type set struct {
 // setName keeps a set's name usable, unquoted, in its table's name.
 var setName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,40}$`)
 
+// reserved are the set names whose version tables would be someone
+// else's: goose_db_version is Hookline's own (it predates sets), and
+// River's tables start with river_. A set sharing a version table would
+// see another set's versions as its own and skip its migrations.
+var reserved = map[string]bool{"hookline": true, "goose": true, "river": true}
+
 // sets returns Core followed by the application's sets, each tracked in
-// the table <name>_db_version. The names "hookline" and "river" are taken.
+// the table <name>_db_version.
 func sets(app []hooklinetype.MigrationSet) ([]set, error) {
 	all := []set{core()}
+	seen := map[string]bool{}
 	for _, s := range app {
 		if !setName.MatchString(s.Name) {
 			return nil, fmt.Errorf("migration set name %q: want lower-case letters, digits and _, starting with a letter", s.Name)
 		}
-		if s.Name == "hookline" || s.Name == "river" {
-			return nil, fmt.Errorf("migration set name %q: taken by a set Hookline applies itself", s.Name)
+		if reserved[s.Name] || strings.HasPrefix(s.Name, "river_") {
+			return nil, fmt.Errorf("migration set name %q: its version table would be Hookline's or River's", s.Name)
 		}
+		if seen[s.Name] {
+			return nil, fmt.Errorf("migration set name %q: given twice; the second would share the first's version table", s.Name)
+		}
+		seen[s.Name] = true
 		if s.FS == nil {
 			return nil, fmt.Errorf("migration set %q: FS is nil", s.Name)
 		}
@@ -173,24 +185,46 @@ func Pending(ctx context.Context, pool *pgxpool.Pool, app ...hooklinetype.Migrat
 		}
 	}
 	for _, s := range all {
-		provider, err := newProvider(pool, s)
+		versions, err := pending(ctx, pool, s)
 		if err != nil {
 			return res, err
-		}
-		statuses, err := provider.Status(ctx)
-		provider.Close()
-		if err != nil {
-			return res, fmt.Errorf("read applied %s migrations: %w", s.name, err)
-		}
-		var versions []int64
-		for _, st := range statuses {
-			if st.State == goose.StatePending {
-				versions = append(versions, st.Source.Version)
-			}
 		}
 		res.add(s, versions)
 	}
 	return res, nil
+}
+
+// pending lists s's versions that the database has not applied. goose's
+// Status creates the version table when it is missing, so a database
+// without one is read as having applied nothing, and Pending stays
+// read-only (and works for a role without CREATE).
+func pending(ctx context.Context, pool *pgxpool.Pool, s set) ([]int64, error) {
+	provider, err := newProvider(pool, s)
+	if err != nil {
+		return nil, err
+	}
+	defer provider.Close()
+	var exists bool
+	if err := pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, s.table).Scan(&exists); err != nil {
+		return nil, fmt.Errorf("look for %s's version table %s: %w", s.name, s.table, err)
+	}
+	var versions []int64
+	if !exists {
+		for _, src := range provider.ListSources() {
+			versions = append(versions, src.Version)
+		}
+		return versions, nil
+	}
+	statuses, err := provider.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read applied %s migrations: %w", s.name, err)
+	}
+	for _, st := range statuses {
+		if st.State == goose.StatePending {
+			versions = append(versions, st.Source.Version)
+		}
+	}
+	return versions, nil
 }
 
 // lockPoll is how often a waiting migrator tries the lock again.

@@ -85,7 +85,7 @@ func TestTheExampleSetAdoptsTheTableOfAnOlderChain(t *testing.T) {
 func TestASetNameThatCannotNameATableIsRefusedBeforeAnyMigration(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewEmptyDB(t)
-	for _, name := range []string{"", "Invoices", "1st", "in-voices", "a; DROP TABLE x", "hookline", "river"} {
+	for _, name := range []string{"", "Invoices", "1st", "in-voices", "a; DROP TABLE x", "hookline", "goose", "river", "river_jobs"} {
 		_, err := migrate.Up(context.Background(), db.Pool, hooklinetype.MigrationSet{Name: name, FS: fstest.MapFS{}})
 		require.ErrorContains(t, err, "migration set name", name)
 	}
@@ -94,6 +94,28 @@ func TestASetNameThatCannotNameATableIsRefusedBeforeAnyMigration(t *testing.T) {
 		"00001_nothing.sql": {Data: []byte("-- +goose Up\nSELECT 1;\n")},
 	}})
 	require.NoError(t, err)
+}
+
+func TestASetGivenTwiceIsRefused(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewEmptyDB(t)
+	set := hooklinetype.MigrationSet{Name: "invoices", FS: fstest.MapFS{"00001_a.sql": {Data: []byte("-- +goose Up\nSELECT 1;\n")}}}
+	_, err := migrate.Up(context.Background(), db.Pool, set, set)
+	require.ErrorContains(t, err, "given twice")
+}
+
+// Pending is a read: on a database never migrated it must list every
+// version without creating goose's version tables.
+func TestPendingCreatesNothing(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewEmptyDB(t)
+	res, err := migrate.Pending(context.Background(), db.Pool, balances.Migrations())
+	require.NoError(t, err)
+	require.Equal(t, hooklineVersions(t), res.Hookline)
+	require.Equal(t, []int64{1}, res.Sets["balances"])
+	require.NotEmpty(t, res.River)
+	require.False(t, tableExists(t, db.Pool, "goose_db_version"))
+	require.False(t, tableExists(t, db.Pool, "balances_db_version"))
 }
 
 func tableExists(t *testing.T, pool *pgxpool.Pool, table string) bool {

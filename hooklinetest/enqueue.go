@@ -1,0 +1,49 @@
+package hooklinetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/hookline/hookline/hooklinetype"
+	"github.com/hookline/hookline/internal/inbox"
+)
+
+// ErrDuplicate is returned by Enqueue for an event whose source and id are
+// already stored: the receiver would answer 2xx and enqueue nothing.
+var ErrDuplicate = errors.New("event already stored")
+
+// Enqueue stores ev in the inbox and enqueues its job through tx, as the
+// receiver does once a delivery is verified, for tests that run a real
+// worker (hookline.RunWorker, or NewRiverWorker in the application's own
+// River client) against the database. Commit tx for the worker to see
+// them. ev.InboxID is ignored; the event returned carries the stored
+// row's id. The payload is stored as given: Enqueue verifies nothing.
+func Enqueue(ctx context.Context, tx pgx.Tx, ev hooklinetype.Event) (hooklinetype.Event, error) {
+	id, inserted, err := inbox.Insert(ctx, tx, inbox.NewEvent{
+		Source: ev.Source, EventID: ev.EventID, Type: ev.Type, APIVersion: ev.APIVersion,
+		Payload: ev.Payload, Headers: ev.Headers,
+	})
+	if err != nil {
+		return ev, err
+	}
+	if !inserted {
+		return ev, fmt.Errorf("enqueue event %s/%s: %w", ev.Source, ev.EventID, ErrDuplicate)
+	}
+	// An insert-only client: it needs no pool, since it writes through tx,
+	// and no workers.
+	rc, err := river.NewClient(riverpgxv5.New(nil), &river.Config{})
+	if err != nil {
+		return ev, fmt.Errorf("create river client: %w", err)
+	}
+	args := hooklinetype.JobArgs{InboxID: id, Source: ev.Source, EventID: ev.EventID, Type: ev.Type}
+	if _, err := rc.InsertTx(ctx, tx, args, nil); err != nil {
+		return ev, fmt.Errorf("enqueue event %s/%s: %w", ev.Source, ev.EventID, err)
+	}
+	ev.InboxID = id
+	return ev, nil
+}
