@@ -97,5 +97,5 @@ func TestReceiverRefusesABadSourcesFileNamingTheField(t *testing.T) {
 	cmd.Env = []string{"HOOKLINE_SOURCES=" + path, "DATABASE_URL=postgres://x/y"}
 	out, err := cmd.CombinedOutput()
 	require.Error(t, err)
-	require.Contains(t, string(out), `source "gh" (#1) field secrets[0]: environment variable MISSING_SECRET is not set`)
+	require.Contains(t, string(out), "receiver: HOOKLINE_SOURCES="+path+`: line 1: sources.gh.secrets[0]: environment variable MISSING_SECRET is not set`)
 }

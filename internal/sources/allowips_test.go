@@ -41,11 +41,11 @@ func TestAllowIPsErrorsNameTheSourceAndTheEntry(t *testing.T) {
 	tests := []struct {
 		entry, want string
 	}{
-		{`"192.0.2.0/33"`, `source "s" (#1) field allow_ips[1]: "192.0.2.0/33" is not a CIDR network`},
-		{`"192.0.2.5/24"`, `field allow_ips[1]: "192.0.2.5/24" has host bits set; did you mean 192.0.2.0/24?`},
-		{`"stripe.com"`, `field allow_ips[1]: "stripe.com" is neither an IP address nor a CIDR network`},
-		{`""`, `field allow_ips[1]: empty entry`},
-		{`"fe80::1%eth0"`, `field allow_ips[1]: "fe80::1%eth0": zones are not allowed`},
+		{`"192.0.2.0/33"`, `line 5: sources.s.allow_ips[1]: "192.0.2.0/33" is not a CIDR network: the length after / must be a number from 0 to 32`},
+		{`"192.0.2.5/24"`, `sources.s.allow_ips[1]: "192.0.2.5/24" has host bits set; did you mean 192.0.2.0/24?`},
+		{`"stripe.com"`, `sources.s.allow_ips[1]: "stripe.com" is neither an IP address nor a CIDR network`},
+		{`""`, `sources.s.allow_ips[1]: empty entry`},
+		{`"fe80::1%eth0"`, `sources.s.allow_ips[1]: "fe80::1%eth0": zones are not allowed`},
 		{`"10.0.0.0/8 "`, ``},
 	}
 	for _, tt := range tests {

@@ -1,15 +1,17 @@
 package sources
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
 	"unicode"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/hookline/hookline/internal/config"
 	"github.com/hookline/hookline/internal/envelope"
@@ -88,27 +90,48 @@ var typeDefaults = map[string]struct {
 }
 
 // Build validates cfgs and builds the receiver's sources, reading each
-// secret from the environment variable or file it names. Every error names
-// the source and the field.
+// secret from the environment variable or file it names. Each source's
+// first problem is reported, for every source, in one *Error that names
+// the source and the field (and its line, for sources from a file).
 func Build(getenv func(string) string, cfgs []Config) ([]receiver.Source, []Summary, error) {
-	seen := map[string]bool{}
+	first := map[string]int{} // name -> index of the source that declares it
 	var out []receiver.Source
 	var sums []Summary
+	var problems []Problem
 	for i, c := range cfgs {
+		var src receiver.Source
+		var sum Summary
+		var err error
 		if !nameRe.MatchString(c.Name) {
-			return nil, nil, fieldError(c, i, "name", "%q must be 1-63 of a-z, 0-9, _ and -, starting with a letter or digit", c.Name)
+			err = fieldError(c, i, "name", "%q must be 1-63 of a-z, 0-9, _ and -, starting with a letter or digit", c.Name)
+		} else if j, dup := first[c.Name]; dup {
+			err = fieldError(c, i, "name", "%q is declared twice%s", c.Name, firstAt(cfgs[j].node))
+		} else {
+			first[c.Name] = i
+			src, sum, err = build(getenv, c, i)
 		}
-		if seen[c.Name] {
-			return nil, nil, fieldError(c, i, "name", "declared twice")
+		var e *Error
+		switch {
+		case errors.As(err, &e):
+			problems = append(problems, e.Problems...)
+		case err != nil:
+			problems = append(problems, Problem{Line: lineOf(c.node, ""), Path: sourcePath(c.Name, i), Msg: err.Error()})
+		default:
+			out, sums = append(out, src), append(sums, sum)
 		}
-		seen[c.Name] = true
-		src, sum, err := build(getenv, c, i)
-		if err != nil {
-			return nil, nil, err
-		}
-		out, sums = append(out, src), append(sums, sum)
+	}
+	if err := errorOf(problems); err != nil {
+		return nil, nil, err
 	}
 	return out, sums, nil
+}
+
+// firstAt says where the source n is, for a name declared twice.
+func firstAt(n *yaml.Node) string {
+	if n == nil {
+		return ""
+	}
+	return fmt.Sprintf(" (first at line %d)", lineOf(n, "name"))
 }
 
 func build(getenv func(string) string, c Config, i int) (receiver.Source, Summary, error) {
@@ -148,7 +171,14 @@ func build(getenv func(string) string, c Config, i int) (receiver.Source, Summar
 
 	v, keep, err := newVerifier(c, secrets)
 	if err != nil {
-		return receiver.Source{}, Summary{}, fieldError(c, i, "type options", "%v", err)
+		// The verifier refuses its options (hmac's) or, for the other
+		// types, a secret's form (Standard Webhooks' whsec_ and base64).
+		field := "secrets"
+		if c.Type == "hmac" {
+			field = "hmac"
+		}
+		msg, _ := strings.CutPrefix(err.Error(), "verify: "+c.Type+": ") // the path says as much
+		return receiver.Source{}, Summary{}, fieldError(c, i, field, "%s", msg)
 	}
 	ext := envelope.Extractor{ID: defaults.id, Type: defaults.eventType, APIVersion: defaults.apiVersion, ReadObjects: defaults.readObjects}
 	if ext.ID, err = locator(c, i, "id", c.ID, ext.ID); err != nil {
@@ -187,59 +217,6 @@ func build(getenv func(string) string, c Config, i int) (receiver.Source, Summar
 		sum.AllowIPs = append(sum.AllowIPs, p.String())
 	}
 	return src, sum, nil
-}
-
-// parseAllowIPs reads allow_ips: each entry a network in CIDR notation
-// ("192.0.2.0/24", "2001:db8::/32") or a single address ("203.0.113.7",
-// taken as /32 or /128). A network with host bits set, such as
-// 192.0.2.5/24, is refused rather than silently widened or narrowed: the
-// operator probably meant something else.
-func parseAllowIPs(c Config, i int) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for j, entry := range c.AllowIPs {
-		field := fmt.Sprintf("allow_ips[%d]", j)
-		p, err := ParseNetwork(entry)
-		if err != nil {
-			return nil, fieldError(c, i, field, "%v", err)
-		}
-		out = append(out, p)
-	}
-	return out, nil
-}
-
-// ParseNetwork parses one allowlist or trusted-proxy entry: a CIDR network
-// or a single IP address. IPv4-mapped IPv6 forms are unmapped, and zones
-// are refused.
-func ParseNetwork(entry string) (netip.Prefix, error) {
-	s := strings.TrimSpace(entry)
-	if s == "" {
-		return netip.Prefix{}, fmt.Errorf("empty entry")
-	}
-	if !strings.Contains(s, "/") {
-		addr, err := netip.ParseAddr(s)
-		if err != nil {
-			return netip.Prefix{}, fmt.Errorf("%q is neither an IP address nor a CIDR network", entry)
-		}
-		if addr.Zone() != "" {
-			return netip.Prefix{}, fmt.Errorf("%q: zones are not allowed", entry)
-		}
-		addr = addr.Unmap()
-		return netip.PrefixFrom(addr, addr.BitLen()), nil
-	}
-	p, err := netip.ParsePrefix(s)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("%q is not a CIDR network: %v", entry, err)
-	}
-	if p.Addr().Is4In6() {
-		if p.Bits() < 96 {
-			return netip.Prefix{}, fmt.Errorf("%q: an IPv4-mapped network must be /96 or longer", entry)
-		}
-		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
-	}
-	if p != p.Masked() {
-		return netip.Prefix{}, fmt.Errorf("%q has host bits set; did you mean %s?", entry, p.Masked())
-	}
-	return p, nil
 }
 
 // replayGuard returns the source's replay guard: the one set in the file,
@@ -411,20 +388,24 @@ func FromEnv(getenv func(string) string, stripeTolerance time.Duration) ([]Confi
 // Load builds the sources from the sources file at path (HOOKLINE_SOURCES),
 // or from the environment when path is empty.
 func Load(getenv func(string) string, path string, stripeTolerance time.Duration) ([]receiver.Source, []Summary, error) {
-	var cfgs []Config
-	if path != "" {
-		f, err := ReadFile(path)
+	if path == "" {
+		cfgs, err := FromEnv(getenv, stripeTolerance)
 		if err != nil {
 			return nil, nil, err
 		}
-		cfgs = f.Sources
-	} else {
-		var err error
-		if cfgs, err = FromEnv(getenv, stripeTolerance); err != nil {
-			return nil, nil, err
-		}
+		return Build(getenv, cfgs)
 	}
-	return Build(getenv, cfgs)
+	// Every error names the setting and the file, as the operator wrote
+	// them: HOOKLINE_SOURCES=/etc/x.yaml: line 4: sources.stripe: …
+	f, err := ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("HOOKLINE_SOURCES=%s: %w", path, err)
+	}
+	srcs, sums, err := Build(getenv, f.Sources)
+	if err != nil {
+		return nil, nil, fmt.Errorf("HOOKLINE_SOURCES=%s: %w", path, err)
+	}
+	return srcs, sums, nil
 }
 
 // signsTimestamp reports whether c's scheme signs a timestamp, to which a

@@ -9,10 +9,6 @@
 package sources
 
 import (
-	"bytes"
-	"errors"
-	"fmt"
-	"os"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -63,6 +59,11 @@ type Config struct {
 	// addresses) that may send to this source; others get 403. Empty
 	// allows every address.
 	AllowIPs []string `yaml:"allow_ips"`
+
+	// node is where the source is in the sources file, so that an error
+	// can give the line of the field at fault; nil for sources from the
+	// environment.
+	node *yaml.Node
 }
 
 // SecretRef names where one secret is: exactly one of Env and File.
@@ -97,35 +98,4 @@ type HMACConfig struct {
 	TimestampHeader string `yaml:"timestamp_header"`
 	// Template is the signed content, with {timestamp} and {body}.
 	Template string `yaml:"template"`
-}
-
-// ReadFile parses a sources file strictly: an unknown field, such as an
-// inline "value" for a secret, is an error naming the line.
-func ReadFile(path string) (File, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return File{}, fmt.Errorf("read sources file: %w", err)
-	}
-	var f File
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
-		return File{}, fmt.Errorf("parse sources file %s: %w", path, err)
-	}
-	if len(f.Sources) == 0 {
-		return File{}, fmt.Errorf("sources file %s declares no sources", path)
-	}
-	return f, nil
-}
-
-// ErrConfig is matched by every configuration error.
-var ErrConfig = errors.New("invalid source configuration")
-
-// fieldError names the source and the field at fault.
-func fieldError(src Config, index int, field, format string, args ...any) error {
-	name := src.Name
-	if name == "" {
-		name = "(unnamed)"
-	}
-	return fmt.Errorf("%w: source %q (#%d) field %s: %s", ErrConfig, name, index+1, field, fmt.Sprintf(format, args...))
 }

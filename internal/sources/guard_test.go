@@ -62,7 +62,7 @@ func TestReplayGuardDefaultsFollowWhatTheSchemeSigns(t *testing.T) {
 	}
 
 	_, _, err := sources.Load(getenv(secretEnv), writeFile(t, `sources: [{name: s, type: github, replay_guard: always, secrets: [{label: a, env: GH_SECRET}]}]`), time.Minute)
-	require.ErrorContains(t, err, `field replay_guard: "always"; want body, body_and_type or off`)
+	require.ErrorContains(t, err, `sources.s.replay_guard: "always"; want body, body_and_type or off`)
 }
 
 // TestStandardWebhooksKeysOnTheIDItsSignatureCovers sends a genuine svix-*
@@ -98,13 +98,13 @@ func TestSecretsInTheWrongFieldAreNeverEchoed(t *testing.T) {
 	tests := []struct {
 		name, ref, want string
 	}{
-		{"a secret as env", `{label: current, env: ` + secret + `}`, "field secrets[0]: env must name an environment variable"},
-		{"a secret with symbols as env", `{label: current, env: "a+b/c="}`, "field secrets[0]: env must name an environment variable"},
-		{"a secret as file", `{label: current, file: ` + secret + `}`, "field secrets[0]: file must be an absolute path"},
+		{"a secret as env", `{label: current, env: ` + secret + `}`, "sources.s.secrets[0]: env must name an environment variable"},
+		{"a secret with symbols as env", `{label: current, env: "a+b/c="}`, "sources.s.secrets[0]: env must name an environment variable"},
+		{"a secret as file", `{label: current, file: ` + secret + `}`, "sources.s.secrets[0]: file must be an absolute path"},
 		{"a lower-case secret as env", `{label: current, env: my_webhook_secret_2024}`, "its name is not shown"},
-		{"a secret as label", `{label: ` + secret + `, env: GH_SECRET}`, "field secrets[0].label: must be a short name"},
-		{"a hex secret as label", `{label: 8f3a9c2b7d1e4f60a5b8c9d0e1f2a3b4, env: GH_SECRET}`, "field secrets[0].label: must be a short name"},
-		{"a base64 secret as label", `{label: "dGhpcyBpcyBhIHNlY3JldA==", env: GH_SECRET}`, "field secrets[0].label: must be a short name"},
+		{"a secret as label", `{label: ` + secret + `, env: GH_SECRET}`, "sources.s.secrets[0].label: must be a short name"},
+		{"a hex secret as label", `{label: 8f3a9c2b7d1e4f60a5b8c9d0e1f2a3b4, env: GH_SECRET}`, "sources.s.secrets[0].label: must be a short name"},
+		{"a base64 secret as label", `{label: "dGhpcyBpcyBhIHNlY3JldA==", env: GH_SECRET}`, "sources.s.secrets[0].label: must be a short name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -125,5 +125,5 @@ func TestSecretsInTheWrongFieldAreNeverEchoed(t *testing.T) {
 func TestAbsurdBodyLimitsAreRefused(t *testing.T) {
 	t.Parallel()
 	_, _, err := sources.Load(getenv(secretEnv), writeFile(t, `sources: [{name: s, type: github, max_body_bytes: 1073741824, secrets: [{label: a, env: GH_SECRET}]}]`), time.Minute)
-	require.ErrorContains(t, err, `field max_body_bytes: 1073741824 must be between 1 and 33554432`)
+	require.ErrorContains(t, err, `sources.s.max_body_bytes: 1073741824 must be between 1 and 33554432`)
 }

@@ -96,22 +96,20 @@ func TestLoadRefusesBadConfigurationNamingSourceAndField(t *testing.T) {
 		file string
 		want string
 	}{
-		{"unknown type", `sources: [{name: x, type: paypal, secrets: [{label: a, env: GH_SECRET}]}]`, `source "x" (#1) field type: unknown type "paypal"`},
-		{"missing secret variable", `sources: [{name: x, type: github, secrets: [{label: a, env: NOPE}]}]`, `source "x" (#1) field secrets[0]: environment variable NOPE is not set`},
-		{"no secrets", `sources: [{name: x, type: github}]`, `field secrets: at least one secret is required`},
-		{"secret inline in the file", `sources: [{name: x, type: github, secrets: [{label: a, value: hunter2}]}]`, `field value not found`},
-		{"secret with neither env nor file", `sources: [{name: x, type: github, secrets: [{label: a}]}]`, `field secrets[0]: set env (a variable name) or file`},
+		{"unknown type", `sources: [{name: x, type: paypal, secrets: [{label: a, env: GH_SECRET}]}]`, `line 1: sources.x.type: unknown type "paypal"`},
+		{"missing secret variable", `sources: [{name: x, type: github, secrets: [{label: a, env: NOPE}]}]`, `line 1: sources.x.secrets[0]: environment variable NOPE is not set`},
+		{"no secrets", `sources: [{name: x, type: github}]`, `sources.x.secrets: at least one secret is required`},
+		{"secret inline in the file", `sources: [{name: x, type: github, secrets: [{label: a, value: hunter2}]}]`, `sources.x.secrets[0]: unknown field "value": a secret is never written in the sources file`},
+		{"secret with neither env nor file", `sources: [{name: x, type: github, secrets: [{label: a}]}]`, `sources.x.secrets[0]: set env (a variable name) or file`},
 		{"secret with both env and file", `sources: [{name: x, type: github, secrets: [{label: a, env: GH_SECRET, file: /x}]}]`, `set env or file, not both`},
-		{"duplicate label", `sources: [{name: x, type: github, secrets: [{label: a, env: GH_SECRET}, {label: a, env: GH_SECRET}]}]`, `field secrets[1].label: "a" is used twice`},
-		{"bad name", `sources: [{name: "../etc", type: github, secrets: [{label: a, env: GH_SECRET}]}]`, `field name: "../etc" must be`},
-		{"duplicate name", `sources: [{name: x, type: github, secrets: [{label: a, env: GH_SECRET}]}, {name: x, type: shopify, secrets: [{label: a, env: GH_SECRET}]}]`, `source "x" (#2) field name: declared twice`},
-		{"bad failure status", `sources: [{name: x, type: github, failure_status: 500, secrets: [{label: a, env: GH_SECRET}]}]`, `field failure_status: 500; want 400, 401 or 403`},
-		{"locator with both header and json", `sources: [{name: x, type: hmac, id: {header: A, json: b}, secrets: [{label: a, env: GH_SECRET}]}]`, `field id: set exactly one of header and json`},
-		{"livemode on a non-stripe source", `sources: [{name: x, type: github, livemode: true, secrets: [{label: a, env: GH_SECRET}]}]`, `field livemode: applies only to type stripe`},
-		{"bad hmac algorithm", `sources: [{name: x, type: hmac, hmac: {header: X-Sig, algorithm: md5}, secrets: [{label: a, env: GH_SECRET}]}]`, `source "x" (#1) field type options`},
-		{"tolerance on a scheme without timestamps", `sources: [{name: x, type: github, tolerance: 1m, secrets: [{label: a, env: GH_SECRET}]}]`, `field tolerance: type github signs no timestamp`},
-		{"unknown field", `sources: [{name: x, type: github, tolerence: 5m, secrets: [{label: a, env: GH_SECRET}]}]`, `field tolerence not found`},
-		{"empty file", `sources: []`, `declares no sources`},
+		{"duplicate label", `sources: [{name: x, type: github, secrets: [{label: a, env: GH_SECRET}, {label: a, env: GH_SECRET}]}]`, `sources.x.secrets[1].label: "a" is used twice`},
+		{"bad name", `sources: [{name: "../etc", type: github, secrets: [{label: a, env: GH_SECRET}]}]`, `sources[0].name: "../etc" must be`},
+		{"duplicate name", `sources: [{name: x, type: github, secrets: [{label: a, env: GH_SECRET}]}, {name: x, type: shopify, secrets: [{label: a, env: GH_SECRET}]}]`, `sources.x.name: "x" is declared twice (first at line 1)`},
+		{"bad failure status", `sources: [{name: x, type: github, failure_status: 500, secrets: [{label: a, env: GH_SECRET}]}]`, `sources.x.failure_status: 500; want 400, 401 or 403`},
+		{"locator with both header and json", `sources: [{name: x, type: hmac, id: {header: A, json: b}, secrets: [{label: a, env: GH_SECRET}]}]`, `sources.x.id: set exactly one of header and json`},
+		{"livemode on a non-stripe source", `sources: [{name: x, type: github, livemode: true, secrets: [{label: a, env: GH_SECRET}]}]`, `sources.x.livemode: applies only to type stripe`},
+		{"bad hmac algorithm", `sources: [{name: x, type: hmac, hmac: {header: X-Sig, algorithm: md5}, secrets: [{label: a, env: GH_SECRET}]}]`, `line 1: sources.x.hmac: Algorithm "md5" is not one of sha1, sha256, sha512`},
+		{"tolerance on a scheme without timestamps", `sources: [{name: x, type: github, tolerance: 1m, secrets: [{label: a, env: GH_SECRET}]}]`, `sources.x.tolerance: type github signs no timestamp`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
