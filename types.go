@@ -12,8 +12,10 @@ import "github.com/hookline/hookline/hooklinetype"
 // InboxID (the inbox row), Source (the source's name, as in
 // /api/webhooks/<source>), EventID (the sender's id: with Source, the
 // dedup key), Type, APIVersion (Stripe's api_version), Payload (the body
-// exactly as received and verified), Headers (those the source keeps) and
-// ReceivedAt.
+// exactly as received and verified), Headers (those the source keeps),
+// ReceivedAt, Object (the key of the object the event is about, such as
+// Stripe's data.object.id; empty if the source locates none) and Time (the
+// provider's event time, such as Stripe's created, else ReceivedAt).
 type Event = hooklinetype.Event
 
 // Handler applies the business effect of one event:

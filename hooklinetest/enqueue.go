@@ -22,11 +22,13 @@ var ErrDuplicate = errors.New("event already stored")
 // worker (hookline.RunWorker, or NewRiverWorker in the application's own
 // River client) against the database. Commit tx for the worker to see
 // them. ev.InboxID is ignored; the event returned carries the stored
-// row's id. The payload is stored as given: Enqueue verifies nothing.
+// row's id. The payload, Object and Time are stored as given: Enqueue
+// verifies and extracts nothing (a zero Time reads back as the received
+// time).
 func Enqueue(ctx context.Context, tx pgx.Tx, ev hooklinetype.Event) (hooklinetype.Event, error) {
 	id, inserted, err := inbox.Insert(ctx, tx, inbox.NewEvent{
 		Source: ev.Source, EventID: ev.EventID, Type: ev.Type, APIVersion: ev.APIVersion,
-		Payload: ev.Payload, Headers: ev.Headers,
+		Payload: ev.Payload, Headers: ev.Headers, Time: ev.Time, Object: ev.Object,
 	})
 	if err != nil {
 		return ev, err

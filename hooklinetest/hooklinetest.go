@@ -112,12 +112,13 @@ func nested(ctx context.Context, tx pgx.Tx, what string, fn func(pgx.Tx) error) 
 
 // NewEvent returns an event as the worker hands it to a handler: the given
 // source, type and payload, a fresh EventID ("evt_test_" and 16 hex
-// digits) and InboxID, and ReceivedAt now. Set other fields on the result
-// (APIVersion, Headers) as the handler needs.
+// digits) and InboxID, and ReceivedAt and Time now. Set other fields on
+// the result (APIVersion, Headers, Object, Time) as the handler needs.
 func NewEvent(source, eventType string, payload []byte) hooklinetype.Event {
 	var b [8]byte
 	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
 	n := binary.BigEndian.Uint64(b[:]) >> 1
+	now := time.Now()
 	return hooklinetype.Event{
 		InboxID:    int64(n),
 		Source:     source,
@@ -125,6 +126,7 @@ func NewEvent(source, eventType string, payload []byte) hooklinetype.Event {
 		Type:       eventType,
 		Payload:    payload,
 		Headers:    map[string]string{},
-		ReceivedAt: time.Now(),
+		ReceivedAt: now,
+		Time:       now,
 	}
 }

@@ -25,4 +25,15 @@ type Event struct {
 	Headers map[string]string
 	// ReceivedAt is when the receiver stored the event.
 	ReceivedAt time.Time
+	// Object is the key of the object the event is about, such as the
+	// Stripe subscription of customer.subscription.updated
+	// (data.object.id), as the source locates it (docs/SOURCES.md); empty
+	// when it locates none. Ordered handlers (HandlerOpts.Ordered) order
+	// and serialise an object's events by it.
+	Object string
+	// Time is when the provider says the event happened (Stripe's
+	// created, Slack's event_time; docs/SOURCES.md), or ReceivedAt for a
+	// source that has none. Ordered handlers compare it to tell a stale
+	// event from a newer one.
+	Time time.Time
 }

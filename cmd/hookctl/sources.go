@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -42,14 +43,15 @@ missing one fails here as it would at start-up, but only its label is shown.`,
 				return enc.Encode(sums)
 			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tPATH\tTYPE\tSECRETS\tID FROM\tTYPE FROM\tREPLAY GUARD\tON BAD SIGNATURE\tALLOWED IPS")
+			fmt.Fprintln(tw, "NAME\tPATH\tTYPE\tSECRETS\tID FROM\tTYPE FROM\tOBJECT FROM\tTIME FROM\tREPLAY GUARD\tON BAD SIGNATURE\tALLOWED IPS")
 			for _, s := range sums {
 				ips := "any"
 				if len(s.AllowIPs) > 0 {
 					ips = strings.Join(s.AllowIPs, ", ")
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d (%s)\t%s\t%s\t%s\t%d\t%s\n", s.Name, s.Path, s.Type,
-					len(s.SecretLabels), strings.Join(s.SecretLabels, ", "), s.ID, s.EventType, s.ReplayGuard, s.FailureStatus, ips)
+				object := cmp.Or(s.Object, "none")
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d (%s)\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", s.Name, s.Path, s.Type,
+					len(s.SecretLabels), strings.Join(s.SecretLabels, ", "), s.ID, s.EventType, object, s.Time, s.ReplayGuard, s.FailureStatus, ips)
 			}
 			if err := tw.Flush(); err != nil {
 				return err

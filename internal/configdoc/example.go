@@ -7,6 +7,8 @@ const exampleSources = `sources:
   - name: stripe
     type: stripe
     livemode: true
+    object: {json: data.object.id}
+    time: {json: created}
     tolerance: 5m
     secrets:
       - {label: current, env: STRIPE_WEBHOOK_SECRET}
@@ -26,6 +28,8 @@ const exampleSources = `sources:
     tolerance: 10m
     id: {json: delivery.id}
     event_type: {json: event.type}
+    object: {header: X-Acme-Account}
+    time: {header: X-Acme-Timestamp}
     hmac:
       header: X-Acme-Signature
       prefix: "sha256="

@@ -29,6 +29,8 @@ var sourceExtras = map[string]fieldExtra{
 	"Config.Livemode":     {Default: "unset (not checked)"},
 	"Config.ID":           {Default: "per type (docs/SOURCES.md)"},
 	"Config.EventType":    {Default: "per type (docs/SOURCES.md)"},
+	"Config.Object":       {Default: "per type (docs/SOURCES.md); none for github, slack, standardwebhooks and hmac"},
+	"Config.Time":         {Default: "per type (docs/SOURCES.md); the received time for github and hmac"},
 	"Config.MaxBodyBytes": {Default: "MAX_BODY_BYTES"},
 	"SecretRef.Label":     {Required: "yes"},
 	"SecretRef.Env":       {Required: "exactly one of env and file"},

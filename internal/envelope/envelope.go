@@ -14,7 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -39,6 +41,13 @@ type Envelope struct {
 	Type string
 	// APIVersion is Stripe's api_version; empty for other senders.
 	APIVersion string
+	// Time is when the provider says the event happened; zero when the
+	// source has none, and the received time stands in.
+	Time time.Time
+	// Object is the key of the object the event is about, such as a Stripe
+	// subscription's id; empty when the source locates none. Ordered
+	// handlers order and serialise an object's events by it.
+	Object string
 }
 
 // Locator says where a field is: in the request header named Header, at
@@ -71,6 +80,12 @@ type Extractor struct {
 	ID         Locator
 	Type       Locator
 	APIVersion Locator
+	// Time lists where the provider's event time may be; the first that
+	// is present is read (see ParseTime for the forms accepted). Empty,
+	// or none present, leaves Envelope.Time zero.
+	Time []Locator
+	// Object locates the object key; the zero Locator reads none.
+	Object Locator
 	// ReadObjects lists the dotted JSON paths of the objects the source's
 	// handlers read, such as Stripe's "data.object". In them, and in the
 	// root and the objects that hold the fields above, two keys may not
@@ -80,7 +95,8 @@ type Extractor struct {
 
 // IsZero reports whether x locates nothing, and so would read no id.
 func (x Extractor) IsZero() bool {
-	return x.ID == Locator{} && x.Type == Locator{} && x.APIVersion == Locator{} && len(x.ReadObjects) == 0
+	return x.ID == Locator{} && x.Type == Locator{} && x.APIVersion == Locator{} && len(x.ReadObjects) == 0 &&
+		len(x.Time) == 0 && x.Object == Locator{}
 }
 
 // Default reads id, type and api_version from the top level of a JSON body,
@@ -102,7 +118,7 @@ func (x Extractor) Extract(header http.Header, body []byte) (Envelope, error) {
 	if _, at := Depth(body, MaxDepth); at >= 0 {
 		return Envelope{}, fmt.Errorf("%w: JSON nested deeper than %d levels (at byte %d)", ErrMalformed, MaxDepth, at)
 	}
-	inBody := x.ID.JSON != "" || x.Type.JSON != "" || x.APIVersion.JSON != ""
+	inBody := slices.ContainsFunc(x.locators(), func(l Locator) bool { return l.JSON != "" })
 	if inBody {
 		// JSON is UTF-8 (RFC 8259); gjson would pass invalid bytes through.
 		if at := invalidUTF8(body); at >= 0 {
@@ -133,6 +149,12 @@ func (x Extractor) Extract(header http.Header, body []byte) (Envelope, error) {
 	if env.APIVersion, err = field(header, body, "api_version", x.APIVersion, MaxTypeLen); err != nil {
 		return Envelope{}, err
 	}
+	if env.Object, err = objectField(header, body, x.Object); err != nil {
+		return Envelope{}, err
+	}
+	if env.Time, err = timeField(header, body, x.Time); err != nil {
+		return Envelope{}, err
+	}
 	return env, nil
 }
 
@@ -151,12 +173,17 @@ func (l Locator) String() string {
 // fields located in the body (see CheckKeys).
 func (x Extractor) readPaths() []string {
 	paths := x.ReadObjects
-	for _, l := range []Locator{x.ID, x.Type, x.APIVersion} {
+	for _, l := range x.locators() {
 		if l.JSON != "" {
 			paths = append(paths[:len(paths):len(paths)], l.JSON)
 		}
 	}
 	return paths
+}
+
+// locators returns every field's locators.
+func (x Extractor) locators() []Locator {
+	return append([]Locator{x.ID, x.Type, x.APIVersion, x.Object}, x.Time...)
 }
 
 // looksJSON reports whether body starts, after whitespace, like a JSON

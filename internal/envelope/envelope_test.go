@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
@@ -103,4 +104,39 @@ func TestExtractFromHeadersAndNestedFields(t *testing.T) {
 			require.Equal(t, tt.want, got)
 		})
 	}
+}
+
+// TestEventTimeFormsAndLimits reads the time forms providers write, takes
+// the first locator present, refuses what is not a time, and keeps a time
+// far ahead of the received time from ordering anything.
+func TestEventTimeFormsAndLimits(t *testing.T) {
+	t.Parallel()
+	want := time.Date(2026, 11, 30, 10, 0, 0, 500000000, time.UTC)
+	for _, s := range []string{"1796032800.5", "2026-11-30T10:00:00.5Z", "2026-11-30T11:00:00.500+01:00"} {
+		got, err := envelope.ParseTime(s)
+		require.NoError(t, err, s)
+		require.True(t, want.Equal(got), "%s: got %s", s, got)
+	}
+	for _, s := range []string{"1796032800000", "yesterday", "12", "1.2.3"} {
+		_, err := envelope.ParseTime(s)
+		require.Error(t, err, s)
+	}
+
+	x := envelope.Extractor{ID: envelope.Locator{JSON: "id"}, Time: []envelope.Locator{{JSON: "at"}, {Header: "X-At"}}, Object: envelope.Locator{JSON: "obj"}}
+	env, err := x.Extract(http.Header{"X-At": {"1796032800.5"}}, []byte(`{"id":"e","obj":7}`))
+	require.NoError(t, err)
+	require.True(t, want.Equal(env.Time), "the header stands in for an absent body time")
+	require.Equal(t, "7", env.Object)
+	_, err = x.Extract(nil, []byte(`{"id":"e","at":{"s":1}}`))
+	require.ErrorIs(t, err, envelope.ErrMalformed)
+	_, err = x.Extract(nil, []byte(`{"id":"e","at":"soon"}`))
+	require.ErrorIs(t, err, envelope.ErrMalformed)
+	_, err = x.Extract(nil, []byte(`{"id":"e","obj":"a\u0000b"}`))
+	require.ErrorIs(t, err, envelope.ErrMalformed)
+
+	now := want.Add(time.Hour)
+	require.True(t, want.Equal(envelope.Envelope{Time: want}.ClampTime(now)))
+	require.True(t, now.Equal(envelope.Envelope{}.ClampTime(now)), "no time: the received time")
+	require.True(t, now.Equal(envelope.Envelope{Time: now.Add(time.Hour)}.ClampTime(now)), "an hour ahead: the received time")
+	require.True(t, now.Add(time.Minute).Equal(envelope.Envelope{Time: now.Add(time.Minute)}.ClampTime(now)), "a minute ahead is clock skew")
 }

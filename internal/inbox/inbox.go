@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -30,6 +31,13 @@ type NewEvent struct {
 	APIVersion string // empty is stored as NULL
 	Payload    []byte
 	Headers    map[string]string
+	// Time is the provider's event time, or the received time for a
+	// source that has none (envelope.Envelope.ClampTime); zero is stored
+	// as NULL, which reads as the received time.
+	Time time.Time
+	// Object is the key of the object the event is about; empty is stored
+	// as NULL.
+	Object string
 	// ReplayKey, if set, must also be new for the source: a digest of the
 	// body (and maybe the type), for sources whose signature does not
 	// cover the id. See receiver.ReplayGuard.
@@ -55,11 +63,11 @@ type NewEvent struct {
 func Insert(ctx context.Context, tx pgx.Tx, ev NewEvent) (int64, bool, error) {
 	var id int64
 	err := tx.QueryRow(ctx, `
-		INSERT INTO inbox_events (source, event_id, event_type, api_version, payload, headers, replay_key)
-		VALUES ($1, $2, $3, NULLIF($4, ''), $5, $6, $7)
+		INSERT INTO inbox_events (source, event_id, event_type, api_version, payload, headers, replay_key, event_time, object_key)
+		VALUES ($1, $2, $3, NULLIF($4, ''), $5, $6, $7, $8, NULLIF($9, ''))
 		ON CONFLICT DO NOTHING
 		RETURNING id`,
-		ev.Source, ev.EventID, ev.Type, ev.APIVersion, ev.Payload, headersOrEmpty(ev.Headers), ev.ReplayKey,
+		ev.Source, ev.EventID, ev.Type, ev.APIVersion, ev.Payload, headersOrEmpty(ev.Headers), ev.ReplayKey, timeOrNull(ev.Time), ev.Object,
 	).Scan(&id)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
@@ -95,10 +103,11 @@ func ClaimMany(ctx context.Context, tx pgx.Tx, claims []Claim) ([]hooklinetype.E
 		ids[i], jobs[i], replays[i] = c.InboxID, c.JobID, c.Replay
 	}
 	rows, err := tx.Query(ctx, `
-		UPDATE inbox_events e SET processed_at = now(), processed_by_job = u.job
+		UPDATE inbox_events e SET processed_at = now(), processed_by_job = u.job, superseded_by = NULL
 		FROM unnest($1::bigint[], $2::bigint[], $3::bool[]) AS u(id, job, replay)
 		WHERE e.id = u.id AND (e.processed_at IS NULL OR (u.replay AND e.processed_by_job IS DISTINCT FROM u.job))
-		RETURNING e.id, e.source, e.event_id, e.event_type, coalesce(e.api_version, ''), e.payload, e.headers, e.received_at`,
+		RETURNING e.id, e.source, e.event_id, e.event_type, coalesce(e.api_version, ''), e.payload, e.headers, e.received_at,
+			coalesce(e.object_key, ''), coalesce(e.event_time, e.received_at)`,
 		ids, jobs, replays)
 	if err != nil {
 		return nil, fmt.Errorf("claim %d events: %w", len(claims), err)
@@ -108,6 +117,14 @@ func ClaimMany(ctx context.Context, tx pgx.Tx, claims []Claim) ([]hooklinetype.E
 		return nil, fmt.Errorf("claim %d events: %w", len(claims), err)
 	}
 	return evs, nil
+}
+
+// timeOrNull stores a zero time as NULL.
+func timeOrNull(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }
 
 func headersOrEmpty(h map[string]string) map[string]string {
@@ -139,20 +156,23 @@ func InsertMany(ctx context.Context, tx pgx.Tx, evs []NewEvent) ([]Inserted, err
 	n := len(evs)
 	sources, ids, types, versions := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	payloads, headers, replayKeys := make([][]byte, n), make([]map[string]string, n), make([][]byte, n)
+	times, objects := make([]*time.Time, n), make([]string, n)
 	for i, ev := range evs {
 		sources[i], ids[i], types[i], versions[i] = ev.Source, ev.EventID, ev.Type, ev.APIVersion
 		payloads[i], headers[i], replayKeys[i] = ev.Payload, headersOrEmpty(ev.Headers), ev.ReplayKey
+		times[i], objects[i] = timeOrNull(ev.Time), ev.Object
 	}
 	// As in Insert, either unique key makes a duplicate. Two rows of one
 	// statement that share a key are fine with DO NOTHING: the second is
 	// skipped.
 	rows, err := tx.Query(ctx, `
-		INSERT INTO inbox_events (source, event_id, event_type, api_version, payload, headers, replay_key)
-		SELECT s, e, t, NULLIF(v, ''), p, h, r
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::jsonb[], $7::bytea[]) AS u(s, e, t, v, p, h, r)
+		INSERT INTO inbox_events (source, event_id, event_type, api_version, payload, headers, replay_key, event_time, object_key)
+		SELECT s, e, t, NULLIF(v, ''), p, h, r, et, NULLIF(o, '')
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::jsonb[], $7::bytea[], $8::timestamptz[], $9::text[])
+			AS u(s, e, t, v, p, h, r, et, o)
 		ON CONFLICT DO NOTHING
 		RETURNING id, source, event_id, event_type`,
-		sources, ids, types, versions, payloads, headers, replayKeys)
+		sources, ids, types, versions, payloads, headers, replayKeys, times, objects)
 	if err != nil {
 		return nil, fmt.Errorf("insert %d events: %w", n, err)
 	}

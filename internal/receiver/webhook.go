@@ -172,6 +172,8 @@ func handleWebhook(logger *slog.Logger, sources []Source, ing Ingester, opts Opt
 			APIVersion: env.APIVersion,
 			Payload:    body,
 			Headers:    keptHeaders(c.Request().Header, src.KeepHeaders),
+			Time:       env.ClampTime(time.Now()),
+			Object:     env.Object,
 			ReplayKey:  src.ReplayGuard.key(env.Type, body),
 			Release:    release,
 		}

@@ -26,14 +26,18 @@ const DefaultTolerance = 5 * time.Minute
 // Summary describes a built source for `hookctl sources`. It holds secret
 // labels, never secrets.
 type Summary struct {
-	Name          string   `json:"name"`
-	Path          string   `json:"path"`
-	Type          string   `json:"type"`
-	SecretLabels  []string `json:"secret_labels"`
-	ID            string   `json:"id_from"`
-	EventType     string   `json:"event_type_from"`
-	FailureStatus int      `json:"failure_status"`
-	MaxBodyBytes  int64    `json:"max_body_bytes,omitempty"`
+	Name         string   `json:"name"`
+	Path         string   `json:"path"`
+	Type         string   `json:"type"`
+	SecretLabels []string `json:"secret_labels"`
+	ID           string   `json:"id_from"`
+	EventType    string   `json:"event_type_from"`
+	// Object and Time say where the object key and the event time are
+	// read from; "received time" when the source has no time.
+	Object        string `json:"object_from,omitempty"`
+	Time          string `json:"time_from"`
+	FailureStatus int    `json:"failure_status"`
+	MaxBodyBytes  int64  `json:"max_body_bytes,omitempty"`
 	// ReplayGuard is off, body or body_and_type (receiver.ReplayGuard).
 	ReplayGuard string `json:"replay_guard"`
 	// EventTypes are the only types accepted; empty means any.
@@ -61,13 +65,21 @@ var (
 // signedID reads the Standard Webhooks id that the signature covered.
 var signedID = &envelope.SignedHeader{Name: "webhook-id or svix-id, whichever set is signed", Read: verify.StandardWebhooksID}
 
+// signedTimestamp reads the Standard Webhooks timestamp that the signature
+// covered.
+var signedTimestamp = &envelope.SignedHeader{Name: "webhook-timestamp or svix-timestamp, whichever set is signed", Read: verify.StandardWebhooksTimestamp}
+
 // typeDefaults is where each provider puts its idempotency key and event
 // type, the objects its handlers read, the headers worth keeping for audit
 // and re-verification, and the replay guard a header id needs.
 var typeDefaults = map[string]struct {
 	id, eventType, apiVersion envelope.Locator
-	readObjects               []string
-	keep                      []string
+	// object is the key of the object an event is about, and time the
+	// provider's event time, first present first (docs/SOURCES.md).
+	object      envelope.Locator
+	time        []envelope.Locator
+	readObjects []string
+	keep        []string
 	// guard applies when the id comes from a header the scheme does not
 	// sign. Shopify sends one payload under several topics
 	// (products/create and products/update), so a body alone would
@@ -75,15 +87,21 @@ var typeDefaults = map[string]struct {
 	guard receiver.ReplayGuard
 }{
 	"stripe": {id: envelope.Locator{JSON: "id"}, eventType: envelope.Locator{JSON: "type"}, apiVersion: envelope.Locator{JSON: "api_version"},
+		object: envelope.Locator{JSON: "data.object.id"}, time: []envelope.Locator{{JSON: "created"}},
 		readObjects: []string{"data.object"}, keep: []string{"Stripe-Signature"}, guard: receiver.GuardBody},
 	"github": {id: envelope.Locator{Header: "X-GitHub-Delivery"}, eventType: envelope.Locator{Header: "X-GitHub-Event"},
 		keep: []string{"X-Hub-Signature-256", "X-GitHub-Delivery", "X-GitHub-Event", "X-GitHub-Hook-ID"}, guard: receiver.GuardBody},
 	"shopify": {id: envelope.Locator{Header: "X-Shopify-Webhook-Id"}, eventType: envelope.Locator{Header: "X-Shopify-Topic"},
+		object: envelope.Locator{JSON: "admin_graphql_api_id"}, time: []envelope.Locator{{Header: "X-Shopify-Triggered-At"}},
 		keep:  []string{"X-Shopify-Hmac-Sha256", "X-Shopify-Webhook-Id", "X-Shopify-Topic", "X-Shopify-Shop-Domain", "X-Shopify-Triggered-At", "X-Shopify-Event-Id"},
 		guard: receiver.GuardBodyAndType},
 	"slack": {id: envelope.Locator{JSON: "event_id"}, eventType: envelope.Locator{JSON: "event.type"},
+		time:        []envelope.Locator{{JSON: "event_time"}},
 		readObjects: []string{"event"}, keep: []string{"X-Slack-Signature", "X-Slack-Request-Timestamp"}, guard: receiver.GuardBody},
 	"standardwebhooks": {id: envelope.Locator{Signed: signedID}, eventType: envelope.Locator{JSON: "type"},
+		// The body's timestamp is when the event happened; the signed
+		// header is when this attempt was sent, later on every retry.
+		time:        []envelope.Locator{{JSON: "timestamp"}, {Signed: signedTimestamp}},
 		readObjects: []string{"data"},
 		keep:        []string{"webhook-id", "webhook-timestamp", "webhook-signature", "svix-id", "svix-timestamp", "svix-signature"}, guard: receiver.GuardBody},
 	"hmac": {id: envelope.Locator{JSON: "id"}, eventType: envelope.Locator{JSON: "type"}, guard: receiver.GuardBody},
@@ -180,12 +198,23 @@ func build(getenv func(string) string, c Config, i int) (receiver.Source, Summar
 		msg, _ := strings.CutPrefix(err.Error(), "verify: "+c.Type+": ") // the path says as much
 		return receiver.Source{}, Summary{}, fieldError(c, i, field, "%s", msg)
 	}
-	ext := envelope.Extractor{ID: defaults.id, Type: defaults.eventType, APIVersion: defaults.apiVersion, ReadObjects: defaults.readObjects}
+	ext := envelope.Extractor{ID: defaults.id, Type: defaults.eventType, APIVersion: defaults.apiVersion, ReadObjects: defaults.readObjects,
+		Object: defaults.object, Time: defaults.time}
 	if ext.ID, err = locator(c, i, "id", c.ID, ext.ID); err != nil {
 		return receiver.Source{}, Summary{}, err
 	}
 	if ext.Type, err = locator(c, i, "event_type", c.EventType, ext.Type); err != nil {
 		return receiver.Source{}, Summary{}, err
+	}
+	if ext.Object, err = locator(c, i, "object", c.Object, ext.Object); err != nil {
+		return receiver.Source{}, Summary{}, err
+	}
+	if c.Time != nil {
+		t, err := locator(c, i, "time", c.Time, envelope.Locator{})
+		if err != nil {
+			return receiver.Source{}, Summary{}, err
+		}
+		ext.Time = []envelope.Locator{t}
 	}
 	guard, err := replayGuard(c, i, ext.ID, defaults.guard)
 	if err != nil {
@@ -209,7 +238,7 @@ func build(getenv func(string) string, c Config, i int) (receiver.Source, Summar
 	}
 	sum := Summary{
 		Name: c.Name, Path: "/api/webhooks/" + c.Name, Type: c.Type, SecretLabels: labels,
-		ID: ext.ID.String(), EventType: ext.Type.String(),
+		ID: ext.ID.String(), EventType: ext.Type.String(), Object: locatorString(ext.Object), Time: timeString(ext.Time),
 		FailureStatus: max(c.FailureStatus, http.StatusBadRequest), MaxBodyBytes: c.MaxBodyBytes,
 		ReplayGuard: guard.String(), EventTypes: c.EventTypes, Warnings: warnings(c, ext, guard),
 	}
@@ -257,6 +286,20 @@ func warnings(c Config, ext envelope.Extractor, guard receiver.ReplayGuard) []st
 		}
 		out = append(out, w)
 	}
+	// No scheme signs a header that could name an object, and only the
+	// headers signedTimeHeader knows hold a signed time. An attacker who
+	// can alter a delivery in flight could, through an unsigned one, file
+	// an event under another object or make it look older (stale) or
+	// newer; a captured delivery sent again is refused by the replay
+	// guard or its id, whatever its headers.
+	if unsignedHeader(ext.Object) {
+		out = append(out, fmt.Sprintf("source %q takes its object key from header %s, which the %s scheme does not sign: ordered handlers would trust it to order and serialise the event", c.Name, ext.Object.Header, c.Type))
+	}
+	for _, l := range ext.Time {
+		if unsignedHeader(l) && !signedTimeHeader(c, l.Header) {
+			out = append(out, fmt.Sprintf("source %q takes its event time from header %s, which the %s scheme does not sign: ordered handlers would trust it to tell a stale event from a new one", c.Name, l.Header, c.Type))
+		}
+	}
 	if unsignedHeader(ext.Type) {
 		w := fmt.Sprintf("source %q takes its event type from header %s, which the %s scheme does not sign: a captured delivery could be sent under another type; handlers that route on the type must check that the body agrees", c.Name, ext.Type.Header, c.Type)
 		if guard == receiver.GuardBodyAndType && len(c.EventTypes) == 0 {
@@ -265,6 +308,38 @@ func warnings(c Config, ext envelope.Extractor, guard receiver.ReplayGuard) []st
 		out = append(out, w)
 	}
 	return out
+}
+
+// locatorString describes l, or "" for a field the source does not read.
+func locatorString(l envelope.Locator) string {
+	if l == (envelope.Locator{}) {
+		return ""
+	}
+	return l.String()
+}
+
+// timeString describes where a source's event time comes from.
+func timeString(ls []envelope.Locator) string {
+	var parts []string
+	for _, l := range ls {
+		parts = append(parts, l.String())
+	}
+	return strings.Join(append(parts, "received time"), ", else ")
+}
+
+// signedTimeHeader reports whether name is a header that c's scheme signs
+// and that holds a time: Slack's request timestamp, the generic HMAC's
+// timestamp header (its template must then sign it). Neither is the
+// event's own time (each is when the attempt was sent), but a source may
+// have nothing better.
+func signedTimeHeader(c Config, name string) bool {
+	switch {
+	case c.Type == "slack":
+		return http.CanonicalHeaderKey(name) == verify.SlackTimestampHeader
+	case c.Type == "hmac" && c.HMAC != nil && c.HMAC.TimestampHeader != "":
+		return http.CanonicalHeaderKey(name) == http.CanonicalHeaderKey(c.HMAC.TimestampHeader)
+	}
+	return false
 }
 
 // eventTypes reads event_types into a set. An entry must be a type the

@@ -37,6 +37,13 @@ type Config struct {
 	// type are read; each type has a default.
 	ID        *Locator `yaml:"id"`
 	EventType *Locator `yaml:"event_type"`
+	// Object and Time override where the key of the object an event is
+	// about, and the provider's event time, are read: what ordered
+	// handlers order by. Each type has a default (docs/SOURCES.md); an
+	// object read from a header, or a time from a header the scheme does
+	// not sign, is warned about.
+	Object *Locator `yaml:"object"`
+	Time   *Locator `yaml:"time"`
 	// MaxBodyBytes overrides MAX_BODY_BYTES for this source.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// FailureStatus is the answer to a bad signature: 400 (default), 401 or 403.

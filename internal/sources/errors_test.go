@@ -47,7 +47,7 @@ func TestSourcesFileErrorsSayWhereAndWhatInTheFilesTerms(t *testing.T) {
 		{"source field in another case", "sources:\n  - name: gh\n    type: github\n    maxBodyBytes: 1024\n    secrets: [" + ok + "]\n",
 			`line 4: sources.gh: unknown field "maxBodyBytes" (did you mean "max_body_bytes"?)`},
 		{"unrelated source field", "sources:\n  - name: gh\n    type: github\n    colour: red\n    secrets: [" + ok + "]\n",
-			`line 4: sources.gh: unknown field "colour" (the fields here are name, type, secrets, tolerance, livemode, id, event_type, max_body_bytes, failure_status, replay_guard, event_types, hmac, allow_ips)`},
+			`line 4: sources.gh: unknown field "colour" (the fields here are name, type, secrets, tolerance, livemode, id, event_type, object, time, max_body_bytes, failure_status, replay_guard, event_types, hmac, allow_ips)`},
 		{"misspelt id locator field", "sources:\n  - name: bank\n    type: hmac\n    id: {heder: X-Request-Id}\n    secrets: [" + ok + "]\n",
 			`line 4: sources.bank.id: unknown field "heder" (did you mean "header"?)`},
 		{"misspelt event_type locator field", "sources:\n  - name: bank\n    type: hmac\n    event_type:\n      jsn: kind\n    secrets: [" + ok + "]\n",

@@ -33,14 +33,17 @@ func TestReplayGuardDefaultsFollowWhatTheSchemeSigns(t *testing.T) {
 		}},
 		{"shopify sends one body under several topics", `{name: s, type: shopify, secrets: [{label: a, env: GH_SECRET}]}`, receiver.GuardBodyAndType, []string{
 			`source "s" takes its event id from header X-Shopify-Webhook-Id, which the shopify scheme does not sign: a captured delivery could be sent again under a new id; replay_guard body_and_type refuses it`,
+			`source "s" takes its event time from header X-Shopify-Triggered-At, which the shopify scheme does not sign: ordered handlers would trust it to tell a stale event from a new one`,
 			`source "s" takes its event type from header X-Shopify-Topic, which the shopify scheme does not sign: a captured delivery could be sent under another type; handlers that route on the type must check that the body agrees; with replay_guard body_and_type it is stored once per type, so set event_types to the types you subscribe to`,
 		}},
 		{"shopify with its topics listed", `{name: s, type: shopify, event_types: [products/create, products/update], secrets: [{label: a, env: GH_SECRET}]}`, receiver.GuardBodyAndType, []string{
 			`source "s" takes its event id from header X-Shopify-Webhook-Id, which the shopify scheme does not sign: a captured delivery could be sent again under a new id; replay_guard body_and_type refuses it`,
+			`source "s" takes its event time from header X-Shopify-Triggered-At, which the shopify scheme does not sign: ordered handlers would trust it to tell a stale event from a new one`,
 			`source "s" takes its event type from header X-Shopify-Topic, which the shopify scheme does not sign: a captured delivery could be sent under another type; handlers that route on the type must check that the body agrees`,
 		}},
 		{"shopify, opted into the stricter guard", `{name: s, type: shopify, replay_guard: body, secrets: [{label: a, env: GH_SECRET}]}`, receiver.GuardBody, []string{
 			`source "s" takes its event id from header X-Shopify-Webhook-Id, which the shopify scheme does not sign: a captured delivery could be sent again under a new id; replay_guard body refuses it`,
+			`source "s" takes its event time from header X-Shopify-Triggered-At, which the shopify scheme does not sign: ordered handlers would trust it to tell a stale event from a new one`,
 			`source "s" takes its event type from header X-Shopify-Topic, which the shopify scheme does not sign: a captured delivery could be sent under another type; handlers that route on the type must check that the body agrees`,
 		}},
 		{"an hmac id in a header gets the body guard", `{name: s, type: hmac, id: {header: X-Request-Id}, secrets: [{label: a, env: GH_SECRET}]}`, receiver.GuardBody, []string{

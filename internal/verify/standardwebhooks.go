@@ -120,6 +120,14 @@ func StandardWebhooksID(h http.Header) string {
 	return id
 }
 
+// StandardWebhooksTimestamp returns the signed timestamp that Verify
+// checks, from webhook-timestamp or svix-timestamp, whichever set holds the
+// id that StandardWebhooksID returns; "" if neither set is complete.
+func StandardWebhooksTimestamp(h http.Header) string {
+	_, ts, _, _ := standardHeaders(h)
+	return ts
+}
+
 // Verify implements Verifier.
 func (v *StandardWebhooks) Verify(header http.Header, body []byte) error {
 	id, ts, sig, ok := standardHeaders(header)
