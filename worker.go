@@ -171,7 +171,7 @@ func RunWorker(ctx context.Context, cfg WorkerConfig, mux *Mux) error {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, dispatch.NewWorker(pool, mux, logger, dispatch.WorkerOpts{
 		Transactions: cfg.Transactions, GroupMaxSize: cfg.GroupMaxSize, GroupMaxWait: cfg.GroupMaxWait,
-		Observer: metrics.NewGroup(reg),
+		Observer: metrics.NewGroup(reg), Stale: metrics.NewOrder(reg),
 	}))
 	queues := map[string]river.QueueConfig{hooklinetype.Queue: {MaxWorkers: cfg.Concurrency}}
 	var periodic []*river.PeriodicJob

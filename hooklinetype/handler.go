@@ -57,4 +57,33 @@ type HandlerOpts struct {
 	// fails its group-mates: the group is rolled back and its events are
 	// applied one transaction each.
 	Group bool
+	// Ordered applies the events of one object (Event.Object) one at a
+	// time and newest-wins, across every worker process:
+	//
+	//   - Never at once: the handler's transaction first takes a lock on
+	//     the event's source and object, held until it commits, so two
+	//     events of one object never run their handlers at the same time.
+	//     Events of different objects still run in parallel.
+	//   - Stale events are skipped: an event older than the newest one
+	//     already applied for its object (the object's high-water mark)
+	//     completes without running the handler. It is recorded as stale
+	//     (hookctl events get), logged with both event ids, and counted
+	//     (hookline_worker_stale_events_total).
+	//   - Older means an earlier Event.Time, or, at equal times, a smaller
+	//     EventID (byte order): a deterministic rule, so every worker
+	//     agrees which of two same-second events is the newer.
+	//   - The mark is written in the handler's own transaction, so it is
+	//     exactly as durable as the effect.
+	//   - In a group (Group also set), one object's events run in
+	//     event-time order, and each is checked against the mark as the
+	//     ones before it left it.
+	//   - hookctl replay of an older event runs the handler anyway, as the
+	//     operator asked, and logs that it did; the mark keeps the newest.
+	//
+	// Events without an object key (the source locates none, or the body
+	// lacks it) run as if Ordered were not set. A handler that must apply
+	// every event, in order, rather than skip the older ones, is better off
+	// reading the object's current state from the provider's API when it
+	// runs (docs/RUNBOOK.md).
+	Ordered bool
 }

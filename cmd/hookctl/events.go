@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -22,7 +23,9 @@ func newEventsCmd(getenv func(string) string) *cobra.Command {
 		Long: `List and inspect the events in the inbox (inbox_events), with the state of
 their River jobs.
 
-An event's status is "processed" once a worker applied it. Until then it is
+An event's status is "processed" once a worker applied it, or "stale" if an
+ordered handler completed it without running because a newer event of the
+same object had already been applied. Until then it is
 the River state of its latest job: available, running, retryable (failed,
 will retry), scheduled, pending, discarded (the dead letter: retries used
 up), cancelled (a permanent error) or completed; or "received" when no job
@@ -53,6 +56,7 @@ inbox; "processed", "unprocessed" and "received" walk back from the newest
 event, so bound them with --since on a large inbox.`,
 		Example: `  hookctl events list --source stripe --since 1h
   hookctl events list --status failed
+  hookctl events list --source stripe --object sub_1PqR
   hookctl events list --since 2026-01-02T00:00:00Z --status retryable --limit 500 --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -88,6 +92,7 @@ event, so bound them with --since on a large inbox.`,
 	fl.BoolVar(&asJSON, "json", false, "print JSON for scripts")
 	fl.StringVar(&f.Source, "source", "", "only events of this source")
 	fl.StringVar(&f.Type, "type", "", "only events of this type")
+	fl.StringVar(&f.Object, "object", "", "only events of this object (its key, such as a Stripe subscription id; quick with --source)")
 	fl.StringVar(&since, "since", "", "only events received since: a duration before now (1h, 2d) or an RFC 3339 time")
 	fl.StringVar(&f.Status, "status", "", "only events with this status: "+strings.Join(ops.Statuses, "|"))
 	fl.IntVar(&f.Limit, "limit", 50, "at most this many events")
@@ -96,7 +101,7 @@ event, so bound them with --since on a large inbox.`,
 
 func printEvents(out io.Writer, events []ops.EventSummary) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RECEIVED\tSOURCE\tEVENT ID\tTYPE\tSTATUS\tJOB\tATTEMPTS\tLAST ERROR")
+	fmt.Fprintln(tw, "RECEIVED\tSOURCE\tEVENT ID\tTYPE\tOBJECT\tEVENT TIME\tSTATUS\tJOB\tATTEMPTS\tLAST ERROR")
 	for _, ev := range events {
 		job, attempts, lastErr := "-", "-", ""
 		if ev.Job != nil {
@@ -107,8 +112,8 @@ func printEvents(out io.Writer, events []ops.EventSummary) error {
 			attempts = fmt.Sprintf("%d/%d", ev.Job.Attempt, ev.Job.MaxAttempts)
 			lastErr = oneLine(ev.Job.LastError, 80)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", fmtTime(ev.ReceivedAt), ev.Source, oneLine(ev.EventID, 60),
-			oneLine(ev.Type, 40), ev.Status, job, attempts, lastErr)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", fmtTime(ev.ReceivedAt), ev.Source, oneLine(ev.EventID, 60),
+			oneLine(ev.Type, 40), cmp.Or(oneLine(ev.Object, 40), "-"), fmtTime(ev.EventTime), ev.Status, job, attempts, lastErr)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -175,8 +180,18 @@ func printEvent(out io.Writer, ev ops.EventDetail, withPayload bool) error {
 		fmt.Fprintf(tw, "API version\t%s\n", ev.APIVersion)
 	}
 	fmt.Fprintf(tw, "Received\t%s\n", fmtTime(ev.ReceivedAt))
+	fmt.Fprintf(tw, "Event time\t%s\n", fmtTime(ev.EventTime))
+	if ev.Object != "" {
+		fmt.Fprintf(tw, "Object\t%s\n", printable(ev.Object))
+		if w := ev.Watermark; w != nil {
+			fmt.Fprintf(tw, "Newest applied\t%s (event time %s, at %s)\n", printable(w.EventID), fmtTime(w.EventTime), fmtTime(w.UpdatedAt))
+		}
+	}
 	fmt.Fprintf(tw, "Processed\t%s\n", fmtTimePtr(ev.ProcessedAt))
 	fmt.Fprintf(tw, "Status\t%s\n", ev.Status)
+	if ev.SupersededBy != "" {
+		fmt.Fprintf(tw, "Stale\tcompleted without running its ordered handler: %s, a newer event of the object, had been applied\n", printable(ev.SupersededBy))
+	}
 	switch {
 	case ev.PrunedAt != nil:
 		fmt.Fprintf(tw, "Payload\tpruned at %s (the key is kept; the event cannot be replayed)\n", fmtTime(*ev.PrunedAt))

@@ -142,9 +142,9 @@ func (w *Worker) flush(gr *group) {
 	}()
 
 	waited, start := time.Since(gr.first), time.Now()
-	results, err := w.commitGroup(ctx, live)
+	results, stale, err := w.commitGroup(ctx, live)
 	if err != nil && transient(err) {
-		results, err = w.commitGroup(ctx, live)
+		results, stale, err = w.commitGroup(ctx, live)
 	}
 	if w.opts.Observer != nil {
 		w.opts.Observer.ObserveGroup(len(live), waited, time.Since(start), err != nil)
@@ -166,24 +166,31 @@ func (w *Worker) flush(gr *group) {
 		}
 		return
 	}
+	for _, ev := range stale {
+		w.observeStale(ev)
+	}
 	for i, m := range live {
 		m.done <- results[i]
 	}
 }
 
 // commitGroup applies members' events, all distinct, in one transaction
-// and returns each job's answer, or an error if the transaction did not
-// commit.
+// and returns each job's answer and the events completed as stale, or an
+// error if the transaction did not commit.
 //
 // Events run in the order they were stored, except that the events of a
-// hooklinetype.BatchHandler go to it in one call, when its first one comes.
-func (w *Worker) commitGroup(ctx context.Context, members []*member) ([]error, error) {
+// hooklinetype.BatchHandler go to it in one call, when its first one comes,
+// and that the events of one object whose handlers are Ordered run in
+// event-time order, in the places the object's events held (sequence).
+func (w *Worker) commitGroup(ctx context.Context, members []*member) ([]error, []hooklinetype.Event, error) {
 	jobs := make([]*river.Job[hooklinetype.JobArgs], len(members))
 	for i, m := range members {
 		jobs[i] = m.job
 	}
 	results := make([]error, len(members))
+	var stale []hooklinetype.Event
 	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
+		stale = nil
 		due, gone, err := claim(ctx, tx, jobs)
 		if err != nil {
 			return err
@@ -202,12 +209,33 @@ func (w *Worker) commitGroup(ctx context.Context, members []*member) ([]error, e
 					"source", m.job.Args.Source, "event_id", m.job.Args.EventID, "job_id", m.job.ID, "attempt", m.job.Attempt)
 			}
 		}
-		return w.runGroup(ctx, tx, members, work)
+		items := make([]orderItem, len(work))
+		for i, it := range work {
+			items[i] = orderItem{ev: it.ev, replay: members[it.index].job.Args.Replay}
+		}
+		seq, err := w.sequence(ctx, tx, items)
+		if err != nil {
+			return err
+		}
+		run := make([]groupItem, 0, len(work))
+		for _, i := range seq.order {
+			if newer := seq.stale[i]; newer != "" {
+				m := members[work[i].index]
+				logStale(w.logger.With("job_id", m.job.ID, "attempt", m.job.Attempt), work[i].ev, newer)
+				stale = append(stale, work[i].ev)
+				continue
+			}
+			run = append(run, work[i])
+		}
+		if err := w.runGroup(ctx, tx, members, run); err != nil {
+			return err
+		}
+		return seq.finish(ctx, tx, items)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("commit group of %d events: %w", len(members), err)
+		return nil, nil, fmt.Errorf("commit group of %d events: %w", len(members), err)
 	}
-	return results, nil
+	return results, stale, nil
 }
 
 // routeKey is a handler's route: an event's source and type.

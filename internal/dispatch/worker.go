@@ -46,6 +46,9 @@ type WorkerOpts struct {
 	GroupMaxWait time.Duration
 	// Observer, if set, is told about every group transaction.
 	Observer GroupObserver
+	// Stale, if set, is told about every event an ordered handler
+	// completed as stale.
+	Stale StaleObserver
 }
 
 // RiverConns is the part of a worker's pool left to River and the
@@ -124,7 +127,9 @@ func (w *Worker) applyOne(ctx context.Context, job *river.Job[hooklinetype.JobAr
 	log := w.logger.With("source", job.Args.Source, "event_id", job.Args.EventID, "job_id", job.ID, "attempt", job.Attempt)
 	for attempt := 1; ; attempt++ {
 		var result error
+		var stale *hooklinetype.Event
 		err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
+			stale = nil
 			due, gone, err := claim(ctx, tx, []*river.Job[hooklinetype.JobArgs]{job})
 			switch {
 			case err != nil:
@@ -139,10 +144,27 @@ func (w *Worker) applyOne(ctx context.Context, job *river.Job[hooklinetype.JobAr
 				log.Info("event already applied; completing job without effect")
 				return nil
 			}
-			return w.handle(ctx, tx, ev, log)
+			if !w.ordered(ev) {
+				return w.handle(ctx, tx, ev, log)
+			}
+			items := []orderItem{{ev: ev, replay: job.Args.Replay}}
+			seq, err := w.sequence(ctx, tx, items)
+			if err != nil {
+				return err
+			}
+			if newer := seq.stale[0]; newer != "" {
+				logStale(log, ev, newer)
+				stale = &ev
+			} else if err := w.handle(ctx, tx, ev, log); err != nil {
+				return err
+			}
+			return seq.finish(ctx, tx, items)
 		})
 		switch {
 		case err == nil:
+			if stale != nil {
+				w.observeStale(*stale)
+			}
 			return result
 		case transient(err) && attempt < transientAttempts:
 			log.Info("transaction lost a deadlock or serialization conflict; trying again", "error", err)
@@ -212,6 +234,13 @@ func (w *Worker) handle(ctx context.Context, tx pgx.Tx, ev hooklinetype.Event, l
 		return fmt.Errorf("handle event %s/%s (%s): %w", ev.Source, ev.EventID, ev.Type, err)
 	}
 	return nil
+}
+
+// observeStale counts a stale event, once its transaction committed.
+func (w *Worker) observeStale(ev hooklinetype.Event) {
+	if w.opts.Stale != nil {
+		w.opts.Stale.ObserveStale(ev.Source, ev.Type)
+	}
 }
 
 // grouped reports whether events of eventType from source may share a

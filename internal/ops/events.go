@@ -20,11 +20,14 @@ import (
 var ErrEventNotFound = errors.New("event not found")
 
 // An event's status is StatusProcessed once a worker applied it (its
-// processed_at is set). Until then it is the River state of its latest job
+// processed_at is set), or StatusStale if an ordered handler completed it
+// without running, because a newer event of its object had already been
+// applied (its superseded_by is set). Until then it is the River state of its latest job
 // (available, running, retryable, scheduled, pending, discarded, cancelled,
 // or completed), or StatusReceived when no job of it is left in river_job.
 const (
 	StatusProcessed = "processed"
+	StatusStale     = "stale"
 	StatusReceived  = "received"
 )
 
@@ -33,7 +36,7 @@ const (
 // is in riverdb.DeadStates, discarded or cancelled: it will not run again
 // without an operator).
 var Statuses = slices.Concat(
-	[]string{StatusProcessed, "unprocessed", StatusReceived, "failed"},
+	[]string{StatusProcessed, StatusStale, "unprocessed", StatusReceived, "failed"},
 	riverdb.Names(riverdb.LiveStates()),
 	riverdb.Names(riverdb.FinalStates()),
 )
@@ -43,12 +46,20 @@ type JobSummary = riverdb.Job
 
 // EventSummary is an inbox row with the state of its latest job.
 type EventSummary struct {
-	InboxID     int64      `json:"inbox_id"`
-	Source      string     `json:"source"`
-	EventID     string     `json:"event_id"`
-	Type        string     `json:"type"`
-	ReceivedAt  time.Time  `json:"received_at"`
+	InboxID    int64     `json:"inbox_id"`
+	Source     string    `json:"source"`
+	EventID    string    `json:"event_id"`
+	Type       string    `json:"type"`
+	ReceivedAt time.Time `json:"received_at"`
+	// Object is the key of the object the event is about, if its source
+	// locates one, and EventTime the provider's time for it (else the
+	// received time): what ordered handlers order by.
+	Object      string     `json:"object,omitempty"`
+	EventTime   time.Time  `json:"event_time"`
 	ProcessedAt *time.Time `json:"processed_at"`
+	// SupersededBy, for a stale event, is the id of the newer event of the
+	// same object that had been applied when it came.
+	SupersededBy string `json:"superseded_by,omitempty"`
 	// PrunedAt is when prune emptied the payload, if it did.
 	PrunedAt *time.Time `json:"pruned_at"`
 	Status   string     `json:"status"`
@@ -60,6 +71,9 @@ type EventSummary struct {
 type EventFilter struct {
 	Source string
 	Type   string
+	// Object keeps the events of one object (with Source, through an
+	// index; without, by reading each source's part of it).
+	Object string
 	// Since keeps events received at or after it.
 	Since time.Time
 	// Status is one of Statuses.
@@ -70,7 +84,8 @@ type EventFilter struct {
 
 // columns of an EventSummary, over inbox_events e and a job j.
 const eventSummaryColumns = `
-	e.id, e.source, e.event_id, e.event_type, e.received_at, e.processed_at, e.pruned_at,
+	e.id, e.source, e.event_id, e.event_type, e.received_at, coalesce(e.object_key, ''),
+	coalesce(e.event_time, e.received_at), e.processed_at, coalesce(e.superseded_by, ''), e.pruned_at,
 	` + riverdb.JobColumns
 
 // ListEvents returns the events that match f, newest (highest inbox id)
@@ -99,6 +114,9 @@ func (c *Client) ListEvents(ctx context.Context, f EventFilter) ([]EventSummary,
 	if f.Type != "" {
 		where = append(where, "e.event_type = "+arg(f.Type))
 	}
+	if f.Object != "" {
+		where = append(where, "e.object_key = "+arg(f.Object))
+	}
 	if !f.Since.IsZero() {
 		where = append(where, "e.received_at >= "+arg(f.Since))
 	}
@@ -115,7 +133,9 @@ func (c *Client) ListEvents(ctx context.Context, f EventFilter) ([]EventSummary,
 	default:
 		switch f.Status {
 		case StatusProcessed:
-			where = append(where, "e.processed_at IS NOT NULL")
+			where = append(where, "e.processed_at IS NOT NULL", "e.superseded_by IS NULL")
+		case StatusStale:
+			where = append(where, "e.processed_at IS NOT NULL", "e.superseded_by IS NOT NULL")
 		case "unprocessed":
 			where = append(where, "e.processed_at IS NULL")
 		case StatusReceived:
@@ -169,6 +189,9 @@ func describeFilter(f EventFilter) string {
 	if f.Type != "" {
 		parts = append(parts, "type "+f.Type)
 	}
+	if f.Object != "" {
+		parts = append(parts, "object "+f.Object)
+	}
 	if !f.Since.IsZero() {
 		parts = append(parts, "since "+f.Since.Format(time.RFC3339))
 	}
@@ -187,7 +210,8 @@ func scanEventSummary(row pgx.CollectableRow) (EventSummary, error) {
 		replay                 bool
 		createdAt, finalizedAt *time.Time
 	)
-	err := row.Scan(&ev.InboxID, &ev.Source, &ev.EventID, &ev.Type, &ev.ReceivedAt, &ev.ProcessedAt, &ev.PrunedAt,
+	err := row.Scan(&ev.InboxID, &ev.Source, &ev.EventID, &ev.Type, &ev.ReceivedAt, &ev.Object, &ev.EventTime,
+		&ev.ProcessedAt, &ev.SupersededBy, &ev.PrunedAt,
 		&jobID, &state, &attempt, &maxAttempts, &replay, &createdAt, &finalizedAt, &lastError)
 	if err != nil {
 		return ev, err
@@ -198,12 +222,14 @@ func scanEventSummary(row pgx.CollectableRow) (EventSummary, error) {
 			Replay: replay, CreatedAt: deref(createdAt), FinalizedAt: finalizedAt, LastError: deref(lastError),
 		}
 	}
-	ev.Status = statusOf(ev.ProcessedAt, ev.Job)
+	ev.Status = statusOf(ev.ProcessedAt, ev.SupersededBy, ev.Job)
 	return ev, nil
 }
 
-func statusOf(processedAt *time.Time, latest *JobSummary) string {
+func statusOf(processedAt *time.Time, supersededBy string, latest *JobSummary) string {
 	switch {
+	case processedAt != nil && supersededBy != "":
+		return StatusStale
 	case processedAt != nil:
 		return StatusProcessed
 	case latest != nil:
@@ -244,6 +270,17 @@ type EventDetail struct {
 	Jobs []JobSummary `json:"jobs"`
 	// Replays are the event's replay_audit rows, oldest first.
 	Replays []ReplayRecord `json:"replays"`
+	// Watermark is the newest event of the event's object that an ordered
+	// handler has applied, or nil if none has.
+	Watermark *Watermark `json:"watermark,omitempty"`
+}
+
+// Watermark is a row of object_watermarks: the newest event, by event time
+// then event id, that an ordered handler applied for an object.
+type Watermark struct {
+	EventID   string    `json:"event_id"`
+	EventTime time.Time `json:"event_time"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // GetEvent returns the event (source, eventID), with its jobs and replays.
@@ -255,13 +292,14 @@ func (c *Client) GetEvent(ctx context.Context, source, eventID string, withPaylo
 	err := c.readTx(ctx, func(tx pgx.Tx) error {
 		var apiVersion *string
 		err := tx.QueryRow(ctx, `
-			SELECT id, source, event_id, event_type, api_version, received_at, processed_at, pruned_at,
+			SELECT id, source, event_id, event_type, api_version, received_at, coalesce(object_key, ''),
+			       coalesce(event_time, received_at), processed_at, coalesce(superseded_by, ''), pruned_at,
 			       octet_length(payload),
 			       CASE WHEN $3 THEN payload END,
 			       CASE WHEN $3 THEN headers END
 			FROM inbox_events WHERE source = $1 AND event_id = $2`, source, eventID, withPayload,
-		).Scan(&d.InboxID, &d.Source, &d.EventID, &d.Type, &apiVersion, &d.ReceivedAt, &d.ProcessedAt, &d.PrunedAt,
-			&d.PayloadBytes, &d.Payload, &d.Headers)
+		).Scan(&d.InboxID, &d.Source, &d.EventID, &d.Type, &apiVersion, &d.ReceivedAt, &d.Object, &d.EventTime,
+			&d.ProcessedAt, &d.SupersededBy, &d.PrunedAt, &d.PayloadBytes, &d.Payload, &d.Headers)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrEventNotFound
 		}
@@ -272,6 +310,17 @@ func (c *Client) GetEvent(ctx context.Context, source, eventID string, withPaylo
 
 		if d.Jobs, err = riverdb.JobsOf(ctx, tx, hooklinetype.JobKind, d.InboxID); err != nil {
 			return err
+		}
+		if d.Object != "" {
+			var w Watermark
+			err := tx.QueryRow(ctx, `SELECT event_id, event_time, updated_at FROM object_watermarks
+				WHERE source = $1 AND object_key = $2`, source, d.Object).Scan(&w.EventID, &w.EventTime, &w.UpdatedAt)
+			switch {
+			case err == nil:
+				d.Watermark = &w
+			case !errors.Is(err, pgx.ErrNoRows):
+				return fmt.Errorf("read the watermark of object %s: %w", d.Object, err)
+			}
 		}
 
 		rows, err := tx.Query(ctx, `
@@ -300,6 +349,6 @@ func (c *Client) GetEvent(ctx context.Context, source, eventID string, withPaylo
 		latest = &d.Jobs[0]
 		d.Job = latest
 	}
-	d.Status = statusOf(d.ProcessedAt, latest)
+	d.Status = statusOf(d.ProcessedAt, d.SupersededBy, latest)
 	return d, nil
 }

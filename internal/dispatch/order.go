@@ -1,0 +1,218 @@
+package dispatch
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hookline/hookline/hooklinetype"
+)
+
+// StaleObserver is told of each event that an ordered handler completed as
+// stale, once its transaction committed, for metrics.
+type StaleObserver interface {
+	ObserveStale(source, eventType string)
+}
+
+// objectKey is an object of a source.
+type objectKey struct{ source, object string }
+
+// mark is an object's high-water mark: the newest event applied for it.
+type mark struct {
+	time    time.Time
+	eventID string
+}
+
+// after reports whether m is newer than (t, id), by the documented rule:
+// time first, then the event id's bytes.
+func (m mark) after(t time.Time, id string) bool {
+	return cmp.Or(t.Compare(m.time), cmp.Compare(id, m.eventID)) < 0
+}
+
+// orderItem is a due event and whether a replay job claimed it.
+type orderItem struct {
+	ev     hooklinetype.Event
+	replay bool
+}
+
+// sequence is what ordering decided for the events of one transaction.
+type sequence struct {
+	// order is the events' positions in the order their handlers run: as
+	// given, except that each object's ordered events, in the positions
+	// they held, are sorted by event time then id.
+	order []int
+	// stale[i] is the id of the newer applied event that makes event i
+	// stale; "" if its handler runs.
+	stale []string
+	// marks are the objects' marks as the transaction leaves them, and
+	// moved those it raised.
+	marks map[objectKey]mark
+	moved map[objectKey]int64 // -> inbox id of the event that set the mark
+}
+
+// ordered reports whether ev's handler is registered Ordered and ev has an
+// object to order by.
+func (w *Worker) ordered(ev hooklinetype.Event) bool {
+	if ev.Object == "" {
+		return false
+	}
+	_, opts, _ := w.mux.Route(ev.Source, ev.Type)
+	return opts.Ordered
+}
+
+// sequence locks the objects of items' ordered events, reads their marks,
+// and decides, in tx, which events run and in what order. Locks are taken
+// in one global order (by lock key), so transactions that share objects
+// wait for each other rather than deadlock; they are held until tx ends.
+func (w *Worker) sequence(ctx context.Context, tx pgx.Tx, items []orderItem) (*sequence, error) {
+	seq := &sequence{order: make([]int, len(items)), stale: make([]string, len(items))}
+	for i := range items {
+		seq.order[i] = i
+	}
+	byObject := map[objectKey][]int{}
+	for i, it := range items {
+		if w.ordered(it.ev) {
+			k := objectKey{it.ev.Source, it.ev.Object}
+			byObject[k] = append(byObject[k], i)
+		}
+	}
+	if len(byObject) == 0 {
+		return seq, nil
+	}
+	keys := make([]objectKey, 0, len(byObject))
+	locks := make([]int64, 0, len(byObject))
+	for k := range byObject {
+		keys = append(keys, k)
+		locks = append(locks, lockKey(k))
+	}
+	slices.Sort(locks)
+	locks = slices.Compact(locks)
+	// One statement, the locks in the array's order (a function scan
+	// returns its rows in order and the select list is evaluated per row).
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k`, locks); err != nil {
+		return nil, fmt.Errorf("lock %d objects: %w", len(locks), err)
+	}
+	// A new statement, after the locks: it sees the marks that every
+	// transaction that held them committed.
+	marks, err := readMarks(ctx, tx, keys)
+	if err != nil {
+		return nil, err
+	}
+	seq.marks, seq.moved = marks, map[objectKey]int64{}
+	for k, idx := range byObject {
+		sorted := slices.Clone(idx)
+		slices.SortFunc(sorted, func(a, b int) int {
+			ea, eb := items[a].ev, items[b].ev
+			return cmp.Or(ea.Time.Compare(eb.Time), cmp.Compare(ea.EventID, eb.EventID))
+		})
+		for j, pos := range idx { // idx is ascending: the positions the object held
+			seq.order[pos] = sorted[j]
+		}
+		for _, i := range sorted {
+			ev := items[i].ev
+			m, seen := seq.marks[k]
+			switch {
+			case !seen || !m.after(ev.Time, ev.EventID):
+				seq.marks[k] = mark{ev.Time, ev.EventID}
+				seq.moved[k] = ev.InboxID
+			case items[i].replay:
+				// The operator asked for this event to be applied again:
+				// its handler runs, and the mark keeps the newest.
+				w.logger.Info("replaying an event older than the newest applied for its object; its ordered handler runs, as asked",
+					"source", ev.Source, "event_id", ev.EventID, "object", ev.Object, "newest_event_id", m.eventID)
+			default:
+				seq.stale[i] = m.eventID
+			}
+		}
+	}
+	return seq, nil
+}
+
+// lockKey is the advisory lock of an object: a 64-bit hash of its source
+// and key. Two objects that collide only wait for each other; their marks
+// are kept apart by their full keys.
+func lockKey(k objectKey) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(k.source))
+	h.Write([]byte{0})
+	h.Write([]byte(k.object))
+	return int64(h.Sum64())
+}
+
+func readMarks(ctx context.Context, tx pgx.Tx, keys []objectKey) (map[objectKey]mark, error) {
+	sources, objects := make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		sources[i], objects[i] = k.source, k.object
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT w.source, w.object_key, w.event_time, w.event_id
+		FROM unnest($1::text[], $2::text[]) AS u(s, o)
+		JOIN object_watermarks w ON w.source = u.s AND w.object_key = u.o`, sources, objects)
+	if err != nil {
+		return nil, fmt.Errorf("read the marks of %d objects: %w", len(keys), err)
+	}
+	marks := make(map[objectKey]mark, len(keys))
+	var k objectKey
+	var m mark
+	_, err = pgx.ForEachRow(rows, []any{&k.source, &k.object, &m.time, &m.eventID}, func() error {
+		marks[k] = m
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the marks of %d objects: %w", len(keys), err)
+	}
+	return marks, nil
+}
+
+// finish writes, in tx, the marks the events raised and the stale events'
+// record, after their handlers ran.
+func (seq *sequence) finish(ctx context.Context, tx pgx.Tx, items []orderItem) error {
+	if len(seq.moved) > 0 {
+		n := len(seq.moved)
+		sources, objects, times, ids, inboxIDs := make([]string, 0, n), make([]string, 0, n), make([]time.Time, 0, n), make([]string, 0, n), make([]int64, 0, n)
+		for k, inboxID := range seq.moved {
+			m := seq.marks[k]
+			sources, objects, times = append(sources, k.source), append(objects, k.object), append(times, m.time)
+			ids, inboxIDs = append(ids, m.eventID), append(inboxIDs, inboxID)
+		}
+		// GREATEST-like: a mark only moves forward, whatever wrote it.
+		_, err := tx.Exec(ctx, `
+			INSERT INTO object_watermarks AS w (source, object_key, event_time, event_id, inbox_id)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::bigint[])
+			ON CONFLICT (source, object_key) DO UPDATE
+			SET event_time = excluded.event_time, event_id = excluded.event_id, inbox_id = excluded.inbox_id, updated_at = now()
+			WHERE (w.event_time, w.event_id COLLATE "C") < (excluded.event_time, excluded.event_id COLLATE "C")`,
+			sources, objects, times, ids, inboxIDs)
+		if err != nil {
+			return fmt.Errorf("write the marks of %d objects: %w", n, err)
+		}
+	}
+	var staleIDs []int64
+	var newer []string
+	for i, by := range seq.stale {
+		if by != "" {
+			staleIDs, newer = append(staleIDs, items[i].ev.InboxID), append(newer, by)
+		}
+	}
+	if len(staleIDs) > 0 {
+		_, err := tx.Exec(ctx, `UPDATE inbox_events e SET superseded_by = u.by
+			FROM unnest($1::bigint[], $2::text[]) AS u(id, by) WHERE e.id = u.id`, staleIDs, newer)
+		if err != nil {
+			return fmt.Errorf("record %d stale events: %w", len(staleIDs), err)
+		}
+	}
+	return nil
+}
+
+// logStale logs a stale event with the newer one that made it so.
+func logStale(log *slog.Logger, ev hooklinetype.Event, newer string) {
+	log.Info("stale event: a newer event of its object was already applied; completing without running its ordered handler",
+		"source", ev.Source, "event_id", ev.EventID, "type", ev.Type, "object", ev.Object,
+		"event_time", ev.Time, "newer_event_id", newer)
+}
