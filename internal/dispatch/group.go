@@ -221,7 +221,7 @@ func (w *Worker) commitGroup(ctx context.Context, members []*member) ([]error, [
 		for _, i := range seq.order {
 			if newer := seq.stale[i]; newer != "" {
 				m := members[work[i].index]
-				logStale(w.logger.With("job_id", m.job.ID, "attempt", m.job.Attempt), work[i].ev, newer)
+				logStale(w.logger.With("source", work[i].ev.Source, "event_id", work[i].ev.EventID, "job_id", m.job.ID, "attempt", m.job.Attempt), work[i].ev, newer)
 				stale = append(stale, work[i].ev)
 				continue
 			}

@@ -210,9 +210,9 @@ func (seq *sequence) finish(ctx context.Context, tx pgx.Tx, items []orderItem) e
 	return nil
 }
 
-// logStale logs a stale event with the newer one that made it so.
+// logStale logs a stale event with the newer one that made it so; log
+// already names the event (source, event_id) and its job.
 func logStale(log *slog.Logger, ev hooklinetype.Event, newer string) {
 	log.Info("stale event: a newer event of its object was already applied; completing without running its ordered handler",
-		"source", ev.Source, "event_id", ev.EventID, "type", ev.Type, "object", ev.Object,
-		"event_time", ev.Time, "newer_event_id", newer)
+		"type", ev.Type, "object", ev.Object, "event_time", ev.Time, "newer_event_id", newer)
 }
