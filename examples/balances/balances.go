@@ -1,6 +1,7 @@
 // Package balances is Hookline's example business logic: it keeps account
 // balances in the account_balances table from Stripe charges and bank
-// transfers.
+// transfers, and each Stripe subscription's status and plan in the
+// subscriptions table, through an ordered handler.
 //
 // It is registered by default so that `make run` shows the pipeline doing
 // real work, and the tests use it because its effects are additions: an
@@ -30,8 +31,8 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// Migrations returns the example's migrations, which create its one
-// table, account_balances. A deploy applies them after Hookline's:
+// Migrations returns the example's migrations, which create its tables,
+// account_balances and subscriptions. A deploy applies them after Hookline's:
 //
 //	hookline.Migrate(ctx, pool, balances.Migrations())
 func Migrations() hooklinetype.MigrationSet {
@@ -44,13 +45,99 @@ func Migrations() hooklinetype.MigrationSet {
 
 // Register adds the example handlers to mux. They write one row through
 // the event's transaction and never wait on anything else, so they let
-// the worker group their events (HandlerOpts.Group), and they apply a
+// the worker group their events (HandlerOpts.Group); the balances' apply a
 // group's events with one statement (hooklinetype.BatchHandler).
+//
+// The subscription handler is also Ordered: Stripe sends
+// customer.subscription.* events out of order, and retries a failed one
+// after newer ones succeeded, so each event's state is written only if no
+// newer event of the same subscription (Event.Object, Stripe's
+// data.object.id) has been applied. Its created, updated and deleted
+// events share the subscription's order, so an updated event that
+// overtook its created one is not overwritten by it.
 func Register(mux *hooklinetype.Mux) {
 	grouped := hooklinetype.HandlerOpts{Group: true}
 	mux.RegisterWith("stripe", "charge.succeeded", credit(chargeSucceeded), grouped)
 	mux.RegisterWith("bank", "transfer.settled", credit(transfer(+1)), grouped)
 	mux.RegisterWith("bank", "transfer.reversed", credit(transfer(-1)), grouped)
+	ordered := hooklinetype.HandlerOpts{Group: true, Ordered: true}
+	for _, t := range SubscriptionEvents {
+		mux.RegisterWith("stripe", t, hooklinetype.HandlerFunc(subscriptionChanged), ordered)
+	}
+}
+
+// SubscriptionEvents are the Stripe event types whose subscription state
+// the subscriptions table keeps.
+var SubscriptionEvents = []string{"customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted"}
+
+// subscriptionChanged writes the subscription's status and plan as the
+// event carries them. The worker calls it only for an event newer than
+// any applied for the subscription, so it overwrites unconditionally.
+func subscriptionChanged(ctx context.Context, tx pgx.Tx, ev hooklinetype.Event) error {
+	var body struct {
+		Data struct {
+			Object struct {
+				ID       string `json:"id"`
+				Customer string `json:"customer"`
+				Status   string `json:"status"`
+				// plan is set on subscriptions of one price; items holds
+				// the prices of every subscription.
+				Plan *struct {
+					ID string `json:"id"`
+				} `json:"plan"`
+				Items struct {
+					Data []struct {
+						Price struct {
+							ID string `json:"id"`
+						} `json:"price"`
+					} `json:"data"`
+				} `json:"items"`
+			} `json:"object"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(ev.Payload, &body); err != nil {
+		return hooklinetype.Permanent(fmt.Errorf("decode subscription: %s", decodeProblem(err)))
+	}
+	sub := body.Data.Object
+	if sub.ID == "" || sub.Customer == "" || sub.Status == "" {
+		return hooklinetype.Permanent(errors.New("subscription has no data.object.id, data.object.customer or data.object.status"))
+	}
+	var plan string
+	switch {
+	case sub.Plan != nil && sub.Plan.ID != "":
+		plan = sub.Plan.ID
+	case len(sub.Items.Data) > 0:
+		plan = sub.Items.Data[0].Price.ID
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO subscriptions (id, customer, status, plan, event_id, event_time)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (id) DO UPDATE SET customer = excluded.customer, status = excluded.status, plan = excluded.plan,
+			event_id = excluded.event_id, event_time = excluded.event_time, updated_at = now()`,
+		sub.ID, sub.Customer, sub.Status, plan, ev.EventID, ev.Time)
+	if err != nil {
+		return fmt.Errorf("write subscription of event %s: %w", ev.EventID, err)
+	}
+	return nil
+}
+
+// Subscription is a row of the subscriptions table.
+type Subscription struct {
+	Customer, Status, Plan, EventID string
+}
+
+// GetSubscription returns subscription id's row, or pgx.ErrNoRows. Tests
+// and the demo use it.
+func GetSubscription(ctx context.Context, q interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}, id string) (Subscription, error) {
+	var s Subscription
+	err := q.QueryRow(ctx, `SELECT customer, status, plan, event_id FROM subscriptions WHERE id = $1`, id).
+		Scan(&s.Customer, &s.Status, &s.Plan, &s.EventID)
+	if err != nil {
+		return Subscription{}, fmt.Errorf("get subscription %s: %w", id, err)
+	}
+	return s, nil
 }
 
 // MaxCents is the largest amount one event may move: ten billion in the

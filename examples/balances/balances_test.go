@@ -114,3 +114,41 @@ func TestAddAccumulates(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(12), got)
 }
+
+// TestSubscriptionEventsWriteStatusAndPlanThroughAnOrderedHandler applies
+// subscription events directly (the worker's ordering is proven in
+// internal/dispatch and internal/scenarios/ordering): each writes the
+// status and the plan it carries, and the routes are registered Ordered.
+func TestSubscriptionEventsWriteStatusAndPlanThroughAnOrderedHandler(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	mux := hooklinetype.NewMux()
+	balances.Register(mux)
+	for _, typ := range balances.SubscriptionEvents {
+		_, opts, ok := mux.Route("stripe", typ)
+		require.True(t, ok, typ)
+		require.True(t, opts.Ordered, typ)
+	}
+	pool := hooklinetest.Database(ctx, t, balances.Migrations())
+	tx := hooklinetest.Tx(ctx, t, pool)
+
+	ev := hooklinetest.NewEvent("stripe", "customer.subscription.created",
+		[]byte(`{"data":{"object":{"id":"sub_1","customer":"cus_1","status":"incomplete","items":{"data":[{"price":{"id":"price_basic"}}]}}}}`))
+	require.NoError(t, hooklinetest.Apply(ctx, tx, mux, ev))
+	got, err := balances.GetSubscription(ctx, tx, "sub_1")
+	require.NoError(t, err)
+	require.Equal(t, balances.Subscription{Customer: "cus_1", Status: "incomplete", Plan: "price_basic", EventID: ev.EventID}, got)
+
+	ev = hooklinetest.NewEvent("stripe", "customer.subscription.updated",
+		[]byte(`{"data":{"object":{"id":"sub_1","customer":"cus_1","status":"active","plan":{"id":"price_pro"}}}}`))
+	require.NoError(t, hooklinetest.Apply(ctx, tx, mux, ev))
+	got, err = balances.GetSubscription(ctx, tx, "sub_1")
+	require.NoError(t, err)
+	require.Equal(t, balances.Subscription{Customer: "cus_1", Status: "active", Plan: "price_pro", EventID: ev.EventID}, got)
+
+	for _, body := range []string{`{"data":{"object":{"id":"sub_1","customer":"cus_1"}}}`, `{"data":[]}`} {
+		err := hooklinetest.Apply(ctx, tx, mux, hooklinetest.NewEvent("stripe", "customer.subscription.updated", []byte(body)))
+		require.True(t, hooklinetype.IsPermanent(err), "%s: want a permanent error, got %v", body, err)
+		require.NotContains(t, err.Error(), "cus_1")
+	}
+}
