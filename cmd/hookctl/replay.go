@@ -85,6 +85,9 @@ otherwise requires --yes. Reads DATABASE_URL.`,
 					return writeJSON(out, r)
 				}
 				fmt.Fprintf(out, "replayed %s/%s: job %d will apply it again (audit row %d, by %s)\n", r.Source, r.EventID, r.JobID, r.AuditID, opts.By)
+				if r.NewerApplied != "" {
+					fmt.Fprintln(out, olderNote(r))
+				}
 				return nil
 			}
 
@@ -174,5 +177,20 @@ func printReplay(out io.Writer, res ops.ReplayResult, sel ops.ReplaySelector) er
 			fmt.Fprintf(tw, "%s/%s\t%s\t\t\n", s.Source, oneLine(s.EventID, 60), s.Reason)
 		}
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, r := range res.Replayed {
+		if r.NewerApplied != "" {
+			fmt.Fprintln(out, olderNote(r))
+		}
+	}
+	return nil
+}
+
+// olderNote says that a replayed event is older than the newest applied
+// for its object, which an ordered handler would otherwise skip as stale.
+func olderNote(r ops.Replayed) string {
+	return fmt.Sprintf("note: %s/%s is older than %s, the newest event applied for its object %s; its ordered handler runs it anyway, as asked, and may overwrite the newer state",
+		r.Source, oneLine(r.EventID, 60), oneLine(r.NewerApplied, 60), oneLine(r.Object, 60))
 }

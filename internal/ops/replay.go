@@ -64,6 +64,12 @@ type Replayed struct {
 	// JobID is the replay job, and AuditID its replay_audit row.
 	JobID   int64 `json:"job_id"`
 	AuditID int64 `json:"audit_id"`
+	// Object and NewerApplied are set when the event is older than the
+	// newest event an ordered handler applied for its object (that
+	// event's id): the replay runs its handler anyway, as asked, which
+	// may write the older state over the newer.
+	Object       string `json:"object,omitempty"`
+	NewerApplied string `json:"newer_applied,omitempty"`
 }
 
 // Skipped is one event a replay left alone, and why.
@@ -192,10 +198,17 @@ func (c *Client) replay(ctx context.Context, opts ReplayOpts, where string, args
 			ID                    int64
 			Source, EventID, Type string
 			Pruned, Queued        bool
+			Object, Newer         string
 		}
+		// The mark's comparison is the worker's: event time, then the
+		// event id's bytes (COLLATE "C").
 		rows, err = tx.Query(ctx, `
-			SELECT e.id, e.source, e.event_id, e.event_type, e.pruned_at IS NOT NULL, `+riverdb.HasLiveJob("$1", "$3")+`
-			FROM inbox_events e WHERE e.id = ANY($2) ORDER BY e.id`, hooklinetype.JobKind, ids, liveStates)
+			SELECT e.id, e.source, e.event_id, e.event_type, e.pruned_at IS NOT NULL, `+riverdb.HasLiveJob("$1", "$3")+`,
+			       coalesce(e.object_key, ''), coalesce(w.event_id, '')
+			FROM inbox_events e
+			LEFT JOIN object_watermarks w ON w.source = e.source AND w.object_key = e.object_key
+				AND (coalesce(e.event_time, e.received_at), e.event_id COLLATE "C") < (w.event_time, w.event_id COLLATE "C")
+			WHERE e.id = ANY($2) ORDER BY e.id`, hooklinetype.JobKind, ids, liveStates)
 		if err != nil {
 			return fmt.Errorf("check events: %w", err)
 		}
@@ -214,7 +227,11 @@ func (c *Client) replay(ctx context.Context, opts ReplayOpts, where string, args
 			case cd.Queued:
 				skipped = append(skipped, Skipped{cd.ID, cd.Source, cd.EventID, ErrQueued.Error(), ErrQueued})
 			default:
-				replayed = append(replayed, Replayed{InboxID: cd.ID, Source: cd.Source, EventID: cd.EventID, Type: cd.Type})
+				r := Replayed{InboxID: cd.ID, Source: cd.Source, EventID: cd.EventID, Type: cd.Type}
+				if cd.Newer != "" {
+					r.Object, r.NewerApplied = cd.Object, cd.Newer
+				}
+				replayed = append(replayed, r)
 				params = append(params, river.InsertManyParams{Args: hooklinetype.JobArgs{
 					InboxID: cd.ID, Source: cd.Source, EventID: cd.EventID, Type: cd.Type, Replay: true,
 				}})

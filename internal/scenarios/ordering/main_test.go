@@ -18,6 +18,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/hookline/hookline/hooklinetype"
+	"github.com/hookline/hookline/internal/clustertest"
 	"github.com/hookline/hookline/internal/dispatch"
 	"github.com/hookline/hookline/internal/logtest"
 	"github.com/hookline/hookline/internal/pgtest"
@@ -35,7 +36,7 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	pgtest.Main(m)
+	clustertest.Main(m)
 }
 
 // orderTables are the test handler's tables: the object's state as the
