@@ -9,7 +9,10 @@
 //     River draining the same backlog with a worker that does nothing, and
 //     the connections each held;
 //  5. two default workers draining a flood's backlog, as after the soak;
-//  6. the end-to-end latency from the receiver's 200 to the job's completion.
+//  6. the end-to-end latency from the receiver's 200 to the job's completion;
+//  7. ordered handlers: the worker draining 2,000 Stripe subscription
+//     events over 1,000 subscriptions through the example's ordered
+//     handler, with and without their object keys.
 //
 // It drives the real binaries over loopback HTTP, and fails if any
 // acknowledged event is missing from the inbox or lacks its job.
@@ -84,7 +87,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&o.e2eRate, "e2e-rate", 0, "events per second in the end-to-end latency phase (default: half the best measured worker rate, so the worker is not saturated)")
 	fs.DurationVar(&o.fetchCooldown, "fetch-cooldown", 0, "WORKER_FETCH_COOLDOWN for the worker phases (default: the worker's own default)")
 	levels := fs.String("worker-levels", "50,200,500", "worker concurrencies to measure, each beside River's no-op rate")
-	phases := fs.String("phases", "ceiling,single,batch,workers,drain,e2e", "phases to run, in order")
+	phases := fs.String("phases", "ceiling,single,batch,workers,drain,e2e,ordering", "phases to run, in order")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -101,6 +104,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rep := report{Options: o.describe(), Machine: machineFacts(ctx, o.adminURL)}
 	steps := map[string]func(context.Context, *report) error{
 		"ceiling": b.ceiling, "single": b.single, "batch": b.batch, "workers": b.workers, "drain": b.soakDrain, "e2e": b.endToEnd,
+		"ordering": b.ordering,
 	}
 	for _, name := range splitComma(*phases) {
 		step, ok := steps[name]

@@ -26,8 +26,10 @@ type report struct {
 	// EndToEndCurve is the end-to-end latency at several rates, the last
 	// of which is EndToEnd.
 	EndToEndCurve []e2eResult `json:"end_to_end_curve"`
-	Targets       []target    `json:"targets"`
-	Lost          []string    `json:"lost,omitempty"`
+	// Ordering is the worker with ordered handlers beside unordered ones.
+	Ordering *orderingResult `json:"ordering,omitempty"`
+	Targets  []target        `json:"targets"`
+	Lost     []string        `json:"lost,omitempty"`
 }
 
 // target is one of the goals set for this machine, and whether it was met.
@@ -72,6 +74,10 @@ func (r *report) evaluate() {
 	// The 5-minute soak's backlog drained at 311 jobs/s before group commit.
 	if d := r.SoakDrain; d.JobsPerSec > 0 {
 		add("soak backlog drain (2 default workers)", "≥ 8 × 311 = 2488 jobs/s", fmt.Sprintf("%.0f jobs/s (%.1fx)", d.JobsPerSec, d.JobsPerSec/311), d.JobsPerSec >= 8*311)
+	}
+	if o := r.Ordering; o != nil {
+		add(fmt.Sprintf("ordered / unordered worker throughput (%d events over %d objects)", o.Events, o.Objects), "≥ 0.8",
+			fmt.Sprintf("%.2f", o.Ratio()), o.Ratio() >= 0.8)
 	}
 	if e := r.EndToEnd; e.Events > 0 {
 		add("end to end p99 (200 to the effect's commit) at half the worker's maximum", "≤ 100 ms", fmt.Sprintf("%.1f ms at %.0f/s", e.P99, e.Rate), e.P99 <= 100)
@@ -126,6 +132,12 @@ func (r *report) markdown() string {
 		fmt.Fprintf(&b, "| %.0f | %.0f%% | %.1f | %.1f | %.1f | %.1f |\n", e.Rate, 100*e.Fraction, e.P50, e.P99, e.CompletedP50, e.CompletedP99)
 	}
 	fmt.Fprintf(&b, "\nRiver's batch completer completes jobs every 250 ms unless 100 are waiting, so a job is completed after its effect has committed.\n")
+	if o := r.Ordering; o != nil {
+		fmt.Fprintf(&b, "\n## Ordered handlers (%d Stripe subscription events over %d subscriptions, one default worker)\n\n", o.Events, o.Objects)
+		fmt.Fprintf(&b, "The same events and the same handler, with each event's object key (ordered: an advisory lock per object, its mark read and written) and without; the median of %d runs, the range the lowest and highest ratio.\n\n", o.Runs)
+		fmt.Fprintf(&b, "| Ordered jobs/s | Unordered jobs/s | Ordered / unordered | Range | Stale events (ordered) |\n|---:|---:|---:|---|---:|\n")
+		fmt.Fprintf(&b, "| %.0f | %.0f | **%.2f** | %.2f–%.2f | %d |\n", o.OrderedPerSec, o.UnorderedPerSec, o.Ratio(), o.RatioLow, o.RatioHigh, o.Stale)
+	}
 	fmt.Fprintf(&b, "\n## Targets\n\n| Target | Want | Got | Met |\n|---|---|---|---|\n")
 	for _, t := range r.Targets {
 		met := "yes"

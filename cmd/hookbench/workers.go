@@ -106,12 +106,18 @@ func (b *bench) soakDrain(ctx context.Context, rep *report) error {
 // measured by the database from the first job's start to the last one's
 // completion, and the most connections the processes held at once.
 func (b *bench) drainOnce(ctx context.Context, name string, n, procs, c int, noop bool) (float64, int, error) {
+	return b.drain(ctx, name, n, procs, c, noop, func(db *database) error { return fillBacklog(ctx, db, n) }, nil)
+}
+
+// drain is drainOnce with the backlog's n events stored by fill, and, if
+// it is set, after called on the drained database before it is dropped.
+func (b *bench) drain(ctx context.Context, name string, n, procs, c int, noop bool, fill, after func(*database) error) (float64, int, error) {
 	db, err := newDatabase(ctx, b.o.adminURL, name)
 	if err != nil {
 		return 0, 0, err
 	}
 	defer db.drop(ctx)
-	if err := fillBacklog(ctx, db, n); err != nil {
+	if err := fill(db); err != nil {
 		return 0, 0, err
 	}
 	app := "hookline-worker"
@@ -164,6 +170,11 @@ func (b *bench) drainOnce(ctx context.Context, name string, n, procs, c int, noo
 	err = db.pool.QueryRow(ctx, `SELECT extract(epoch FROM max(finalized_at) - min(attempted_at))::float8 FROM river_job WHERE kind = 'process_event'`).Scan(&secs)
 	if err != nil {
 		return 0, 0, err
+	}
+	if after != nil {
+		if err := after(db); err != nil {
+			return 0, 0, err
+		}
 	}
 	return float64(n) / secs, int(peak.Load()), nil
 }
