@@ -42,7 +42,7 @@ func Enqueue(ctx context.Context, tx pgx.Tx, ev hooklinetype.Event) (hooklinetyp
 	if err != nil {
 		return ev, fmt.Errorf("create river client: %w", err)
 	}
-	args := hooklinetype.JobArgs{InboxID: id, Source: ev.Source, EventID: ev.EventID, Type: ev.Type}
+	args := hooklinetype.JobArgs{InboxID: id, Source: ev.Source, EventID: ev.EventID, Type: ev.Type, Object: ev.Object}
 	if _, err := rc.InsertTx(ctx, tx, args, nil); err != nil {
 		return ev, fmt.Errorf("enqueue event %s/%s: %w", ev.Source, ev.EventID, err)
 	}

@@ -29,6 +29,12 @@ type JobArgs struct {
 	// Replay makes the worker apply the event even if it was applied
 	// before. Only an operator's deliberate replay sets it.
 	Replay bool `json:"replay,omitempty"`
+	// Object is the event's object key (Event.Object), so that a worker
+	// can take the object's lock for an ordered handler before it claims
+	// the row, and leave an event whose object is busy out of a group
+	// rather than hold the whole group waiting. Jobs enqueued before it
+	// existed have none; their lock is taken after the claim.
+	Object string `json:"object,omitempty"`
 }
 
 // Kind implements river.JobArgs.

@@ -142,9 +142,9 @@ func (w *Worker) flush(gr *group) {
 	}()
 
 	waited, start := time.Since(gr.first), time.Now()
-	results, stale, err := w.commitGroup(ctx, live)
+	results, stale, busy, err := w.commitGroup(ctx, live)
 	if err != nil && transient(err) {
-		results, stale, err = w.commitGroup(ctx, live)
+		results, stale, busy, err = w.commitGroup(ctx, live)
 	}
 	if w.opts.Observer != nil {
 		w.opts.Observer.ObserveGroup(len(live), waited, time.Since(start), err != nil)
@@ -170,33 +170,58 @@ func (w *Worker) flush(gr *group) {
 		w.observeStale(ev)
 	}
 	for i, m := range live {
-		m.done <- results[i]
+		if !busy[i] {
+			m.done <- results[i]
+		}
+	}
+	// Their objects were busy: each now waits for its lock, alone.
+	for i, m := range live {
+		if busy[i] {
+			m.done <- w.applyOne(m.ctx, m.job)
+		}
 	}
 }
 
 // commitGroup applies members' events, all distinct, in one transaction
 // and returns each job's answer and the events completed as stale, or an
-// error if the transaction did not commit.
+// error if the transaction did not commit. Jobs whose ordered object
+// another transaction held (tryLockObjects) are left out, and returned in
+// busy, for the caller to apply alone.
 //
 // Events run in the order they were stored, except that the events of a
 // hooklinetype.BatchHandler go to it in one call, when its first one comes,
 // and that the events of one object whose handlers are Ordered run in
 // event-time order, in the places the object's events held (sequence).
-func (w *Worker) commitGroup(ctx context.Context, members []*member) ([]error, []hooklinetype.Event, error) {
-	jobs := make([]*river.Job[hooklinetype.JobArgs], len(members))
+func (w *Worker) commitGroup(ctx context.Context, members []*member) ([]error, []hooklinetype.Event, map[int]bool, error) {
+	all := make([]*river.Job[hooklinetype.JobArgs], len(members))
 	for i, m := range members {
-		jobs[i] = m.job
+		all[i] = m.job
 	}
 	results := make([]error, len(members))
 	var stale []hooklinetype.Event
+	var busy map[int]bool
 	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
 		stale = nil
+		held, b, err := w.tryLockObjects(ctx, tx, all)
+		if err != nil {
+			return err
+		}
+		busy = b
+		jobs := make([]*river.Job[hooklinetype.JobArgs], 0, len(all))
+		for i, j := range all {
+			if !busy[i] {
+				jobs = append(jobs, j)
+			}
+		}
 		due, gone, err := claim(ctx, tx, jobs)
 		if err != nil {
 			return err
 		}
 		var work []groupItem
 		for i, m := range members {
+			if busy[i] {
+				continue
+			}
 			id := m.job.Args.InboxID
 			ev, ok := due[id]
 			switch {
@@ -213,7 +238,7 @@ func (w *Worker) commitGroup(ctx context.Context, members []*member) ([]error, [
 		for i, it := range work {
 			items[i] = orderItem{ev: it.ev, replay: members[it.index].job.Args.Replay}
 		}
-		seq, err := w.sequence(ctx, tx, items)
+		seq, err := w.sequence(ctx, tx, items, held)
 		if err != nil {
 			return err
 		}
@@ -233,9 +258,9 @@ func (w *Worker) commitGroup(ctx context.Context, members []*member) ([]error, [
 		return seq.finish(ctx, tx, items)
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("commit group of %d events: %w", len(members), err)
+		return nil, nil, nil, fmt.Errorf("commit group of %d events: %w", len(members), err)
 	}
-	return results, stale, nil
+	return results, stale, busy, nil
 }
 
 // routeKey is a handler's route: an event's source and type.

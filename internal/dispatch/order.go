@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"maps"
 	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
 
 	"github.com/hookline/hookline/hooklinetype"
 )
@@ -70,7 +72,8 @@ func (w *Worker) ordered(ev hooklinetype.Event) bool {
 // and decides, in tx, which events run and in what order. Locks are taken
 // in one global order (by lock key), so transactions that share objects
 // wait for each other rather than deadlock; they are held until tx ends.
-func (w *Worker) sequence(ctx context.Context, tx pgx.Tx, items []orderItem) (*sequence, error) {
+// Those in held, taken before (tryLockObjects), are not taken again.
+func (w *Worker) sequence(ctx context.Context, tx pgx.Tx, items []orderItem, held map[int64]bool) (*sequence, error) {
 	seq := &sequence{order: make([]int, len(items)), stale: make([]string, len(items))}
 	for i := range items {
 		seq.order[i] = i
@@ -89,14 +92,18 @@ func (w *Worker) sequence(ctx context.Context, tx pgx.Tx, items []orderItem) (*s
 	locks := make([]int64, 0, len(byObject))
 	for k := range byObject {
 		keys = append(keys, k)
-		locks = append(locks, lockKey(k))
+		if l := lockKey(k); !held[l] {
+			locks = append(locks, l)
+		}
 	}
 	slices.Sort(locks)
 	locks = slices.Compact(locks)
 	// One statement, the locks in the array's order (a function scan
 	// returns its rows in order and the select list is evaluated per row).
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k`, locks); err != nil {
-		return nil, fmt.Errorf("lock %d objects: %w", len(locks), err)
+	if len(locks) > 0 {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k`, locks); err != nil {
+			return nil, fmt.Errorf("lock %d objects: %w", len(locks), err)
+		}
 	}
 	// A new statement, after the locks: it sees the marks that every
 	// transaction that held them committed.
@@ -134,9 +141,60 @@ func (w *Worker) sequence(ctx context.Context, tx pgx.Tx, items []orderItem) (*s
 	return seq, nil
 }
 
-// lockKey is the advisory lock of an object: a 64-bit hash of its source
-// and key. Two objects that collide only wait for each other; their marks
-// are kept apart by their full keys.
+// tryLockObjects takes in tx, without waiting, the locks of the objects
+// that jobs name for ordered handlers (JobArgs.Object), in one sorted
+// statement. It returns the locks it holds, and the jobs (by index) whose
+// object another transaction holds. Those are left out of a group and
+// applied alone after it, where they wait for the lock: a group that
+// waited instead would hold every other event's row and slot until the
+// busy object's transaction ended, and groups sharing objects would run
+// one after the other.
+func (w *Worker) tryLockObjects(ctx context.Context, tx pgx.Tx, jobs []*river.Job[hooklinetype.JobArgs]) (held map[int64]bool, busy map[int]bool, err error) {
+	byLock := map[int64][]int{}
+	for i, j := range jobs {
+		if j.Args.Object == "" {
+			continue
+		}
+		if _, opts, _ := w.mux.Route(j.Args.Source, j.Args.Type); opts.Ordered {
+			l := lockKey(objectKey{j.Args.Source, j.Args.Object})
+			byLock[l] = append(byLock[l], i)
+		}
+	}
+	if len(byLock) == 0 {
+		return nil, nil, nil
+	}
+	locks := slices.Sorted(maps.Keys(byLock))
+	rows, err := tx.Query(ctx, `SELECT k, pg_try_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k`, locks)
+	if err != nil {
+		return nil, nil, fmt.Errorf("try to lock %d objects: %w", len(locks), err)
+	}
+	held, busy = map[int64]bool{}, map[int]bool{}
+	var l int64
+	var got bool
+	_, err = pgx.ForEachRow(rows, []any{&l, &got}, func() error {
+		if got {
+			held[l] = true
+			return nil
+		}
+		for _, i := range byLock[l] {
+			busy[i] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("try to lock %d objects: %w", len(locks), err)
+	}
+	return held, busy, nil
+}
+
+// ObjectLock is the transaction-scoped advisory lock that an ordered
+// handler's transaction holds on an object of a source while it runs: in
+// pg_locks, locktype advisory with classid and objid the high and low
+// halves of this number. It is a 64-bit hash of source and object; two
+// objects that collide only wait for each other, as their marks are kept
+// apart by their full keys.
+func ObjectLock(source, object string) int64 { return lockKey(objectKey{source, object}) }
+
 func lockKey(k objectKey) int64 {
 	h := fnv.New64a()
 	h.Write([]byte(k.source))

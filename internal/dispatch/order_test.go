@@ -117,6 +117,13 @@ func subEvent(id string, n int, object string) inbox.NewEvent {
 // group to fill.
 func setupOrdered(t *testing.T, mux *hooklinetype.Mux, group bool, evs ...inbox.NewEvent) *orderBundle {
 	t.Helper()
+	return setupOrderedAfter(t, mux, group, nil, evs...)
+}
+
+// setupOrderedAfter is setupOrdered, calling before, if set, once the
+// events are stored and before the worker starts.
+func setupOrderedAfter(t *testing.T, mux *hooklinetype.Mux, group bool, before func(*pgtest.DB), evs ...inbox.NewEvent) *orderBundle {
+	t.Helper()
 	ctx := context.Background()
 	db := pgtest.NewDB(t)
 	_, err := db.Pool.Exec(ctx, orderTables)
@@ -127,6 +134,9 @@ func setupOrdered(t *testing.T, mux *hooklinetype.Mux, group bool, evs ...inbox.
 	b := &orderBundle{db: db, insert: insertOnly, stale: &staleCounter{}}
 	for _, ev := range evs {
 		b.ingest(t, ev)
+	}
+	if before != nil {
+		before(db)
 	}
 	opts := dispatch.WorkerOpts{GroupMaxSize: 1, Stale: b.stale}
 	if group {
@@ -327,4 +337,30 @@ func TestEventsWithoutAnObjectOrAnUnorderedHandlerAreNeverStale(t *testing.T) {
 			require.Equal(t, tt.applied, applied(t, b.db))
 		})
 	}
+}
+
+// TestABusyObjectIsLeftOutOfItsGroupAndAppliedAfter holds one object's
+// lock, as another transaction applying it would: the group's other events
+// commit without waiting for it, and the busy one is applied once the lock
+// is released.
+func TestABusyObjectIsLeftOutOfItsGroupAndAppliedAfter(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var holder pgx.Tx
+	b := setupOrderedAfter(t, orderedMux(&orderHandler{}, hooklinetype.HandlerOpts{Ordered: true, Group: true}), true,
+		func(db *pgtest.DB) {
+			var err error
+			holder, err = db.Pool.Begin(ctx)
+			require.NoError(t, err)
+			_, err = holder.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, dispatch.ObjectLock("stripe", "sub_2"))
+			require.NoError(t, err)
+		},
+		subEvent("evt_a", 1, "sub_1"), subEvent("evt_b", 1, "sub_2"), subEvent("evt_c", 1, "sub_3"))
+	t.Cleanup(func() { _ = holder.Rollback(ctx) })
+
+	b.waitCompleted(t, 2)
+	require.ElementsMatch(t, []string{"evt_a", "evt_c"}, applied(t, b.db))
+	require.NoError(t, holder.Rollback(ctx))
+	b.waitCompleted(t, 1)
+	require.ElementsMatch(t, []string{"evt_a", "evt_b", "evt_c"}, applied(t, b.db))
 }

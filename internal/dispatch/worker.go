@@ -148,7 +148,7 @@ func (w *Worker) applyOne(ctx context.Context, job *river.Job[hooklinetype.JobAr
 				return w.handle(ctx, tx, ev, log)
 			}
 			items := []orderItem{{ev: ev, replay: job.Args.Replay}}
-			seq, err := w.sequence(ctx, tx, items)
+			seq, err := w.sequence(ctx, tx, items, nil)
 			if err != nil {
 				return err
 			}

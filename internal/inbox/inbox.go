@@ -145,6 +145,8 @@ type Inserted struct {
 	ID int64
 	Key
 	Type string
+	// Object is the event's object key, "" for none.
+	Object string
 }
 
 // InsertMany stores every event of evs whose key is not yet in the inbox,
@@ -171,14 +173,14 @@ func InsertMany(ctx context.Context, tx pgx.Tx, evs []NewEvent) ([]Inserted, err
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::jsonb[], $7::bytea[], $8::timestamptz[], $9::text[])
 			AS u(s, e, t, v, p, h, r, et, o)
 		ON CONFLICT DO NOTHING
-		RETURNING id, source, event_id, event_type`,
+		RETURNING id, source, event_id, event_type, coalesce(object_key, '')`,
 		sources, ids, types, versions, payloads, headers, replayKeys, times, objects)
 	if err != nil {
 		return nil, fmt.Errorf("insert %d events: %w", n, err)
 	}
 	inserted, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Inserted, error) {
 		var in Inserted
-		err := row.Scan(&in.ID, &in.Source, &in.EventID, &in.Type)
+		err := row.Scan(&in.ID, &in.Source, &in.EventID, &in.Type, &in.Object)
 		return in, err
 	})
 	if err != nil {

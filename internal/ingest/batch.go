@@ -314,7 +314,7 @@ func (b *Batcher) commit(deadline time.Time, events []inbox.NewEvent, callers ma
 		}
 		params := make([]river.InsertManyParams, len(rows))
 		for i, r := range rows {
-			params[i] = river.InsertManyParams{Args: hooklinetype.JobArgs{InboxID: r.ID, Source: r.Source, EventID: r.EventID, Type: r.Type}}
+			params[i] = river.InsertManyParams{Args: hooklinetype.JobArgs{InboxID: r.ID, Source: r.Source, EventID: r.EventID, Type: r.Type, Object: r.Object}}
 		}
 		// COPY is the fastest insert River has; it would fail the whole batch
 		// on a unique-job conflict, but these jobs carry no unique options.

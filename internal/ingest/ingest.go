@@ -83,7 +83,7 @@ func (s *Single) Ingest(ctx context.Context, ev inbox.NewEvent) (Outcome, error)
 			}
 			return inbox.RecordDuplicates(ctx, tx, map[string]int{ev.Source: 1})
 		}
-		args := hooklinetype.JobArgs{InboxID: id, Source: ev.Source, EventID: ev.EventID, Type: ev.Type}
+		args := hooklinetype.JobArgs{InboxID: id, Source: ev.Source, EventID: ev.EventID, Type: ev.Type, Object: ev.Object}
 		if _, err := s.river.InsertTx(ctx, tx, args, nil); err != nil {
 			return fmt.Errorf("enqueue event %s/%s: %w", ev.Source, ev.EventID, err)
 		}

@@ -233,7 +233,7 @@ func (c *Client) replay(ctx context.Context, opts ReplayOpts, where string, args
 				}
 				replayed = append(replayed, r)
 				params = append(params, river.InsertManyParams{Args: hooklinetype.JobArgs{
-					InboxID: cd.ID, Source: cd.Source, EventID: cd.EventID, Type: cd.Type, Replay: true,
+					InboxID: cd.ID, Source: cd.Source, EventID: cd.EventID, Type: cd.Type, Object: cd.Object, Replay: true,
 				}})
 			}
 		}
