@@ -55,6 +55,7 @@ type options struct {
 	backlog       int
 	drainBacklog  int
 	workerRuns    int
+	orderingRuns  int
 	workerLevels  []int
 	e2eRate       float64
 	lightRate     float64
@@ -82,6 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.poolConns, "pool-conns", 16, "receiver pool_max_conns, the same for both modes")
 	fs.IntVar(&o.backlog, "backlog", 40000, "events in the worker's backlog")
 	fs.IntVar(&o.workerRuns, "worker-runs", 3, "runs per worker concurrency; the median is reported")
+	fs.IntVar(&o.orderingRuns, "ordering-runs", 9, "runs of the ordering phase, each ordered and unordered; the median ratio is reported")
 	fs.IntVar(&o.drainBacklog, "drain-backlog", 100000, "events in the backlog two default workers drain, as after the soak")
 	fs.Float64Var(&o.lightRate, "light-rate", 100, "events per second in the light-load latency phase")
 	fs.Float64Var(&o.e2eRate, "e2e-rate", 0, "events per second in the end-to-end latency phase (default: half the best measured worker rate, so the worker is not saturated)")

@@ -49,8 +49,8 @@ const (
 // times; the median ratio is reported.
 func (b *bench) ordering(ctx context.Context, rep *report) error {
 	var runs []orderingResult
-	for i := range max(1, b.o.workerRuns) {
-		res := orderingResult{Events: orderingEvents, Objects: orderingObjects, Runs: b.o.workerRuns}
+	for i := range max(1, b.o.orderingRuns) {
+		res := orderingResult{Events: orderingEvents, Objects: orderingObjects, Runs: b.o.orderingRuns}
 		for _, ordered := range []bool{false, true} {
 			name := fmt.Sprintf("unordered%d", i)
 			if ordered {

@@ -181,7 +181,7 @@ func (r *report) write(dir, md string) error {
 func (o options) describe() map[string]string {
 	return map[string]string{
 		"duration": o.duration.String(), "conns": fmt.Sprint(o.conns), "big-conns": fmt.Sprint(o.bigConns),
-		"dup": fmt.Sprint(o.dupShare), "pool-conns": fmt.Sprint(o.poolConns), "backlog": fmt.Sprint(o.backlog), "drain-backlog": fmt.Sprint(o.drainBacklog), "worker-runs": fmt.Sprint(o.workerRuns),
+		"dup": fmt.Sprint(o.dupShare), "pool-conns": fmt.Sprint(o.poolConns), "backlog": fmt.Sprint(o.backlog), "drain-backlog": fmt.Sprint(o.drainBacklog), "worker-runs": fmt.Sprint(o.workerRuns), "ordering-runs": fmt.Sprint(o.orderingRuns),
 		"e2e-rate": fmt.Sprint(o.e2eRate), "light-rate": fmt.Sprint(o.lightRate), "worker-levels": fmt.Sprint(o.workerLevels),
 	}
 }
