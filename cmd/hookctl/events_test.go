@@ -15,11 +15,15 @@ func TestEventsListFiltersBySourceStatusTypeAndTime(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	// Inserted oldest first; the list shows them newest first.
+	staleID, staleJob := b.addEvent(t, "stripe", "evt_stale", "customer.subscription.updated")
+	b.markProcessed(t, staleID, staleJob, time.Now().Add(-47*time.Hour))
+	b.exec(t, `UPDATE inbox_events SET received_at = now() - interval '2 days', object_key = 'sub_9', superseded_by = 'evt_done' WHERE id = $1`, staleID)
 	oldID, oldJob := b.addEvent(t, "bank", "tr_old", "transfer.settled")
 	b.markProcessed(t, oldID, oldJob, time.Now().Add(-47*time.Hour))
 	b.exec(t, `UPDATE inbox_events SET received_at = now() - interval '2 days' WHERE id = $1`, oldID)
 	doneID, doneJob := b.addEvent(t, "stripe", "evt_done", "charge.succeeded")
 	b.markProcessed(t, doneID, doneJob, time.Now())
+	b.exec(t, `UPDATE inbox_events SET object_key = 'sub_9' WHERE id = $1`, doneID)
 	_, deadJob := b.addEvent(t, "stripe", "evt_dead", "charge.refunded")
 	b.setJob(t, deadJob, "discarded", "first failure", "handle event stripe/evt_dead: card declined")
 	_, retryJob := b.addEvent(t, "bank", "tr_retry", "transfer.settled")
@@ -37,13 +41,15 @@ func TestEventsListFiltersBySourceStatusTypeAndTime(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"AllNewestFirst", nil, []string{"evt_retried", "evt_nojob", "tr_retry", "evt_dead", "evt_done", "tr_old"}},
+		{"AllNewestFirst", nil, []string{"evt_retried", "evt_nojob", "tr_retry", "evt_dead", "evt_done", "tr_old", "evt_stale"}},
+		{"ByObject", []string{"--source", "stripe", "--object", "sub_9"}, []string{"evt_done", "evt_stale"}},
+		{"StaleIsProcessedWithoutItsOrderedHandler", []string{"--status", "stale"}, []string{"evt_stale"}},
 		{"BySource", []string{"--source", "bank"}, []string{"tr_retry", "tr_old"}},
 		{"ByType", []string{"--type", "transfer.settled"}, []string{"tr_retry", "tr_old"}},
 		{"SinceDuration", []string{"--since", "1h"}, []string{"evt_retried", "evt_nojob", "tr_retry", "evt_dead", "evt_done"}},
 		{"SinceTime", []string{"--since", time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)}, []string{"evt_retried", "evt_nojob", "tr_retry", "evt_dead", "evt_done"}},
 		{"Limit", []string{"--limit", "2"}, []string{"evt_retried", "evt_nojob"}},
-		{"Processed", []string{"--status", "processed"}, []string{"evt_done", "tr_old"}},
+		{"ProcessedLeavesOutStale", []string{"--status", "processed"}, []string{"evt_done", "tr_old"}},
 		{"Unprocessed", []string{"--status", "unprocessed"}, []string{"evt_retried", "evt_nojob", "tr_retry", "evt_dead"}},
 		{"ReceivedHasNoJob", []string{"--status", "received"}, []string{"evt_nojob"}},
 		{"FailedIsTheLatestJobDiscardedOrCancelled", []string{"--status", "failed"}, []string{"evt_dead"}},

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"testing"
 	"time"
@@ -29,7 +30,7 @@ func TestTheExampleKeepsTheNewestSubscriptionStateThroughTheRealBinaries(t *test
 	ctx := context.Background()
 	c := clustertest.New(t)
 	r := c.StartReceiver(t)
-	c.StartWorker(t, "DATABASE_MAX_CONNS=8", "WORKER_CONCURRENCY=4")
+	w := c.StartWorker(t, "DATABASE_MAX_CONNS=8", "WORKER_CONCURRENCY=4")
 
 	created := time.Now().Add(-time.Hour).Unix()
 	send := func(id string, n int64, status, plan string) {
@@ -58,6 +59,22 @@ func TestTheExampleKeepsTheNewestSubscriptionStateThroughTheRealBinaries(t *test
 	sub, err := balances.GetSubscription(ctx, c.DB.Pool, "sub_1")
 	require.NoError(t, err)
 	require.Equal(t, balances.Subscription{Customer: "cus_1", Status: "active", Plan: "price_pro", EventID: "evt_3"}, sub)
+
+	// The receiver stored Stripe's created as the event time, and
+	// data.object.id as the object.
+	var eventTime time.Time
+	var object string
+	require.NoError(t, c.DB.Pool.QueryRow(ctx, `SELECT event_time, object_key FROM inbox_events WHERE event_id = 'evt_1'`).Scan(&eventTime, &object))
+	require.True(t, time.Unix(created+1, 0).Equal(eventTime), "event time %s", eventTime)
+	require.Equal(t, "sub_1", object)
+
+	// The worker counted the two stale events.
+	resp, err := http.Get(w.URL + "/metrics")
+	require.NoError(t, err)
+	metrics, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Contains(t, string(metrics), `hookline_worker_stale_events_total{source="stripe",type="customer.subscription.updated"} 2`)
 
 	out, err := c.Hookctl(t, "events", "get", "stripe", "evt_1")
 	require.NoError(t, err, out)
