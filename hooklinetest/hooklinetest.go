@@ -51,6 +51,10 @@ func Tx(ctx context.Context, tb testing.TB, pool *pgxpool.Pool) pgx.Tx {
 //
 // A Mux is a Handler, so h may be the application's whole Mux; an event no
 // handler is registered for then goes to its NotFound.
+//
+// Apply always runs the handler: the stale-event guard and the per-object
+// lock of an Ordered handler are the worker's. To test them, store events
+// with Enqueue (setting Object and Time) and run a real worker.
 func Apply(ctx context.Context, tx pgx.Tx, h hooklinetype.Handler, ev hooklinetype.Event) error {
 	return nested(ctx, tx, fmt.Sprintf("event %s/%s (%s)", ev.Source, ev.EventID, ev.Type), func(tx pgx.Tx) error {
 		return h.Handle(ctx, tx, ev)
