@@ -2,6 +2,7 @@ package hooklinetype
 
 import (
 	"context"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -82,8 +83,20 @@ type HandlerOpts struct {
 	//
 	// Events without an object key (the source locates none, or the body
 	// lacks it) run as if Ordered were not set. A handler that must apply
-	// every event, in order, rather than skip the older ones, is better off
-	// reading the object's current state from the provider's API when it
-	// runs (docs/RUNBOOK.md).
+	// every event, in order, rather than skip the older ones, can ask for
+	// HoldFor, or is better off reading the object's current state from
+	// the provider's API when it runs (docs/RUNBOOK.md).
 	Ordered bool
+	// HoldFor, with Ordered, holds an event back while an older event of
+	// its object is stored but not yet applied (queued, running or
+	// retrying), for at most this long after the event was received: its
+	// job is snoozed (river.JobSnooze, which uses no attempt) and tried
+	// again, so that the older event applies first instead of turning
+	// stale. Past the bound the event runs, and the older one, when it
+	// comes, is stale. An older event that will never apply (its job
+	// cancelled or discarded) holds its newer ones for the whole bound.
+	// Only stored events can be waited for: one the provider has not sent
+	// yet is not known. Zero, the default, holds nothing. A replay is
+	// never held.
+	HoldFor time.Duration
 }

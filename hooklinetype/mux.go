@@ -48,8 +48,12 @@ func (m *Mux) Register(source, eventType string, h Handler) {
 }
 
 // RegisterWith registers h for events of eventType from source, run as
-// opts say.
+// opts say. Options that contradict each other (HoldFor without Ordered,
+// or negative) panic, as a duplicate does.
 func (m *Mux) RegisterWith(source, eventType string, h Handler, opts HandlerOpts) {
+	if opts.HoldFor < 0 || opts.HoldFor > 0 && !opts.Ordered {
+		panic(fmt.Sprintf("hookline: handler for %s/%s: HoldFor %s needs Ordered, and must not be negative", source, eventType, opts.HoldFor))
+	}
 	r := route{source, eventType}
 	if m.routes == nil {
 		m.routes = make(map[route]entry)

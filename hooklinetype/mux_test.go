@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
@@ -80,4 +81,13 @@ func TestTheZeroMuxIsReadyToUse(t *testing.T) {
 
 func TestPermanentOfNilIsNil(t *testing.T) {
 	require.NoError(t, hooklinetype.Permanent(nil))
+}
+
+func TestHoldForWithoutOrderedPanics(t *testing.T) {
+	t.Parallel()
+	mux := hooklinetype.NewMux()
+	h := hooklinetype.HandlerFunc(func(context.Context, pgx.Tx, hooklinetype.Event) error { return nil })
+	require.Panics(t, func() { mux.RegisterWith("s", "a", h, hooklinetype.HandlerOpts{HoldFor: time.Second}) })
+	require.Panics(t, func() { mux.RegisterWith("s", "b", h, hooklinetype.HandlerOpts{Ordered: true, HoldFor: -time.Second}) })
+	require.NotPanics(t, func() { mux.RegisterWith("s", "c", h, hooklinetype.HandlerOpts{Ordered: true, HoldFor: time.Second}) })
 }

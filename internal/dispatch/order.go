@@ -3,6 +3,7 @@ package dispatch
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -185,6 +186,44 @@ func (w *Worker) tryLockObjects(ctx context.Context, tx pgx.Tx, jobs []*river.Jo
 		return nil, nil, fmt.Errorf("try to lock %d objects: %w", len(locks), err)
 	}
 	return held, busy, nil
+}
+
+// holdPoll is how long a held event's job sleeps before it looks again.
+const holdPoll = time.Second
+
+// hold returns how long to snooze job, whose handler asks to hold its
+// events (HandlerOpts.HoldFor) while an older event of their object is
+// stored and not applied: 0 to run it now. Jobs enqueued without the
+// object in their args, and replays, are never held.
+func (w *Worker) hold(ctx context.Context, job *river.Job[hooklinetype.JobArgs]) (time.Duration, error) {
+	if job.Args.Object == "" || job.Args.Replay {
+		return 0, nil
+	}
+	_, opts, _ := w.mux.Route(job.Args.Source, job.Args.Type)
+	left := opts.HoldFor - time.Since(job.CreatedAt)
+	if !opts.Ordered || opts.HoldFor <= 0 || left <= 0 {
+		return 0, nil
+	}
+	// Through the inbox's (source, object_key) index. A pruned event
+	// cannot be applied, so it is not waited for.
+	var older string
+	err := w.pool.QueryRow(ctx, `
+		SELECT o.event_id FROM inbox_events e
+		JOIN inbox_events o ON o.source = e.source AND o.object_key = e.object_key
+		WHERE e.id = $1 AND o.id <> e.id AND o.processed_at IS NULL AND o.pruned_at IS NULL
+		  AND (coalesce(o.event_time, o.received_at), o.event_id COLLATE "C")
+		    < (coalesce(e.event_time, e.received_at), e.event_id COLLATE "C")
+		LIMIT 1`, job.Args.InboxID).Scan(&older)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("look for older events of event %s/%s: %w", job.Args.Source, job.Args.EventID, err)
+	}
+	w.logger.Info("holding event: an older event of its object is not applied yet",
+		"source", job.Args.Source, "event_id", job.Args.EventID, "object", job.Args.Object,
+		"older_event_id", older, "hold_left", left.Round(time.Millisecond))
+	return min(left, holdPoll), nil
 }
 
 // ObjectLock is the transaction-scoped advisory lock that an ordered

@@ -364,3 +364,56 @@ func TestABusyObjectIsLeftOutOfItsGroupAndAppliedAfter(t *testing.T) {
 	b.waitCompleted(t, 1)
 	require.ElementsMatch(t, []string{"evt_a", "evt_b", "evt_c"}, applied(t, b.db))
 }
+
+// store puts ev in the inbox and, unless at is zero, its job, to run at at
+// (scheduled), as a retry or a late delivery would leave it.
+func (b *orderBundle) store(t *testing.T, ev inbox.NewEvent, at time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := b.db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx) //nolint:errcheck
+	id, ok, err := inbox.Insert(ctx, tx, ev)
+	require.NoError(t, err)
+	require.True(t, ok)
+	if !at.IsZero() {
+		_, err = b.insert.InsertTx(ctx, tx, hooklinetype.JobArgs{InboxID: id, Source: ev.Source, EventID: ev.EventID, Type: ev.Type, Object: ev.Object},
+			&river.InsertOpts{ScheduledAt: at})
+		require.NoError(t, err)
+	}
+	require.NoError(t, tx.Commit(ctx))
+}
+
+// TestHoldForLetsAnOlderQueuedEventApplyFirst stores evt_1 with its job due
+// a second later (a retry, say) and evt_2, newer, due now: with HoldFor,
+// evt_2's job is snoozed until evt_1 has applied, so both apply, in order,
+// and neither is stale.
+func TestHoldForLetsAnOlderQueuedEventApplyFirst(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupOrdered(t, orderedMux(&orderHandler{}, hooklinetype.HandlerOpts{Ordered: true, HoldFor: 30 * time.Second}), false)
+	b.store(t, subEvent("evt_1", 1, "sub_1"), time.Now().Add(time.Second))
+	b.ingest(t, subEvent("evt_2", 2, "sub_1"))
+	b.waitCompleted(t, 2)
+	require.Equal(t, []string{"evt_1", "evt_2"}, applied(t, b.db))
+	require.Equal(t, map[string]string{"evt_1": "", "evt_2": ""}, superseded(t, b.db))
+	var snoozes int
+	require.NoError(t, b.db.Pool.QueryRow(ctx, `SELECT coalesce((metadata->>'snoozes')::int, 0) FROM river_job WHERE args->>'event_id' = 'evt_2'`).Scan(&snoozes))
+	require.Positive(t, snoozes)
+}
+
+// TestHoldForIsBounded: an older event that will never apply (stored, its
+// job gone) holds a newer one for HoldFor, then no longer.
+func TestHoldForIsBounded(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupOrdered(t, orderedMux(&orderHandler{}, hooklinetype.HandlerOpts{Ordered: true, HoldFor: 1500 * time.Millisecond}), false)
+	b.store(t, subEvent("evt_1", 1, "sub_1"), time.Time{})
+	b.ingest(t, subEvent("evt_2", 2, "sub_1"))
+	b.waitCompleted(t, 1)
+	require.Equal(t, []string{"evt_2"}, applied(t, b.db))
+	var held time.Duration
+	require.NoError(t, b.db.Pool.QueryRow(ctx, `SELECT a.at - j.created_at FROM order_applied a, river_job j
+		WHERE a.event_id = 'evt_2' AND j.args->>'event_id' = 'evt_2'`).Scan(&held))
+	require.GreaterOrEqual(t, held, 1400*time.Millisecond, "held %s", held)
+}

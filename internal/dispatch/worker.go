@@ -96,6 +96,11 @@ func NewWorker(pool *pgxpool.Pool, mux *hooklinetype.Mux, logger *slog.Logger, o
 // leaves both undone (and River runs the job again) or both done (and the
 // job, run again, applies nothing).
 func (w *Worker) Work(ctx context.Context, job *river.Job[hooklinetype.JobArgs]) error {
+	if wait, err := w.hold(ctx, job); err != nil {
+		return err
+	} else if wait > 0 {
+		return river.JobSnooze(wait)
+	}
 	if w.groups != nil && job.Args.Type != "" && w.grouped(job.Args.Source, job.Args.Type) {
 		return w.groups.do(ctx, job)
 	}
