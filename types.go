@@ -43,7 +43,9 @@ type BatchHandler = hooklinetype.BatchHandler
 // HandlerOpts say how the worker runs a handler's events; the zero value is
 // one transaction per event. Ordered: true runs one object's events
 // (Event.Object) one at a time across workers and skips, as stale, an
-// event older than the newest applied for its object. Group: true lets the worker apply them in a
+// event older than the newest applied for its object; HoldFor, with it,
+// snoozes a newer event for a while when an older one of its object is
+// still pending. Group: true lets the worker apply them in a
 // transaction shared with other grouped events fetched at about the same
 // time (WORKER_GROUP_MAX_SIZE, WORKER_GROUP_MAX_WAIT); set it only for
 // handlers that write through tx and never wait on the network.
