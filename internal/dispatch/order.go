@@ -205,9 +205,16 @@ func (w *Worker) hold(ctx context.Context, job *river.Job[hooklinetype.JobArgs])
 		return 0, nil
 	}
 	// Through the inbox's (source, object_key) index. A pruned event
-	// cannot be applied, so it is not waited for.
+	// cannot be applied, so it is not waited for. The query takes a
+	// transaction slot, so that held jobs, however many, use no more
+	// connections than the handlers' budget.
+	release, err := w.acquire(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("wait for a connection to look for older events of event %d: %w", job.Args.InboxID, err)
+	}
+	defer release()
 	var older string
-	err := w.pool.QueryRow(ctx, `
+	err = w.pool.QueryRow(ctx, `
 		SELECT o.event_id FROM inbox_events e
 		JOIN inbox_events o ON o.source = e.source AND o.object_key = e.object_key
 		WHERE e.id = $1 AND o.id <> e.id AND o.processed_at IS NULL AND o.pruned_at IS NULL
