@@ -118,7 +118,11 @@ func (x Extractor) Extract(header http.Header, body []byte) (Envelope, error) {
 	if _, at := Depth(body, MaxDepth); at >= 0 {
 		return Envelope{}, fmt.Errorf("%w: JSON nested deeper than %d levels (at byte %d)", ErrMalformed, MaxDepth, at)
 	}
-	inBody := slices.ContainsFunc(x.locators(), func(l Locator) bool { return l.JSON != "" })
+	// The id, type and API version, when located in the body, make it a
+	// JSON object. The object and time do not: they are optional, and a
+	// source whose other fields come from headers (Shopify, which may send
+	// XML) has them from a JSON body only.
+	inBody := slices.ContainsFunc([]Locator{x.ID, x.Type, x.APIVersion}, func(l Locator) bool { return l.JSON != "" })
 	if inBody {
 		// JSON is UTF-8 (RFC 8259); gjson would pass invalid bytes through.
 		if at := invalidUTF8(body); at >= 0 {
@@ -130,7 +134,8 @@ func (x Extractor) Extract(header http.Header, body []byte) (Envelope, error) {
 	}
 	// A source that reads nothing from the body may still be sent JSON,
 	// which its handlers will parse: hold it to the same rule.
-	if inBody || looksJSON(body) && gjson.ValidBytes(body) {
+	jsonBody := inBody || looksJSON(body) && gjson.ValidBytes(body)
+	if jsonBody {
 		if problem, at := CheckKeys(body, x.readPaths()); at >= 0 {
 			return Envelope{}, fmt.Errorf("%w: %s in a JSON object (at byte %d)", ErrMalformed, problem, at)
 		}
@@ -149,10 +154,10 @@ func (x Extractor) Extract(header http.Header, body []byte) (Envelope, error) {
 	if env.APIVersion, err = field(header, body, "api_version", x.APIVersion, MaxTypeLen); err != nil {
 		return Envelope{}, err
 	}
-	if env.Object, err = objectField(header, body, x.Object); err != nil {
+	if env.Object, err = objectField(header, body, jsonBody, x.Object); err != nil {
 		return Envelope{}, err
 	}
-	if env.Time, err = timeField(header, body, x.Time); err != nil {
+	if env.Time, err = timeField(header, body, jsonBody, x.Time); err != nil {
 		return Envelope{}, err
 	}
 	return env, nil

@@ -19,9 +19,13 @@ const MaxObjectLen = 255
 const MaxClockSkew = 5 * time.Minute
 
 // objectField reads the object key. Providers write some ids as JSON
-// numbers (Shopify's id), so a number is taken as its JSON text.
-func objectField(header http.Header, body []byte, loc Locator) (string, error) {
+// numbers (Shopify's id), so a number is taken as its JSON text. A body
+// that is not JSON (jsonBody false) has no object in it.
+func objectField(header http.Header, body []byte, jsonBody bool, loc Locator) (string, error) {
 	if loc.JSON != "" {
+		if !jsonBody {
+			return "", nil
+		}
 		if r := gjson.GetBytes(body, loc.JSON); r.Type == gjson.Number {
 			return r.Raw, nil
 		}
@@ -30,10 +34,14 @@ func objectField(header http.Header, body []byte, loc Locator) (string, error) {
 }
 
 // timeField reads the event time from the first of locs that is present.
-func timeField(header http.Header, body []byte, locs []Locator) (time.Time, error) {
+// A body that is not JSON (jsonBody false) has no time in it.
+func timeField(header http.Header, body []byte, jsonBody bool, locs []Locator) (time.Time, error) {
 	for _, loc := range locs {
 		var raw string
 		if loc.JSON != "" {
+			if !jsonBody {
+				continue
+			}
 			r := gjson.GetBytes(body, loc.JSON)
 			switch r.Type {
 			case gjson.Null:
