@@ -213,7 +213,10 @@ func (w *Worker) commitGroup(ctx context.Context, members []*member) ([]error, [
 				jobs = append(jobs, j)
 			}
 		}
-		due, gone, err := claim(ctx, tx, jobs)
+		due, gone, err := claim(ctx, tx, jobs, func(i int) bool {
+			a := jobs[i].Args
+			return a.Object != "" && held[lockKey(objectKey{a.Source, a.Object})]
+		})
 		if err != nil {
 			return err
 		}
@@ -223,10 +226,10 @@ func (w *Worker) commitGroup(ctx context.Context, members []*member) ([]error, [
 				continue
 			}
 			id := m.job.Args.InboxID
-			ev, ok := due[id]
+			d, ok := due[id]
 			switch {
 			case ok:
-				work = append(work, groupItem{index: i, ev: ev})
+				work = append(work, groupItem{index: i, ev: d.ev, known: d.known, mark: d.mark})
 			case gone[id]:
 				results[i] = river.JobCancel(fmt.Errorf("get event %d: %w", id, inbox.ErrNotFound))
 			default:
@@ -236,7 +239,7 @@ func (w *Worker) commitGroup(ctx context.Context, members []*member) ([]error, [
 		}
 		items := make([]orderItem, len(work))
 		for i, it := range work {
-			items[i] = orderItem{ev: it.ev, replay: members[it.index].job.Args.Replay}
+			items[i] = orderItem{ev: it.ev, replay: members[it.index].job.Args.Replay, known: it.known, mark: it.mark}
 		}
 		seq, err := w.sequence(ctx, tx, items, held)
 		if err != nil {
@@ -270,6 +273,9 @@ type routeKey struct{ source, eventType string }
 type groupItem struct {
 	index int // in the group's members
 	ev    hooklinetype.Event
+	// known and mark are the claim's reading of the object's mark.
+	known bool
+	mark  *mark
 }
 
 // runGroup runs the handlers of work in tx. A handler's failure is a

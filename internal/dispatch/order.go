@@ -38,10 +38,13 @@ func (m mark) after(t time.Time, id string) bool {
 	return cmp.Or(t.Compare(m.time), cmp.Compare(id, m.eventID)) < 0
 }
 
-// orderItem is a due event and whether a replay job claimed it.
+// orderItem is a due event, whether a replay job claimed it, and, if the
+// claim read it (known), its object's mark (nil: none).
 type orderItem struct {
 	ev     hooklinetype.Event
 	replay bool
+	known  bool
+	mark   *mark
 }
 
 // sequence is what ordering decided for the events of one transaction.
@@ -89,13 +92,23 @@ func (w *Worker) sequence(ctx context.Context, tx pgx.Tx, items []orderItem, hel
 	if len(byObject) == 0 {
 		return seq, nil
 	}
-	keys := make([]objectKey, 0, len(byObject))
+	// A mark the claim read is current if the object's lock was held
+	// before the claim's snapshot; any other is read after the locks.
+	seq.marks, seq.moved = map[objectKey]mark{}, map[objectKey]int64{}
+	var keys []objectKey
 	locks := make([]int64, 0, len(byObject))
-	for k := range byObject {
-		keys = append(keys, k)
-		if l := lockKey(k); !held[l] {
+	for k, idx := range byObject {
+		l := lockKey(k)
+		if !held[l] {
 			locks = append(locks, l)
 		}
+		if it := items[idx[0]]; held[l] && it.known {
+			if it.mark != nil {
+				seq.marks[k] = *it.mark
+			}
+			continue
+		}
+		keys = append(keys, k)
 	}
 	slices.Sort(locks)
 	locks = slices.Compact(locks)
@@ -108,11 +121,13 @@ func (w *Worker) sequence(ctx context.Context, tx pgx.Tx, items []orderItem, hel
 	}
 	// A new statement, after the locks: it sees the marks that every
 	// transaction that held them committed.
-	marks, err := readMarks(ctx, tx, keys)
-	if err != nil {
-		return nil, err
+	if len(keys) > 0 {
+		marks, err := readMarks(ctx, tx, keys)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(seq.marks, marks)
 	}
-	seq.marks, seq.moved = marks, map[objectKey]int64{}
 	for k, idx := range byObject {
 		sorted := slices.Clone(idx)
 		slices.SortFunc(sorted, func(a, b int) int {
@@ -140,6 +155,24 @@ func (w *Worker) sequence(ctx context.Context, tx pgx.Tx, items []orderItem, hel
 		}
 	}
 	return seq, nil
+}
+
+// lockObject takes in tx, waiting, the lock of the object job names for an
+// ordered handler (JobArgs.Object), and returns it as held; none for other
+// jobs, whose lock, if any, sequence takes after the claim.
+func (w *Worker) lockObject(ctx context.Context, tx pgx.Tx, job *river.Job[hooklinetype.JobArgs]) (map[int64]bool, error) {
+	a := job.Args
+	if a.Object == "" {
+		return nil, nil
+	}
+	if _, opts, _ := w.mux.Route(a.Source, a.Type); !opts.Ordered {
+		return nil, nil
+	}
+	l := lockKey(objectKey{a.Source, a.Object})
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, l); err != nil {
+		return nil, fmt.Errorf("lock object %s of event %s/%s: %w", a.Object, a.Source, a.EventID, err)
+	}
+	return map[int64]bool{l: true}, nil
 }
 
 // tryLockObjects takes in tx, without waiting, the locks of the objects

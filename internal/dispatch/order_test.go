@@ -417,3 +417,33 @@ func TestHoldForIsBounded(t *testing.T) {
 		WHERE a.event_id = 'evt_2' AND j.args->>'event_id' = 'evt_2'`).Scan(&held))
 	require.GreaterOrEqual(t, held, 1400*time.Millisecond, "held %s", held)
 }
+
+// TestJobsEnqueuedWithoutTheObjectAreStillOrdered: jobs enqueued before
+// their args carried the object key take the object's lock after the
+// claim, and read its mark then; they are ordered all the same.
+func TestJobsEnqueuedWithoutTheObjectAreStillOrdered(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, group := range []bool{false, true} {
+		t.Run(fmt.Sprintf("group=%t", group), func(t *testing.T) {
+			t.Parallel()
+			b := setupOrdered(t, orderedMux(&orderHandler{}, hooklinetype.HandlerOpts{Ordered: true, Group: group}), group)
+			b.ingest(t, subEvent("evt_2", 2, "sub_1"))
+			b.waitCompleted(t, 1)
+
+			old := subEvent("evt_1", 1, "sub_1")
+			tx, err := b.db.Pool.Begin(ctx)
+			require.NoError(t, err)
+			id, ok, err := inbox.Insert(ctx, tx, old)
+			require.NoError(t, err)
+			require.True(t, ok)
+			_, err = b.insert.InsertTx(ctx, tx, hooklinetype.JobArgs{InboxID: id, Source: old.Source, EventID: old.EventID, Type: old.Type}, nil)
+			require.NoError(t, err)
+			require.NoError(t, tx.Commit(ctx))
+			b.waitCompleted(t, 1)
+
+			require.Equal(t, []string{"evt_2"}, applied(t, b.db))
+			require.Equal(t, "evt_2", superseded(t, b.db)["evt_1"])
+		})
+	}
+}

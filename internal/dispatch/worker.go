@@ -135,7 +135,13 @@ func (w *Worker) applyOne(ctx context.Context, job *river.Job[hooklinetype.JobAr
 		var stale *hooklinetype.Event
 		err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
 			stale = nil
-			due, gone, err := claim(ctx, tx, []*river.Job[hooklinetype.JobArgs]{job})
+			// An ordered event's lock first, when its job names the
+			// object: the claim then reads the object's mark too.
+			held, err := w.lockObject(ctx, tx, job)
+			if err != nil {
+				return err
+			}
+			due, gone, err := claim(ctx, tx, []*river.Job[hooklinetype.JobArgs]{job}, func(int) bool { return len(held) > 0 })
 			switch {
 			case err != nil:
 				return err
@@ -144,16 +150,17 @@ func (w *Worker) applyOne(ctx context.Context, job *river.Job[hooklinetype.JobAr
 				result = river.JobCancel(fmt.Errorf("get event %d: %w", job.Args.InboxID, inbox.ErrNotFound))
 				return nil
 			}
-			ev, ok := due[job.Args.InboxID]
+			d, ok := due[job.Args.InboxID]
 			if !ok {
 				log.Info("event already applied; completing job without effect")
 				return nil
 			}
+			ev := d.ev
 			if !w.ordered(ev) {
 				return w.handle(ctx, tx, ev, log)
 			}
-			items := []orderItem{{ev: ev, replay: job.Args.Replay}}
-			seq, err := w.sequence(ctx, tx, items, nil)
+			items := []orderItem{{ev: ev, replay: job.Args.Replay, known: d.known, mark: d.mark}}
+			seq, err := w.sequence(ctx, tx, items, held)
 			if err != nil {
 				return err
 			}
@@ -190,21 +197,39 @@ func (w *Worker) failure(job *river.Job[hooklinetype.JobArgs], err error) error 
 	return err
 }
 
+// claimed is a due event, and, if its claim asked for it, the mark of its
+// object as the claim's snapshot saw it (nil: none).
+type claimed struct {
+	ev    hooklinetype.Event
+	known bool
+	mark  *mark
+}
+
 // claim marks, in tx, the events of jobs that are due as applied by them
 // (inbox.ClaimMany), and returns those events by row id, and the row ids
-// that no longer exist. The jobs' events must be distinct.
-func claim(ctx context.Context, tx pgx.Tx, jobs []*river.Job[hooklinetype.JobArgs]) (due map[int64]hooklinetype.Event, gone map[int64]bool, err error) {
+// that no longer exist. The jobs' events must be distinct. For the jobs
+// that withMark picks, whose object's lock tx already holds, it reads the
+// object's mark too.
+func claim(ctx context.Context, tx pgx.Tx, jobs []*river.Job[hooklinetype.JobArgs], withMark func(i int) bool) (due map[int64]claimed, gone map[int64]bool, err error) {
 	claims := make([]inbox.Claim, len(jobs))
 	for i, j := range jobs {
-		claims[i] = inbox.Claim{InboxID: j.Args.InboxID, JobID: j.ID, Replay: j.Args.Replay}
+		claims[i] = inbox.Claim{InboxID: j.Args.InboxID, JobID: j.ID, Replay: j.Args.Replay, Mark: withMark != nil && withMark(i)}
 	}
 	evs, err := inbox.ClaimMany(ctx, tx, claims)
 	if err != nil {
 		return nil, nil, err
 	}
-	due = make(map[int64]hooklinetype.Event, len(evs))
-	for _, ev := range evs {
-		due[ev.InboxID] = ev
+	asked := make(map[int64]bool, len(claims))
+	for _, c := range claims {
+		asked[c.InboxID] = c.Mark
+	}
+	due = make(map[int64]claimed, len(evs))
+	for _, c := range evs {
+		d := claimed{ev: c.Event, known: asked[c.InboxID]}
+		if c.MarkTime != nil && c.MarkEventID != nil {
+			d.mark = &mark{c.MarkTime.UTC(), *c.MarkEventID}
+		}
+		due[c.InboxID] = d
 	}
 	if len(due) == len(jobs) {
 		return due, nil, nil

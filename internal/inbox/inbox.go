@@ -83,6 +83,19 @@ func Insert(ctx context.Context, tx pgx.Tx, ev NewEvent) (int64, bool, error) {
 type Claim struct {
 	InboxID, JobID int64
 	Replay         bool
+	// Mark asks for the high-water mark of the event's object as well
+	// (object_watermarks), for an ordered handler whose caller already
+	// holds the object's lock: the claim's snapshot then sees every mark
+	// committed before, and saves the statement that would read it.
+	Mark bool
+}
+
+// Claimed is an event ClaimMany claimed, and, if its claim asked, its
+// object's mark: the newest applied event's time and id, nil if none.
+type Claimed struct {
+	hooklinetype.Event
+	MarkTime    *time.Time
+	MarkEventID *string
 }
 
 // ClaimMany marks, in tx, the claimed events that are due as applied by
@@ -97,22 +110,27 @@ type Claim struct {
 // row applied. Marking first costs nothing if a handler fails, since the
 // whole transaction then rolls back, and halves the inbox's writes
 // (a lock, then an update, each logged, cost twice one update).
-func ClaimMany(ctx context.Context, tx pgx.Tx, claims []Claim) ([]hooklinetype.Event, error) {
-	ids, jobs, replays := make([]int64, len(claims)), make([]int64, len(claims)), make([]bool, len(claims))
+func ClaimMany(ctx context.Context, tx pgx.Tx, claims []Claim) ([]Claimed, error) {
+	n := len(claims)
+	ids, jobs, replays, marks := make([]int64, n), make([]int64, n), make([]bool, n), make([]bool, n)
 	for i, c := range claims {
-		ids[i], jobs[i], replays[i] = c.InboxID, c.JobID, c.Replay
+		ids[i], jobs[i], replays[i], marks[i] = c.InboxID, c.JobID, c.Replay, c.Mark
 	}
+	// The columns follow hooklinetype.Event's fields, in order, then the
+	// mark's; the mark is looked up only where asked (an index probe each).
 	rows, err := tx.Query(ctx, `
 		UPDATE inbox_events e SET processed_at = now(), processed_by_job = u.job, superseded_by = NULL
-		FROM unnest($1::bigint[], $2::bigint[], $3::bool[]) AS u(id, job, replay)
+		FROM unnest($1::bigint[], $2::bigint[], $3::bool[], $4::bool[]) AS u(id, job, replay, mark)
 		WHERE e.id = u.id AND (e.processed_at IS NULL OR (u.replay AND e.processed_by_job IS DISTINCT FROM u.job))
 		RETURNING e.id, e.source, e.event_id, e.event_type, coalesce(e.api_version, ''), e.payload, e.headers, e.received_at,
-			coalesce(e.object_key, ''), coalesce(e.event_time, e.received_at)`,
-		ids, jobs, replays)
+			coalesce(e.object_key, ''), coalesce(e.event_time, e.received_at),
+			CASE WHEN u.mark THEN (SELECT w.event_time FROM object_watermarks w WHERE w.source = e.source AND w.object_key = e.object_key) END,
+			CASE WHEN u.mark THEN (SELECT w.event_id FROM object_watermarks w WHERE w.source = e.source AND w.object_key = e.object_key) END`,
+		ids, jobs, replays, marks)
 	if err != nil {
 		return nil, fmt.Errorf("claim %d events: %w", len(claims), err)
 	}
-	evs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[hooklinetype.Event])
+	evs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Claimed])
 	if err != nil {
 		return nil, fmt.Errorf("claim %d events: %w", len(claims), err)
 	}
