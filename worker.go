@@ -193,6 +193,7 @@ func RunWorker(ctx context.Context, cfg WorkerConfig, mux *Mux) error {
 	// limit (hookctl throttle). It comes before the job metrics, so that time
 	// spent waiting at the gate does not count as job duration.
 	gate := throttle.NewGate(hooklinetype.Queue, cfg.Concurrency, cfg.ThrottleMaxWait)
+	reg.MustRegister(metrics.NewGate(gate))
 	ctl := throttle.NewController(pool, gate, cfg.Concurrency, logger)
 	ctl.OnChange = jobMetrics.SetConcurrencyLimit
 	ctlCtx, stopCtl := context.WithCancel(context.WithoutCancel(ctx))

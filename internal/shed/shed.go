@@ -123,6 +123,42 @@ func (l *Limiter) Run(ctx context.Context, q Querier, interval time.Duration, lo
 	}
 }
 
+// Active is a source's shed limit in force.
+type Active struct {
+	Source string `json:"source"`
+	// Rate is the events per second each receiver admits from the source.
+	Rate  float64   `json:"rate"`
+	SetBy string    `json:"set_by"`
+	SetAt time.Time `json:"set_at"`
+}
+
+// List returns the shed limits in force, by source.
+func List(ctx context.Context, q Querier) ([]Active, error) {
+	rows, err := q.Query(ctx, `
+		SELECT substr(key, length($1) + 1), value, updated_by, updated_at
+		FROM hookline_settings WHERE starts_with(key, $1) ORDER BY key`, keyPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("list shed limits: %w", err)
+	}
+	active, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Active, error) {
+		var a Active
+		var value []byte
+		if err := r.Scan(&a.Source, &value, &a.SetBy, &a.SetAt); err != nil {
+			return a, err
+		}
+		var st Setting
+		if err := json.Unmarshal(value, &st); err != nil {
+			return a, fmt.Errorf("shed setting for %q=%s: %w", a.Source, value, err)
+		}
+		a.Rate = st.Rate
+		return a, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list shed limits: %w", err)
+	}
+	return active, nil
+}
+
 // Beginner starts transactions; *pgxpool.Pool is one.
 type Beginner interface {
 	Begin(ctx context.Context) (pgx.Tx, error)

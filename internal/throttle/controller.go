@@ -113,7 +113,8 @@ func (c *Controller) listen(ctx context.Context) error {
 	}
 }
 
-// refresh announces the process and sets the gate to its share.
+// refresh announces the process, with its gate's counts, and sets the gate
+// to its share.
 func (c *Controller) refresh(ctx context.Context, staleAfter time.Duration) error {
 	limit, set, err := GlobalLimit(ctx, c.pool)
 	if err != nil {
@@ -136,10 +137,15 @@ func (c *Controller) refresh(ctx context.Context, staleAfter time.Duration) erro
 		slices.Sort(ids)
 		effective = min(c.Configured, share(limit, ids, c.id))
 	}
+	// What the gate holds goes with the heartbeat, so hookctl status can
+	// tell jobs executing from jobs River counts as running that wait here.
+	executing, waiting := c.gate.Counts()
 	_, err = c.pool.Exec(ctx, `
-		INSERT INTO worker_processes (id, host, pid, configured_limit, effective_limit) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (id) DO UPDATE SET last_seen_at = now(), effective_limit = EXCLUDED.effective_limit`,
-		c.id, c.host, os.Getpid(), c.Configured, effective)
+		INSERT INTO worker_processes (id, host, pid, configured_limit, effective_limit, jobs_executing, jobs_waiting)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (id) DO UPDATE SET last_seen_at = now(), effective_limit = EXCLUDED.effective_limit,
+			jobs_executing = EXCLUDED.jobs_executing, jobs_waiting = EXCLUDED.jobs_waiting`,
+		c.id, c.host, os.Getpid(), c.Configured, effective, executing, waiting)
 	if err != nil {
 		return fmt.Errorf("announce worker %s: %w", c.id, err)
 	}
