@@ -58,6 +58,7 @@ not looked for. Instead these views are shown, each labelled for what it is:
   - WORKERS: River client ids (by default "<hostname>_<start time>") of the
     workers that hold running jobs now or finished jobs in the last 5
     minutes, from river_job.attempted_by. An idle worker does not appear.
+    Its running count is River's, jobs waiting at its gate included.
   - CONNECTIONS: this database's client connections from pg_stat_activity,
     by application name and address: receivers, workers and this hookctl
     alike. Without pg_read_all_stats, other roles' addresses are hidden.`,
@@ -161,7 +162,7 @@ func printStatus(out io.Writer, st ops.Status, notes []string) error {
 		fmt.Fprintln(tw)
 	}
 
-	fmt.Fprintln(tw, "WORKERS (active in the last 5 min)\tRUNNING\tCOMPLETED 5M\tFAILED 5M\tLAST ACTIVITY")
+	fmt.Fprintln(tw, "WORKERS (active in the last 5 min)\tRUNNING OR AT GATE\tCOMPLETED 5M\tFAILED 5M\tLAST ACTIVITY")
 	for _, w := range st.Workers {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", w.ClientID, w.Running, w.CompletedLast5m, w.FailedLast5m, fmtTime(w.LastActivityAt))
 	}
