@@ -302,5 +302,5 @@ func TestStatusShowsTheThrottleAndTheSheds(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, stdout, "Throttle              global limit 4, set by tester at ")
 	require.Contains(t, stdout, "Shed                  stripe at 200 events/s per receiver (set by tester at ")
-	require.Contains(t, stdout, "running: 1 executing, 0 waiting at the throttle gate, 1 not reported by a live worker")
+	require.Contains(t, stdout, "running: 1 executing, 0 waiting at the throttle gate, 1 at no live worker's gate")
 }

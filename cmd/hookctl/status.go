@@ -37,8 +37,9 @@ func newStatusCmd(getenv func(string) string) *cobra.Command {
     throttle gate. River marks a job running when a worker fetches it, so
     under "hookctl throttle 2" it may count 48 running jobs of which 46
     wait. The split comes from each worker's heartbeat (every second), so
-    jobs fetched since, or held by a worker that died, show as not
-    reported;
+    jobs fetched since, jobs finished whose completion River has not yet
+    recorded (it does so in batches), and jobs held by a worker that died
+    are shown apart, at no live worker's gate;
   - the new events the inbox received in the last hour, and the duplicate
     deliveries in that hour (counted in inbox_duplicates by the receivers).
 
@@ -220,10 +221,7 @@ func describeSheds(sheds []shed.Active) string {
 func describeRunningSplit(r throttle.Running) string {
 	s := fmt.Sprintf("%d executing, %d waiting at the throttle gate", r.Executing, r.WaitingAtGate)
 	if r.Unreported > 0 {
-		s += fmt.Sprintf(", %d not reported by a live worker (fetched in the last second, or held by a worker that died)", r.Unreported)
-	}
-	if r.WaitingAtGate > 0 {
-		s += " (River counts jobs waiting at the gate as running)"
+		s += fmt.Sprintf(", %d at no live worker's gate (fetched, or finished and not yet recorded by River's batched completer, since the last heartbeat; or held by a worker that died)", r.Unreported)
 	}
 	return s
 }

@@ -51,7 +51,7 @@ func NewQueue(db Querier, queue string, timeout time.Duration, logger *slog.Logg
 		jobs: prometheus.NewDesc("hookline_queue_jobs",
 			"Jobs in the events queue in each non-final state. running includes the jobs waiting at the workers' throttle gates: see hookline_queue_running_jobs.", []string{"state"}, nil),
 		running: prometheus.NewDesc("hookline_queue_running_jobs",
-			"The events queue's running jobs by phase, from the workers' heartbeats: executing, waiting_at_gate (fetched, waiting for a slot under hookctl throttle), or unreported (fetched in the last second, or held by a worker that died). The phases add up to hookline_queue_jobs{state=\"running\"}.",
+			"The events queue's running jobs by phase, from the workers' heartbeats: executing, waiting_at_gate (fetched, waiting for a slot under hookctl throttle), or unreported (fetched, or finished and not yet recorded by River's batched completer, since the last heartbeat; or held by a worker that died). The phases add up to hookline_queue_jobs{state=\"running\"}.",
 			[]string{"phase"}, nil),
 		oldest: prometheus.NewDesc("hookline_queue_oldest_available_age_seconds",
 			"How long the oldest available job has been ready to run; 0 when none is.", nil, nil),

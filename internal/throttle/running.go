@@ -24,10 +24,11 @@ type Running struct {
 	// WaitingAtGate jobs were fetched and wait for a slot under the
 	// throttle, without their timeout running.
 	WaitingAtGate int64 `json:"waiting_at_gate"`
-	// Unreported jobs are running to River but no live process reported
-	// them: fetched since the last heartbeat (within a second), or held by
-	// a process that died, which River's rescuer retries after
-	// WORKER_RESCUE_AFTER.
+	// Unreported jobs are running to River but at no live process's gate
+	// as of its last heartbeat (a second at most): fetched since, or
+	// finished and not yet recorded, as River's completer records
+	// completions in batches; or held by a process that died, which
+	// River's rescuer retries after WORKER_RESCUE_AFTER.
 	Unreported int64 `json:"unreported"`
 }
 
