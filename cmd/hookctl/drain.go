@@ -29,7 +29,9 @@ draining, and a retryable job waits out its backoff (hours or days after
 many attempts). Use --timeout. A paused queue cannot drain; drain says so.
 
 On a terminal it redraws one line: the jobs remaining, the rate at which
-they fall (jobs/s) and an estimated time left. Otherwise it prints a line
+they fall (jobs/s) and an estimated time left. Its running count is River's,
+which includes the jobs fetched by a worker that wait at its throttle gate
+(hookctl throttle); the line says how many of them wait. Otherwise it prints a line
 whenever the count changes (and every 30 s). With --json, progress goes to
 stderr and a summary to stdout.
 
