@@ -260,6 +260,12 @@ func TestShedRefusesASourceThatIsNotConfigured(t *testing.T) {
 	require.EqualError(t, err, `source "stripe" is not configured: HOOKLINE_SOURCES=`+path+` declares github, shop (--force sheds it anyway, for receivers configured otherwise)`)
 	_, _, err = b.hookctl(t, "shed", "shpo", "--rate", "5")
 	require.ErrorContains(t, err, `did you mean "shop"?`)
+
+	// A file hookctl cannot read is no licence to shed any name.
+	b.setenv("HOOKLINE_SOURCES", filepath.Join(t.TempDir(), "missing.yaml"))
+	_, _, err = b.hookctl(t, "shed", "github", "--rate", "5")
+	require.ErrorContains(t, err, "check the source name: HOOKLINE_SOURCES=")
+	require.ErrorContains(t, err, `cannot read the file: no such file or directory (--force sheds "github" without the check)`)
 }
 
 func TestStatusShowsTheThrottleAndTheSheds(t *testing.T) {
