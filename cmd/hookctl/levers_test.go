@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -134,6 +135,11 @@ func TestStatusShowsJobsWaitingAtTheGateUnderThrottle2(t *testing.T) {
 	require.ErrorIs(t, err, ops.ErrDrainTimeout)
 	require.Contains(t, stdout, "running 8 (6 of them waiting at the throttle gate)")
 	require.ErrorContains(t, err, "running 8 of which 6 wait at the throttle gate")
+	stdout, _, err = b.hookctl(t, "drain", "--timeout", "200ms", "--interval", "50ms", "--json")
+	require.ErrorIs(t, err, ops.ErrDrainTimeout)
+	var res ops.DrainResult
+	require.NoError(t, json.Unmarshal([]byte(stdout), &res), "stdout: %s", stdout)
+	require.Equal(t, throttle.Running{Executing: 2, WaitingAtGate: 6}, res.Running)
 
 	stdout, _, err = b.hookctl(t, "throttle")
 	require.NoError(t, err)
