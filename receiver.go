@@ -12,6 +12,7 @@ import (
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hookline/hookline/internal/config"
 	"github.com/hookline/hookline/internal/dbpool"
@@ -22,6 +23,7 @@ import (
 	"github.com/hookline/hookline/internal/receiver"
 	"github.com/hookline/hookline/internal/shed"
 	"github.com/hookline/hookline/internal/sources"
+	"github.com/hookline/hookline/internal/tracing"
 )
 
 // ReceiverConfig is a receiver's configuration. LoadReceiverConfig reads it
@@ -113,6 +115,13 @@ type ReceiverConfig struct {
 	LogFormat string `env:"LOG_FORMAT" envDefault:"json"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel slog.Level `env:"LOG_LEVEL" envDefault:"info"`
+	// TraceIncoming says what the receiver does with a request's
+	// traceparent header when tracing is on (the standard OTEL_* variables,
+	// docs/CONFIGURATION.md): ignore starts a new trace, link starts one
+	// linked to the sender's, parent continues the sender's. A header from
+	// the internet can force sampling or graft events onto a stranger's
+	// trace: use link or parent only behind a gateway that sets it.
+	TraceIncoming string `env:"RECEIVER_TRACE_INCOMING" envDefault:"ignore"`
 
 	// Getenv is where the secrets that the sources name are read, when the
 	// receiver starts: LoadReceiverConfig sets it to its own getenv, and
@@ -121,6 +130,9 @@ type ReceiverConfig struct {
 	// Logger, if set, receives the receiver's logs; otherwise they go to
 	// standard error as LOG_FORMAT and LOG_LEVEL say.
 	Logger *slog.Logger `env:"-"`
+	// TracerProvider, if set, receives the receiver's spans, and the
+	// OTEL_* variables are not read; its owner shuts it down.
+	TracerProvider trace.TracerProvider `env:"-"`
 }
 
 // LoadReceiverConfig reads a receiver's configuration from the environment
@@ -161,6 +173,20 @@ func RunReceiver(ctx context.Context, cfg ReceiverConfig) error {
 	getenv := cfg.Getenv
 	if getenv == nil {
 		getenv = os.Getenv
+	}
+	tr, err := setupTracing(ctx, getenv, cfg.TracerProvider, "hookline-receiver")
+	if err != nil {
+		return err
+	}
+	// Registered first, so it runs last: the final batch's spans are
+	// flushed too.
+	defer shutdownTracing(ctx, logger, tr)
+	incoming, _ := tracing.ParseIncoming(cfg.TraceIncoming) // checked by Validate
+	var tracer trace.Tracer
+	if tr.Enabled() {
+		logger = logging.WithTrace(logger)
+		tracer = tr.Tracer()
+		logger.Info("tracing on", "exporters", tr.Exporters, "incoming_trace", incoming)
 	}
 	// Without a sources file, STRIPE_WEBHOOK_SECRET and BANK_WEBHOOK_SECRET
 	// (or their _FILE forms) declare the stripe and bank sources.
@@ -243,6 +269,8 @@ func RunReceiver(ctx context.Context, cfg ReceiverConfig) error {
 		Recorder:       metrics.NewReceiver(reg),
 		Metrics:        metrics.Handler(reg, logger),
 		TrustedProxies: trusted,
+		Tracer:         tracer,
+		TraceIncoming:  incoming,
 	})
 	if cfg.DebugAddr != "" {
 		go serveDebug(logger, cfg.DebugAddr)
@@ -300,6 +328,9 @@ func (c ReceiverConfig) Validate() error {
 			c.ReadHeaderTimeout, c.ReadTimeout, c.WriteTimeout, c.IdleTimeout)
 	case c.ReadHeaderTimeout > c.ReadTimeout:
 		return fmt.Errorf("RECEIVER_READ_HEADER_TIMEOUT=%s must not exceed RECEIVER_READ_TIMEOUT=%s, which includes the headers", c.ReadHeaderTimeout, c.ReadTimeout)
+	}
+	if _, err := tracing.ParseIncoming(c.TraceIncoming); err != nil {
+		return err
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ package ingest
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -61,6 +62,7 @@ func NewSingle(pool *pgxpool.Pool, rc *river.Client[pgx.Tx]) *Single {
 // was stored.
 func (s *Single) Ingest(ctx context.Context, ev inbox.NewEvent) (Outcome, error) {
 	defer release(ev)
+	span, metadata := startCommit(ctx, time.Now(), 1)
 	outcome := Duplicate
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if err := inbox.LockReplayKeys(ctx, tx, []inbox.NewEvent{ev}); err != nil {
@@ -84,12 +86,13 @@ func (s *Single) Ingest(ctx context.Context, ev inbox.NewEvent) (Outcome, error)
 			return inbox.RecordDuplicates(ctx, tx, map[string]int{ev.Source: 1})
 		}
 		args := hooklinetype.JobArgs{InboxID: id, Source: ev.Source, EventID: ev.EventID, Type: ev.Type}
-		if _, err := s.river.InsertTx(ctx, tx, args, nil); err != nil {
+		if _, err := s.river.InsertTx(ctx, tx, args, insertOpts(metadata)); err != nil {
 			return fmt.Errorf("enqueue event %s/%s: %w", ev.Source, ev.EventID, err)
 		}
 		outcome = Accepted
 		return nil
 	})
+	endCommit(span, outcome, err)
 	if err != nil {
 		return 0, fmt.Errorf("ingest event %s/%s: %w", ev.Source, ev.EventID, err)
 	}

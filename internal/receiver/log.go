@@ -15,8 +15,10 @@ import (
 const (
 	logSource  = "hookline.source"
 	logEventID = "hookline.event_id"
-	logOutcome = "hookline.outcome"
-	logReason  = "hookline.reason"
+	// Only on the request's span: the event's type, from a verified body.
+	logEventType = "hookline.event_type"
+	logOutcome   = "hookline.outcome"
+	logReason    = "hookline.reason"
 	// Only on signature failures.
 	logSecretsTried = "hookline.secrets_tried"
 	logBodySHA256   = "hookline.body_sha256"

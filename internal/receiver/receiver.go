@@ -13,11 +13,13 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hookline/hookline/internal/envelope"
 	"github.com/hookline/hookline/internal/health"
 	"github.com/hookline/hookline/internal/inbox"
 	"github.com/hookline/hookline/internal/ingest"
+	"github.com/hookline/hookline/internal/tracing"
 	"github.com/hookline/hookline/internal/verify"
 )
 
@@ -90,6 +92,12 @@ type Options struct {
 	// the client and X-Forwarded-For is ignored. Loopback, link-local and
 	// private addresses are trusted only if listed here.
 	TrustedProxies []netip.Prefix
+	// Tracer, if set, traces each webhook request (a span with children
+	// for verification and envelope parsing); nil turns tracing off.
+	Tracer trace.Tracer
+	// TraceIncoming says what to do with a request's traceparent header:
+	// ignore it (the default), link to it, or continue its trace.
+	TraceIncoming tracing.Incoming
 }
 
 // Recorder receives one report per answered webhook request. It is an
@@ -110,6 +118,10 @@ func New(logger *slog.Logger, sources []Source, ing Ingester, db health.Pinger, 
 	e.HidePort = true
 	e.HTTPErrorHandler = errorHandler(logger)
 	e.IPExtractor = ipExtractor(opts.TrustedProxies)
+	// Outside the request log, so that its line carries the trace's ids.
+	if opts.Tracer != nil {
+		e.Use(traceRequests(opts.Tracer, opts.TraceIncoming))
+	}
 	e.Use(logRequests(logger, opts.Recorder))
 	// Inside the request log, so that a request that panics is still
 	// logged and counted, as a 500.

@@ -18,6 +18,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/tidwall/gjson"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 
 	"github.com/hookline/hookline/internal/envelope"
 	"github.com/hookline/hookline/internal/inbox"
@@ -133,13 +135,22 @@ func handleWebhook(logger *slog.Logger, sources []Source, ing Ingester, opts Opt
 			return echo.NewHTTPError(http.StatusBadRequest, msgUnreadable)
 		}
 
-		if err := src.Verifier.Verify(c.Request().Header, body); err != nil {
+		span := startSpan(c.Request().Context(), opts.Tracer, SpanVerify)
+		err = src.Verifier.Verify(c.Request().Header, body)
+		if err != nil {
 			c.Set(logOutcome, "bad_signature")
+			// The reason is one of a fixed set; the error's text is not
+			// recorded, lest it ever quote a header.
+			span.SetStatus(codes.Error, "bad signature")
 			var ve *verify.Error
 			if errors.As(err, &ve) {
 				c.Set(logReason, string(ve.Reason))
 				c.Set(logSecretsTried, strconv.Itoa(ve.SecretsTried))
+				span.SetAttributes(attribute.String("hookline.verify.reason", string(ve.Reason)))
 			}
+		}
+		span.End()
+		if err != nil {
 			// A digest lets an operator match the failure with the sender's
 			// own records without the body ever reaching the logs.
 			sum := sha256.Sum256(body)
@@ -154,12 +165,18 @@ func handleWebhook(logger *slog.Logger, sources []Source, ing Ingester, opts Opt
 			}
 		}
 
+		span = startSpan(c.Request().Context(), opts.Tracer, SpanEnvelope)
 		env, err := src.Envelope.Extract(c.Request().Header, body)
 		if err != nil {
+			// The message may quote the body: it goes to the sender only.
+			span.SetStatus(codes.Error, "malformed")
+			span.End()
 			c.Set(logOutcome, "malformed")
 			return echo.NewHTTPError(http.StatusBadRequest, err.Error())
 		}
+		span.End()
 		c.Set(logEventID, env.ID)
+		c.Set(logEventType, env.Type)
 		if len(src.EventTypes) > 0 && !src.EventTypes[env.Type] {
 			c.Set(logOutcome, "type_refused")
 			return echo.NewHTTPError(http.StatusBadRequest, msgTypeRefused)
