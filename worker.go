@@ -12,6 +12,9 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
+	"github.com/riverqueue/rivercontrib/otelriver"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hookline/hookline/hooklinetype"
 	"github.com/hookline/hookline/internal/config"
@@ -23,6 +26,7 @@ import (
 	"github.com/hookline/hookline/internal/ops"
 	"github.com/hookline/hookline/internal/retention"
 	"github.com/hookline/hookline/internal/throttle"
+	"github.com/hookline/hookline/internal/tracing"
 )
 
 // maxAutoConns caps a worker's automatic pool size: a worker at any
@@ -130,6 +134,13 @@ type WorkerConfig struct {
 	// Logger, if set, receives the worker's logs; otherwise they go to
 	// standard error as LOG_FORMAT and LOG_LEVEL say.
 	Logger *slog.Logger `env:"-"`
+	// Getenv is where the standard OTEL_* variables are read, when the
+	// worker starts: LoadWorkerConfig sets it to its own getenv, and
+	// RunWorker uses os.Getenv when it is nil.
+	Getenv func(string) string `env:"-"`
+	// TracerProvider, if set, receives the worker's spans, and the OTEL_*
+	// variables are not read; its owner shuts it down.
+	TracerProvider trace.TracerProvider `env:"-"`
 }
 
 // RunWorker runs a worker until ctx ends: a River client that applies
@@ -152,6 +163,33 @@ func RunWorker(ctx context.Context, cfg WorkerConfig, mux *Mux) error {
 			return fmt.Errorf("LOG_FORMAT: %w", err)
 		}
 	}
+	getenv := cfg.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	tr, err := setupTracing(ctx, getenv, cfg.TracerProvider, "hookline-worker")
+	if err != nil {
+		return err
+	}
+	defer shutdownTracing(ctx, logger, tr)
+	var (
+		tracer     trace.Tracer
+		middleware []rivertype.Middleware
+	)
+	if tr.Enabled() {
+		logger = logging.WithTrace(logger)
+		tracer = tr.Tracer()
+		// JobContext first: otelriver's work span then continues the trace
+		// stored with the job, as a child, and the handler's span is its
+		// child. otelriver's own propagation would only link to it.
+		middleware = append(middleware, &tracing.JobContext{}, otelriver.NewMiddleware(&otelriver.MiddlewareConfig{
+			EnableWorkSpanJobKindSuffix: true,
+			TracerProvider:              tr.Provider,
+			// Metrics stay Prometheus's (/metrics); these would go nowhere.
+			MeterProvider: metricnoop.NewMeterProvider(),
+		}))
+		logger.Info("tracing on", "exporters", tr.Exporters)
+	}
 
 	// Connections do not follow concurrency: handler transactions share
 	// WORKER_TRANSACTIONS slots, and grouped events share transactions.
@@ -171,7 +209,7 @@ func RunWorker(ctx context.Context, cfg WorkerConfig, mux *Mux) error {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, dispatch.NewWorker(pool, mux, logger, dispatch.WorkerOpts{
 		Transactions: cfg.Transactions, GroupMaxSize: cfg.GroupMaxSize, GroupMaxWait: cfg.GroupMaxWait,
-		Observer: metrics.NewGroup(reg),
+		Observer: metrics.NewGroup(reg), Tracer: tracer,
 	}))
 	queues := map[string]river.QueueConfig{hooklinetype.Queue: {MaxWorkers: cfg.Concurrency}}
 	var periodic []*river.PeriodicJob
@@ -213,7 +251,7 @@ func RunWorker(ctx context.Context, cfg WorkerConfig, mux *Mux) error {
 		FetchPollInterval:    cfg.FetchPollInterval,
 		JobTimeout:           cfg.JobTimeout,
 		Logger:               logger,
-		Middleware:           []rivertype.Middleware{gate, jobMetrics},
+		Middleware:           append(middleware, gate, jobMetrics),
 		PeriodicJobs:         periodic,
 		Queues:               queues,
 		RescueStuckJobsAfter: cfg.RescueAfter,
@@ -258,6 +296,7 @@ func LoadWorkerConfig(getenv func(string) string) (WorkerConfig, error) {
 	if err := config.Load(getenv, &cfg); err != nil {
 		return cfg, err
 	}
+	cfg.Getenv = getenv
 	return cfg, cfg.Validate()
 }
 

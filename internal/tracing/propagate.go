@@ -63,7 +63,7 @@ type JobContext struct {
 }
 
 // Work implements rivertype.WorkerMiddleware.
-func (JobContext) Work(ctx context.Context, job *rivertype.JobRow, doInner func(context.Context) error) error {
+func (*JobContext) Work(ctx context.Context, job *rivertype.JobRow, doInner func(context.Context) error) error {
 	if sc := FromJobMetadata(job.Metadata); sc.IsValid() {
 		ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
 	}
