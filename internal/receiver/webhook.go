@@ -176,7 +176,9 @@ func handleWebhook(logger *slog.Logger, sources []Source, ing Ingester, opts Opt
 		}
 		span.End()
 		c.Set(logEventID, env.ID)
-		c.Set(logEventType, env.Type)
+		if opts.Tracer != nil {
+			c.Set(logEventType, env.Type) // for the span; boxing it costs an allocation
+		}
 		if len(src.EventTypes) > 0 && !src.EventTypes[env.Type] {
 			c.Set(logOutcome, "type_refused")
 			return echo.NewHTTPError(http.StatusBadRequest, msgTypeRefused)
