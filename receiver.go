@@ -116,8 +116,8 @@ type ReceiverConfig struct {
 	// LogLevel is debug, info, warn or error.
 	LogLevel slog.Level `env:"LOG_LEVEL" envDefault:"info"`
 	// TraceIncoming says what the receiver does with a request's
-	// traceparent header when tracing is on (the standard OTEL_* variables,
-	// docs/CONFIGURATION.md): ignore starts a new trace, link starts one
+	// traceparent header when tracing is on (OTEL_TRACES_EXPORTER and the
+	// other standard OTEL_* variables): ignore starts a new trace, link starts one
 	// linked to the sender's, parent continues the sender's. A header from
 	// the internet can force sampling or graft events onto a stranger's
 	// trace: use link or parent only behind a gateway that sets it.

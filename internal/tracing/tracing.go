@@ -142,7 +142,7 @@ func newExporter(ctx context.Context, getenv func(string) string, name string, s
 		}
 		return exp, nil
 	}
-	protocol := firstSet(getenv, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
+	protocol := strings.TrimSpace(cmp.Or(getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"), getenv("OTEL_EXPORTER_OTLP_PROTOCOL")))
 	traces, base := getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"), getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
 	switch protocol {
 	case "", "http/protobuf":
@@ -244,13 +244,4 @@ func resourceFromEnv(getenv func(string) string, defaultService string) (*resour
 		return nil, fmt.Errorf("trace resource: %w", err)
 	}
 	return res, nil
-}
-
-func firstSet(getenv func(string) string, names ...string) string {
-	for _, n := range names {
-		if v := strings.TrimSpace(getenv(n)); v != "" {
-			return v
-		}
-	}
-	return ""
 }
