@@ -74,8 +74,12 @@ func (b *bench) ceiling(ctx context.Context, rep *report) error {
 	return nil
 }
 
-func (b *bench) single(ctx context.Context, rep *report) error { return b.receiver(ctx, rep, "single", "") }
-func (b *bench) batch(ctx context.Context, rep *report) error  { return b.receiver(ctx, rep, "batch", "") }
+func (b *bench) single(ctx context.Context, rep *report) error {
+	return b.receiver(ctx, rep, "single", "")
+}
+func (b *bench) batch(ctx context.Context, rep *report) error {
+	return b.receiver(ctx, rep, "batch", "")
+}
 
 // traced measures batch mode with tracing on at the default sampling
 // (parentbased_always_on: every request), exporting over OTLP/HTTP to a
