@@ -8,9 +8,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hookline/hookline/hooklinetype"
 	"github.com/hookline/hookline/internal/inbox"
+	"github.com/hookline/hookline/internal/tracing"
 )
 
 // ErrDuplicate is returned by Enqueue for an event whose source and id are
@@ -22,7 +24,9 @@ var ErrDuplicate = errors.New("event already stored")
 // worker (hookline.RunWorker, or NewRiverWorker in the application's own
 // River client) against the database. Commit tx for the worker to see
 // them. ev.InboxID is ignored; the event returned carries the stored
-// row's id. The payload is stored as given: Enqueue verifies nothing.
+// row's id. The payload is stored as given: Enqueue verifies nothing. The
+// job carries the trace context of ctx's span, if any, as the receiver's
+// jobs carry their request's.
 func Enqueue(ctx context.Context, tx pgx.Tx, ev hooklinetype.Event) (hooklinetype.Event, error) {
 	id, inserted, err := inbox.Insert(ctx, tx, inbox.NewEvent{
 		Source: ev.Source, EventID: ev.EventID, Type: ev.Type, APIVersion: ev.APIVersion,
@@ -41,7 +45,13 @@ func Enqueue(ctx context.Context, tx pgx.Tx, ev hooklinetype.Event) (hooklinetyp
 		return ev, fmt.Errorf("create river client: %w", err)
 	}
 	args := hooklinetype.JobArgs{InboxID: id, Source: ev.Source, EventID: ev.EventID, Type: ev.Type}
-	if _, err := rc.InsertTx(ctx, tx, args, nil); err != nil {
+	// As the receiver stores its commit span's: the worker's spans then
+	// join the trace of the span in ctx, if any.
+	var opts *river.InsertOpts
+	if md := tracing.JobMetadata(trace.SpanContextFromContext(ctx)); md != nil {
+		opts = &river.InsertOpts{Metadata: md}
+	}
+	if _, err := rc.InsertTx(ctx, tx, args, opts); err != nil {
 		return ev, fmt.Errorf("enqueue event %s/%s: %w", ev.Source, ev.EventID, err)
 	}
 	ev.InboxID = id
