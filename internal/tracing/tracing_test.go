@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -14,6 +15,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/grpc"
 
 	"github.com/hookline/hookline/internal/tracing"
 )
@@ -84,6 +87,25 @@ func TestNew(t *testing.T) {
 		require.NoError(t, tr.Shutdown(ctx))
 		require.Equal(t, int32(1), posts.Load())
 	})
+	t.Run("OTEL_EXPORTER_OTLP_PROTOCOL=grpc exports over gRPC", func(t *testing.T) {
+		t.Parallel()
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		collector := &grpcCollector{}
+		srv := grpc.NewServer()
+		coltracepb.RegisterTraceServiceServer(srv, collector)
+		go func() { _ = srv.Serve(l) }()
+		defer srv.Stop()
+		tr, err := tracing.New(ctx, env(map[string]string{
+			"OTEL_EXPORTER_OTLP_ENDPOINT": "http://" + l.Addr().String(),
+			"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+		}), "hookline-test", io.Discard)
+		require.NoError(t, err)
+		_, span := tr.Tracer().Start(ctx, "hookline.receive")
+		span.End()
+		require.NoError(t, tr.Shutdown(ctx))
+		require.Equal(t, int32(1), collector.spans.Load())
+	})
 	t.Run("bad values are refused naming their variable", func(t *testing.T) {
 		t.Parallel()
 		for m, want := range map[*map[string]string]string{
@@ -113,6 +135,21 @@ func TestNew(t *testing.T) {
 		require.False(t, sampled(map[string]string{"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0"}))
 		require.True(t, sampled(map[string]string{"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "1"}))
 	})
+}
+
+// grpcCollector counts the spans exported to it over OTLP/gRPC.
+type grpcCollector struct {
+	coltracepb.UnimplementedTraceServiceServer
+	spans atomic.Int32
+}
+
+func (c *grpcCollector) Export(_ context.Context, req *coltracepb.ExportTraceServiceRequest) (*coltracepb.ExportTraceServiceResponse, error) {
+	for _, rs := range req.GetResourceSpans() {
+		for _, ss := range rs.GetScopeSpans() {
+			c.spans.Add(int32(len(ss.GetSpans())))
+		}
+	}
+	return &coltracepb.ExportTraceServiceResponse{}, nil
 }
 
 func TestJobMetadataCarriesTheSpanContext(t *testing.T) {
