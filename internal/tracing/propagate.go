@@ -85,9 +85,11 @@ const (
 	IncomingParent Incoming = "parent"
 )
 
-// ParseIncoming checks a RECEIVER_TRACE_INCOMING value.
+// ParseIncoming checks a RECEIVER_TRACE_INCOMING value; empty is ignore.
 func ParseIncoming(s string) (Incoming, error) {
 	switch in := Incoming(s); in {
+	case "":
+		return IncomingIgnore, nil
 	case IncomingIgnore, IncomingLink, IncomingParent:
 		return in, nil
 	}
