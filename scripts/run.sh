@@ -11,8 +11,10 @@ source scripts/lib.sh
 RECEIVER_PID=
 WORKER_PID=
 
+# Where the binaries are: make build's folder, unless a test built them elsewhere.
+BIN=${HOOKLINE_BIN:-bin}
 for bin in receiver worker hookctl; do
-	[[ -x bin/$bin ]] || hl_die "bin/$bin is missing: run 'make build' (or use 'make run', which builds first)"
+	[[ -x $BIN/$bin ]] || hl_die "$BIN/$bin is missing: run 'make build' (or use 'make run', which builds first)"
 done
 
 # ensure_hookline_db creates database hookline on 127.0.0.1:PORT unless it exists.
@@ -84,7 +86,7 @@ export WORKER_ADDR=${WORKER_ADDR:-127.0.0.1:9091}
 # development user "dev" with a password generated once into a file that
 # .gitignore keeps out of the repository, and only on a loopback address:
 # on any other, River UI stays off until real credentials are set.
-RIVERUI_PASSWORD_PATH=.dev/riverui-password
+RIVERUI_PASSWORD_PATH=${HOOKLINE_DEV_RIVERUI_PASSWORD:-.dev/riverui-password}
 riverui_dev=""
 is_loopback() {
 	local host=${1%:*}
@@ -93,14 +95,16 @@ is_loopback() {
 if [[ -z ${RIVERUI_USERNAME:-}${RIVERUI_USERNAME_FILE:-}${RIVERUI_PASSWORD:-}${RIVERUI_PASSWORD_FILE:-}${RIVERUI_TOKEN:-}${RIVERUI_TOKEN_FILE:-} ]]; then
 	if is_loopback "$WORKER_ADDR"; then
 		if [[ ! -s $RIVERUI_PASSWORD_PATH ]]; then
-			mkdir -p .dev
+			mkdir -p "$(dirname "$RIVERUI_PASSWORD_PATH")"
 			# 18 random bytes: 24 characters of base64 without / or +.
 			(umask 077 && head -c 18 /dev/urandom | base64 | tr '/+' '_-' >"$RIVERUI_PASSWORD_PATH") ||
 				hl_die "cannot write River UI's development password to $RIVERUI_PASSWORD_PATH"
 			hl_log "generated River UI's development password into $RIVERUI_PASSWORD_PATH"
 		fi
 		export RIVERUI_USERNAME=dev
-		export RIVERUI_PASSWORD_FILE=$PWD/$RIVERUI_PASSWORD_PATH
+		RIVERUI_PASSWORD_FILE=$RIVERUI_PASSWORD_PATH
+		[[ $RIVERUI_PASSWORD_FILE == /* ]] || RIVERUI_PASSWORD_FILE=$PWD/$RIVERUI_PASSWORD_FILE
+		export RIVERUI_PASSWORD_FILE
 		riverui_dev=1
 	else
 		hl_log "River UI is off: WORKER_ADDR=$WORKER_ADDR is not a loopback address, so the development credentials are not used; set RIVERUI_USERNAME and RIVERUI_PASSWORD (or RIVERUI_TOKEN) to turn it on"
@@ -108,7 +112,7 @@ if [[ -z ${RIVERUI_USERNAME:-}${RIVERUI_USERNAME_FILE:-}${RIVERUI_PASSWORD:-}${R
 fi
 
 # 3. The schema.
-bin/hookctl migrate
+"$BIN"/hookctl migrate
 
 # 4. The processes. Each one's output goes through a prefixer that ignores
 # INT and TERM: on Ctrl-C it must outlive its process, or that process's
@@ -120,9 +124,9 @@ prefix() {
 		printf '[%s] %s\n' "$1" "$line"
 	done
 }
-bin/receiver > >(prefix receiver) 2>&1 &
+"$BIN"/receiver > >(prefix receiver) 2>&1 &
 RECEIVER_PID=$!
-bin/worker > >(prefix worker) 2>&1 &
+"$BIN"/worker > >(prefix worker) 2>&1 &
 WORKER_PID=$!
 
 # 5. How to use it. The URL holds no password in development.
