@@ -17,8 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/tidwall/gjson"
 
-	"github.com/hookline/hookline/internal/config"
-	"github.com/hookline/hookline/internal/verify"
+	"github.com/hookline/hookline/internal/sources"
 )
 
 // maxSendBytes bounds a --data body: the receiver's largest allowed
@@ -92,9 +91,9 @@ func templatesHelp() string {
 func newSendCmd(getenv func(string) string) *cobra.Command {
 	var o sendOpts
 	cmd := &cobra.Command{
-		Use:   "send stripe|bank (--type T | --data @FILE | --data -)",
-		Short: "Sign an event as the provider would, and post it",
-		Long: `Sign an event the way Stripe or the bank would, post it to a running
+		Use:   "send <source> (--type T | --data @FILE | --data -)",
+		Short: "Sign an event as its provider would, and post it",
+		Long: `Sign an event the way the source's provider would, post it to a running
 receiver, and print the answer. Like "stripe trigger", it is for demos and
 local development.
 
@@ -104,28 +103,30 @@ given whole with --data @FILE or --data - (standard input) and sent byte for
 byte as read. Templates, one for each event type the example handlers apply:
 
 ` + templatesHelp() + `
-The secret is --secret, or else the first entry of STRIPE_WEBHOOK_SECRET or
-BANK_WEBHOOK_SECRET. Stripe bodies are signed with a Stripe-Signature header
-(timestamp now), bank bodies with X-Hmac-Signature (hex HMAC-SHA256 of the
-body). --tamper changes the body after signing it, which the receiver must
-refuse.`,
+The source is one of HOOKLINE_SOURCES's, signed by its type with its first
+secret, or, without a sources file, stripe or bank, signed with the first
+entry of STRIPE_WEBHOOK_SECRET or BANK_WEBHOOK_SECRET; --secret replaces
+the secret. A source that reads the event id or type from a header (GitHub,
+Shopify, Standard Webhooks' webhook-id) gets --id (default: a new one) and
+--type there; for the others they are in the body. --tamper changes the
+body after signing it, which the receiver must refuse.`,
 		Example: `  hookctl send stripe --type charge.succeeded --customer cus_1 --amount 2000
   hookctl send stripe --type invoice.paid --customer cus_1 --amount 4900
   hookctl send bank --type transfer.settled --account acc_9 --amount-cents 1250
   hookctl send stripe --data @testdata/invoice_paid.json
-  jq -c '.id = "evt_\(now)"' event.json | hookctl send stripe --data -`,
-		Args:      cobra.ExactArgs(1),
-		ValidArgs: []string{"stripe", "bank"},
+  jq -c '.id = "evt_\(now)"' event.json | hookctl send stripe --data -
+  HOOKLINE_SOURCES=sources.yaml hookctl send github --data @push.json --type push`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return send(cmd, getenv, args[0], o)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.url, "url", "http://localhost:8080", "receiver base URL")
-	f.StringVar(&o.eventType, "type", "", "event type of the template: charge.succeeded, invoice.paid, transfer.settled or transfer.reversed")
-	f.StringVar(&o.data, "data", "", "the body: @FILE, or - for standard input, sent as is (instead of --type)")
-	f.StringVar(&o.id, "id", "", "template: event id (default: a new one)")
-	f.StringVar(&o.secret, "secret", "", "signing secret (default: from the environment)")
+	f.StringVar(&o.eventType, "type", "", "event type: of the template, or, with --data, for a source that reads it from a header")
+	f.StringVar(&o.data, "data", "", "the body: @FILE, or - for standard input, sent as is (instead of a template)")
+	f.StringVar(&o.id, "id", "", "event id (default: a new one); with --data, only for a source that reads it from a header")
+	f.StringVar(&o.secret, "secret", "", "signing secret (default: the source's first)")
 	f.StringVar(&o.apiVersion, "api-version", "2023-10-16", "template: Stripe api_version to put in the event")
 	f.StringVar(&o.customer, "customer", "cus_demo", "template: Stripe customer id")
 	f.Int64Var(&o.amount, "amount", 1000, "template: Stripe charge amount or invoice amount paid, in cents")
@@ -134,40 +135,49 @@ refuse.`,
 	f.Int64Var(&o.amountCents, "amount-cents", 1000, "template: bank transfer amount, in cents")
 	f.BoolVar(&o.tamper, "tamper", false, "alter the body after signing (expect 400)")
 	cmd.MarkFlagsOneRequired("type", "data")
-	for _, name := range []string{"type", "id", "api-version", "customer", "amount", "invoice", "account", "amount-cents"} {
+	for _, name := range []string{"api-version", "customer", "amount", "invoice", "account", "amount-cents"} {
 		cmd.MarkFlagsMutuallyExclusive("data", name)
 	}
 	return cmd
 }
 
 func send(cmd *cobra.Command, getenv func(string) string, source string, o sendOpts) error {
-	if source != "stripe" && source != "bank" {
-		return fmt.Errorf("unknown source %q: want stripe or bank", source)
-	}
-	secret, err := pickSecret(o.secret, source, getenv)
+	sender, err := sources.LoadSender(getenv, getenv("HOOKLINE_SOURCES"), source, o.secret)
 	if err != nil {
 		return err
 	}
+	now := time.Now()
 	var body []byte
 	eventID, eventType := o.id, o.eventType
 	if o.data != "" {
+		// The id and type go in headers where the source reads them there;
+		// otherwise they are the body's, and read from it only to print.
+		if sender.IDHeader() == "" {
+			if o.id != "" {
+				return fmt.Errorf("--id: source %s reads the event id from the body (%s): change it there", source, sender.ID)
+			}
+		} else if eventID == "" {
+			eventID = randomID("evt_")
+		}
+		if sender.EventType.Header == "" && o.eventType != "" {
+			return fmt.Errorf("--type: source %s reads the event type from the body (%s): change it there", source, sender.EventType)
+		}
 		if body, err = readData(cmd, o.data); err != nil {
 			return err
 		}
-		// Only to print: the receiver reads them where its source says.
-		eventID, eventType = gjson.GetBytes(body, "id").String(), gjson.GetBytes(body, "type").String()
-	} else {
-		if body, eventID, err = fromTemplate(source, o, time.Now()); err != nil {
-			return err
+		if sender.ID.JSON != "" {
+			eventID = gjson.GetBytes(body, sender.ID.JSON).String()
 		}
+		if sender.EventType.JSON != "" {
+			eventType = gjson.GetBytes(body, sender.EventType.JSON).String()
+		}
+	} else if body, eventID, err = fromTemplate(source, o, now); err != nil {
+		return err
 	}
 
-	header := http.Header{"Content-Type": {"application/json"}}
-	switch source {
-	case "stripe":
-		header.Set(verify.StripeHeader, verify.SignStripe(secret, body, time.Now()))
-	case "bank":
-		header.Set(verify.HMACHeader, verify.SignHMAC(secret, body))
+	header, err := sender.Sign(body, eventID, eventType, now)
+	if err != nil {
+		return err
 	}
 	if o.tamper {
 		// A byte the signature does not cover; the JSON means the same.
@@ -212,6 +222,9 @@ func fromTemplate(source string, o sendOpts, now time.Time) ([]byte, string, err
 		}
 		return body, id, nil
 	}
+	if len(known) == 0 {
+		return nil, "", fmt.Errorf("no templates for source %s (only for stripe and bank, whose events the examples apply): give the body with --data @FILE", source)
+	}
 	return nil, "", fmt.Errorf("no %s template for event type %q: the templates are %s; give any other body with --data @FILE",
 		source, o.eventType, strings.Join(known, ", "))
 }
@@ -245,21 +258,6 @@ func readData(cmd *cobra.Command, data string) ([]byte, error) {
 		return nil, fmt.Errorf("--data: %s is larger than %d MiB, more than any receiver accepts", name, maxSendBytes>>20)
 	}
 	return body, nil
-}
-
-func pickSecret(flagValue, source string, getenv func(string) string) (string, error) {
-	if flagValue != "" {
-		return flagValue, nil
-	}
-	name := strings.ToUpper(source) + "_WEBHOOK_SECRET"
-	secrets, err := config.Secrets(getenv, name)
-	if err != nil {
-		return "", err
-	}
-	if len(secrets) > 0 {
-		return secrets[0], nil
-	}
-	return "", fmt.Errorf("no secret: pass --secret or set %s", name)
 }
 
 func randomID(prefix string) string {

@@ -228,3 +228,140 @@ func TestSendRefusesWhatItCannotSend(t *testing.T) {
 	}
 	require.Empty(t, b.stored(t))
 }
+
+const sendSourcesFile = `
+sources:
+  - {name: stripe, type: stripe, secrets: [{label: current, env: CUR}]}
+  - {name: github, type: github, secrets: [{label: current, env: CUR}, {label: previous, env: PREV}]}
+  - {name: shopify, type: shopify, failure_status: 401, secrets: [{label: current, env: CUR}]}
+  - {name: slack, type: slack, secrets: [{label: current, env: CUR}]}
+  - {name: svix, type: standardwebhooks, secrets: [{label: current, env: SVIX_CUR}]}
+  - name: bank
+    type: hmac
+    hmac: {header: X-Signature, prefix: "t=", algorithm: sha512, encoding: base64, timestamp_header: X-Timestamp, template: "{timestamp}.{body}"}
+    secrets: [{label: current, env: CUR}]
+  - {name: orders, type: hmac, id: {header: X-Order-Event}, secrets: [{label: current, env: CUR}]}
+  - {name: unset, type: github, secrets: [{label: current, env: NOT_SET_ANYWHERE}]}
+`
+
+// setupSendWithFile is setupSend with the sources of sendSourcesFile, one
+// of each scheme, in HOOKLINE_SOURCES.
+func setupSendWithFile(t *testing.T) *sendBundle {
+	t.Helper()
+	b := setup(t)
+	file := filepath.Join(t.TempDir(), "sources.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(sendSourcesFile), 0o600))
+	env := map[string]string{"HOOKLINE_SOURCES": file, "CUR": "current-secret", "PREV": "previous-secret",
+		"SVIX_CUR": "whsec_Y3VycmVudC1zZWNyZXQ="}
+	inner := b.getenv
+	b.getenv = func(k string) string {
+		if v, ok := env[k]; ok {
+			return v
+		}
+		return inner(k)
+	}
+	// The receiver must start without the source whose secret is unset.
+	f, err := sources.ReadFile(file)
+	require.NoError(t, err)
+	srcs, _, err := sources.Build(b.getenv, f.Sources[:len(f.Sources)-1])
+	require.NoError(t, err)
+	h := receiver.New(slog.New(slog.DiscardHandler), srcs, ingest.NewSingle(b.db.Pool, b.river), b.db.Pool, receiver.Options{
+		MaxBodyBytes: 1 << 20, IngestTimeout: 5 * time.Second, RetryAfter: time.Second,
+	})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &sendBundle{testBundle: b, url: srv.URL}
+}
+
+func TestSendSignsForEachSchemeOfTheSourcesFile(t *testing.T) {
+	t.Parallel()
+	b := setupSendWithFile(t)
+	tests := []struct {
+		source, body   string
+		args           []string
+		wantID, wantTy string
+	}{
+		{"github", `{"ref":"refs/heads/main"}`, []string{"--type", "push", "--id", "72d3162e-cc78-11e3-81ab-4c9367dc0958"}, "72d3162e-cc78-11e3-81ab-4c9367dc0958", "push"},
+		{"shopify", `{"id":820982911946154508}`, []string{"--type", "orders/create", "--id", "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"}, "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043", "orders/create"},
+		{"slack", `{"type":"event_callback","event_id":"Ev0PV52K21","event":{"type":"app_mention"}}`, nil, "Ev0PV52K21", "app_mention"},
+		{"svix", `{"type":"invoice.created","data":{"id":"in_1"}}`, []string{"--id", "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"}, "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W", "invoice.created"},
+		{"bank", `{"id":"tr_file","type":"transfer.settled","account":"acc_1","amount_cents":5}`, nil, "tr_file", "transfer.settled"},
+		{"orders", `{"type":"order.paid"}`, []string{"--id", "ord_evt_1"}, "ord_evt_1", "order.paid"},
+	}
+	for _, tt := range tests {
+		out, err := b.send(t, tt.body, append([]string{tt.source, "--data", "-"}, tt.args...)...)
+		require.NoError(t, err, tt.source)
+		require.Equal(t, tt.source+" "+tt.wantTy+" "+tt.wantID+" -> 200 {\"received\":true}\n", out, tt.source)
+	}
+	out, err := b.send(t, "", "stripe", "--type", "charge.succeeded")
+	require.NoError(t, err)
+	require.Contains(t, out, "-> 200", "a template, signed with the file's stripe secret")
+
+	got := map[string]storedEvent{}
+	for _, e := range b.stored(t) {
+		got[e.Source] = e
+	}
+	for _, tt := range tests {
+		require.Equal(t, storedEvent{tt.source, tt.wantID, tt.wantTy, []byte(tt.body)}, got[tt.source], tt.source)
+	}
+
+	// A header id is new each time unless given.
+	_, err = b.send(t, `{"ref":"refs/heads/dev"}`, "github", "--data", "-", "--type", "push")
+	require.NoError(t, err)
+	_, err = b.send(t, `{"ref":"refs/heads/dev2"}`, "github", "--data", "-", "--type", "push")
+	require.NoError(t, err)
+	var githubIDs int
+	require.NoError(t, b.db.Pool.QueryRow(context.Background(), `SELECT count(DISTINCT event_id) FROM inbox_events WHERE source = 'github'`).Scan(&githubIDs))
+	require.Equal(t, 3, githubIDs)
+}
+
+func TestSendWithTheWrongSecretIsRefusedForEachScheme(t *testing.T) {
+	t.Parallel()
+	b := setupSendWithFile(t)
+	for source, args := range map[string][]string{
+		"github":  {"--type", "push"},
+		"shopify": {"--type", "orders/create"},
+		"slack":   nil,
+		"svix":    nil,
+		"bank":    nil,
+		"stripe":  nil,
+	} {
+		secret := "wrong-secret"
+		if source == "svix" {
+			secret = "whsec_d3Jvbmctc2VjcmV0"
+		}
+		body := `{"id":"x_1","type":"t","event_id":"Ev1","event":{"type":"t"}}`
+		out, err := b.send(t, body, append([]string{source, "--data", "-", "--secret", secret}, args...)...)
+		require.NoError(t, err, source)
+		want := "-> 400"
+		if source == "shopify" {
+			want = "-> 401" // its failure_status
+		}
+		require.Contains(t, out, want, source)
+	}
+	require.Empty(t, b.stored(t))
+}
+
+func TestSendRefusesWhatTheSourcesFileCannotSend(t *testing.T) {
+	t.Parallel()
+	b := setupSendWithFile(t)
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"UnknownSource", []string{"gitlab", "--data", "-"}, `unknown source "gitlab"`},
+		{"SecretNotSet", []string{"unset", "--data", "-", "--type", "push"}, "environment variable NOT_SET_ANYWHERE is not set"},
+		{"TypeInAHeaderNotGiven", []string{"github", "--data", "-"}, "source github reads the event type from header X-GitHub-Event: give one"},
+		{"IDInTheBody", []string{"slack", "--data", "-", "--id", "Ev2"}, "--id: source slack reads the event id from the body"},
+		{"TypeInTheBody", []string{"bank", "--data", "-", "--type", "transfer.settled"}, "--type: source bank reads the event type from the body"},
+		{"NoTemplate", []string{"github", "--type", "push"}, "no templates for source github"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := b.send(t, `{"id":"x"}`, tt.args...)
+			require.ErrorContains(t, err, tt.want)
+		})
+	}
+	require.Empty(t, b.stored(t))
+}
