@@ -2,6 +2,9 @@ package e2e_test
 
 import (
 	"bufio"
+	"bytes"
+	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -9,22 +12,27 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hookline/hookline/internal/clustertest"
 	"github.com/hookline/hookline/internal/pgtest"
+	"github.com/hookline/hookline/internal/verify"
 )
 
 // makeRun is scripts/run.sh, what `make run` starts, on a database of its
 // own and on free ports.
 type makeRun struct {
-	cmd       *exec.Cmd
-	adminAddr string
+	cmd                     *exec.Cmd
+	receiverAddr, adminAddr string
 	// banner is what the script printed up to "Ctrl-C stops everything".
 	banner string
 }
@@ -50,15 +58,19 @@ func startMakeRun(t *testing.T, dbURL, workerAddr string, env ...string) *makeRu
 	var base []string
 	for _, kv := range os.Environ() {
 		// Nothing of the developer's own set-up leaks in.
-		if !strings.HasPrefix(kv, "RIVERUI_") && !strings.HasPrefix(kv, "DATABASE_URL") && !strings.HasPrefix(kv, "WORKER_") && !strings.HasPrefix(kv, "RECEIVER_") {
+		name, _, _ := strings.Cut(kv, "=")
+		if !slices.ContainsFunc([]string{"RIVERUI_", "DATABASE_", "WORKER_", "RECEIVER_", "INGEST_", "HOOKLINE_", "STRIPE_", "BANK_"},
+			func(prefix string) bool { return strings.HasPrefix(name, prefix) }) {
 			base = append(base, kv)
 		}
 	}
+	receiverAddr := freeAddr(t)
 	cmd.Env = append(base, append([]string{
 		"HOOKLINE_BIN=" + bin,
 		"DATABASE_URL=" + dbURL,
-		"RECEIVER_ADDR=" + freeAddr(t),
+		"RECEIVER_ADDR=" + receiverAddr,
 		"WORKER_ADDR=" + workerAddr,
+		"BANK_WEBHOOK_SECRET=" + bankSecret,
 	}, env...)...)
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
@@ -99,7 +111,7 @@ func startMakeRun(t *testing.T, dbURL, workerAddr string, env ...string) *makeRu
 					for range lines {
 					}
 				}()
-				return &makeRun{cmd: cmd, adminAddr: workerAddr, banner: banner.String()}
+				return &makeRun{cmd: cmd, receiverAddr: receiverAddr, adminAddr: workerAddr, banner: banner.String()}
 			}
 		case <-timeout:
 			t.Fatalf("no banner from scripts/run.sh within 60s:\n%s", banner.String())
@@ -181,4 +193,91 @@ func TestMakeRunLeavesRiverUIOffOnAnAddressThatIsNotLoopback(t *testing.T) {
 	require.NoFileExists(t, passwordFile)
 	run.adminAddr = "127.0.0.1:" + port
 	require.Equal(t, http.StatusNotFound, run.riverUI(t, "", ""), "not mounted at all")
+}
+
+func TestMakeRunStaysWithinItsConnectionBudgetUnderAFlood(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewEmptyDB(t)
+	run := startMakeRun(t, db.URL, freeAddr(t), "HOOKLINE_DEV_RIVERUI_PASSWORD="+filepath.Join(t.TempDir(), "riverui-password"))
+
+	// The most connections each process holds at once, sampled while 64
+	// clients post 2,000 signed deliveries, a tenth of them duplicates.
+	most := map[string]int{}
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			rows, err := db.Pool.Query(context.Background(), `
+				SELECT application_name, count(*) FROM pg_stat_activity
+				WHERE datname = current_database() AND application_name LIKE 'hookline-%' GROUP BY 1`)
+			if err == nil {
+				var app string
+				var n int
+				_, _ = pgx.ForEachRow(rows, []any{&app, &n}, func() error {
+					most[app] = max(most[app], n)
+					return nil
+				})
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	url := "http://" + run.receiverAddr + "/api/webhooks/bank"
+	ids := make(chan int)
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for range 64 {
+		wg.Go(func() {
+			for i := range ids {
+				if i%10 == 9 {
+					i-- // a redelivery
+				}
+				// Not post: require must not fail a test from this goroutine.
+				body := bankBody(fmt.Sprintf("tr_flood_%d", i), "transfer.settled", "acc_flood", 1)
+				req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				req.Header.Set(verify.HMACHeader, verify.SignHMAC(bankSecret, body))
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	for i := range 2000 {
+		ids <- i
+	}
+	close(ids)
+	wg.Wait()
+	// The worker drains what the flood left.
+	clustertest.WaitFor(t, 60*time.Second, "the worker applies the flood", func() bool {
+		var left int
+		require.NoError(t, db.Pool.QueryRow(context.Background(),
+			`SELECT count(*) FROM river_job WHERE state NOT IN ('completed', 'cancelled', 'discarded')`).Scan(&left))
+		return left == 0
+	})
+	close(stop)
+	<-sampled
+	require.Zero(t, failed.Load())
+
+	t.Logf("most connections held: %v", most)
+	require.Positive(t, most["hookline-receiver"])
+	require.Positive(t, most["hookline-worker"])
+	// docs/SCALING.md: INGEST_BATCH_FLUSHERS + 2 for a batch receiver, at
+	// most 20 for a worker.
+	require.LessOrEqual(t, most["hookline-receiver"], 6)
+	require.LessOrEqual(t, most["hookline-worker"], 20)
 }
