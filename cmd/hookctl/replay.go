@@ -24,7 +24,7 @@ func newReplayCmd(getenv func(string) string) *cobra.Command {
 		opts                 ops.ReplayOpts
 	)
 	cmd := &cobra.Command{
-		Use:   "replay (<source> <event-id> | --source S --since T [--type X] --yes)",
+		Use:   "replay (<source> <event-id> | --source S --since T [--type X] --yes [--summary])",
 		Short: "Apply stored events again, deliberately (audited)",
 		Long: `Re-enqueue stored events so that a worker applies them AGAIN.
 
