@@ -134,8 +134,9 @@ func (c *Client) ReplayEvent(ctx context.Context, source, eventID string, opts R
 }
 
 // ReplayMatching replays, as ReplayEvent does, every event that sel picks,
-// in one transaction. Events that are pruned or still queued are skipped
-// and reported.
+// in one transaction, replayChunk events at a time, telling
+// opts.Progress after each chunk. Events that are pruned or still queued
+// are skipped and reported.
 func (c *Client) ReplayMatching(ctx context.Context, sel ReplaySelector, opts ReplayOpts) (ReplayResult, error) {
 	if err := sel.validate(); err != nil {
 		return ReplayResult{}, fmt.Errorf("replay events: %w", err)
