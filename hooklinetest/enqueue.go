@@ -41,8 +41,12 @@ func Enqueue(ctx context.Context, tx pgx.Tx, ev hooklinetype.Event) (hooklinetyp
 		return ev, fmt.Errorf("create river client: %w", err)
 	}
 	args := hooklinetype.JobArgs{InboxID: id, Source: ev.Source, EventID: ev.EventID, Type: ev.Type}
-	if _, err := rc.InsertTx(ctx, tx, args, nil); err != nil {
+	res, err := rc.InsertTx(ctx, tx, args, nil)
+	if err != nil {
 		return ev, fmt.Errorf("enqueue event %s/%s: %w", ev.Source, ev.EventID, err)
+	}
+	if err := inbox.SetJobs(ctx, tx, []int64{id}, []int64{res.Job.ID}); err != nil {
+		return ev, err
 	}
 	ev.InboxID = id
 	return ev, nil

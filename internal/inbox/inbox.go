@@ -70,6 +70,29 @@ func Insert(ctx context.Context, tx pgx.Tx, ev NewEvent) (int64, bool, error) {
 	return id, true, nil
 }
 
+// SetJobs records, in tx, the River job enqueued for each new row: jobs[i]
+// for the row ids[i]. Call it in the transaction that inserted the rows and
+// their jobs. hookctl events list and get find an event's jobs by this id
+// (and replay_audit's), through river_job's primary key, so that their cost
+// does not grow with river_job. The update changes no indexed column and
+// stays on the row's page.
+func SetJobs(ctx context.Context, tx pgx.Tx, ids, jobs []int64) error {
+	if len(ids) != len(jobs) {
+		return fmt.Errorf("set jobs of %d events: got %d job ids", len(ids), len(jobs))
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `
+		UPDATE inbox_events e SET job_id = u.job
+		FROM unnest($1::bigint[], $2::bigint[]) AS u(id, job)
+		WHERE e.id = u.id`, ids, jobs)
+	if err != nil {
+		return fmt.Errorf("set jobs of %d events (first %d): %w", len(ids), ids[0], err)
+	}
+	return nil
+}
+
 // Claim asks to apply an event: the job that would apply it, and whether
 // that job is a replay.
 type Claim struct {

@@ -3,6 +3,7 @@ package ingest
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -316,12 +317,24 @@ func (b *Batcher) commit(deadline time.Time, events []inbox.NewEvent, callers ma
 		for i, r := range rows {
 			params[i] = river.InsertManyParams{Args: hooklinetype.JobArgs{InboxID: r.ID, Source: r.Source, EventID: r.EventID, Type: r.Type}}
 		}
-		// COPY is the fastest insert River has; it would fail the whole batch
-		// on a unique-job conflict, but these jobs carry no unique options.
-		if _, err := b.river.InsertManyFastTx(ctx, tx, params); err != nil {
+		// Not InsertManyFastTx: its COPY returns no job ids, and the inbox
+		// rows record theirs (inbox.SetJobs). These jobs carry no unique
+		// options, so no result is a skipped duplicate.
+		results, err := b.river.InsertManyTx(ctx, tx, params)
+		if err != nil {
 			return fmt.Errorf("enqueue %d jobs: %w", len(params), err)
 		}
-		return nil
+		ids, jobs := make([]int64, len(results)), make([]int64, len(results))
+		for i, r := range results {
+			// Read each job's row from its args rather than trust that
+			// RETURNING kept the order of the rows inserted.
+			var args hooklinetype.JobArgs
+			if err := json.Unmarshal(r.Job.EncodedArgs, &args); err != nil {
+				return fmt.Errorf("read args of job %d: %w", r.Job.ID, err)
+			}
+			ids[i], jobs[i] = args.InboxID, r.Job.ID
+		}
+		return inbox.SetJobs(ctx, tx, ids, jobs)
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("commit batch of %d events: %w", len(events), err)

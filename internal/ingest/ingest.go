@@ -84,8 +84,12 @@ func (s *Single) Ingest(ctx context.Context, ev inbox.NewEvent) (Outcome, error)
 			return inbox.RecordDuplicates(ctx, tx, map[string]int{ev.Source: 1})
 		}
 		args := hooklinetype.JobArgs{InboxID: id, Source: ev.Source, EventID: ev.EventID, Type: ev.Type}
-		if _, err := s.river.InsertTx(ctx, tx, args, nil); err != nil {
+		res, err := s.river.InsertTx(ctx, tx, args, nil)
+		if err != nil {
 			return fmt.Errorf("enqueue event %s/%s: %w", ev.Source, ev.EventID, err)
+		}
+		if err := inbox.SetJobs(ctx, tx, []int64{id}, []int64{res.Job.ID}); err != nil {
+			return err
 		}
 		outcome = Accepted
 		return nil
