@@ -26,11 +26,10 @@ func TestEventsListFiltersBySourceStatusTypeAndTime(t *testing.T) {
 	b.setJob(t, retryJob, "retryable", "db timeout")
 	_, lostJob := b.addEvent(t, "stripe", "evt_nojob", "charge.succeeded")
 	b.exec(t, `DELETE FROM river_job WHERE id = $1`, lostJob)
-	// A discarded job that a later job superseded does not make its event failed.
+	// A discarded job that a replay superseded does not make its event failed.
 	_, supersededJob := b.addEvent(t, "stripe", "evt_retried", "charge.succeeded")
 	b.setJob(t, supersededJob, "discarded", "old failure")
-	b.exec(t, `INSERT INTO river_job (state, max_attempts, args, kind, queue)
-		SELECT 'available', 25, args, kind, queue FROM river_job WHERE id = $1`, supersededJob)
+	b.hookctlJSON(t, new(ops.Replayed), "replay", "stripe", "evt_retried", "--reason", "fixed", "--json")
 
 	tests := []struct {
 		name string

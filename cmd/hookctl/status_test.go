@@ -80,7 +80,7 @@ func (b *testBundle) addEvent(t *testing.T, source, eventID, eventType string) (
 			return err
 		}
 		inboxID, jobID = id, res.Job.ID
-		return nil
+		return inbox.SetJobs(ctx, tx, []int64{id}, []int64{res.Job.ID})
 	})
 	require.NoError(t, err)
 	return inboxID, jobID

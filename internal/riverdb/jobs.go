@@ -140,12 +140,17 @@ const JobColumns = `j.id, j.state::text, j.attempt, j.max_attempts, coalesce((j.
 // newest first, by searching args through River's GIN index. It is the
 // fallback for rows stored before the inbox recorded its job (job_id NULL);
 // JobsByID is the lookup for the others.
+//
+// The containment is a constant, {"inbox_id": N}, not built in SQL: the
+// planner cannot fold jsonb_build_object($2) (it is only stable), and for
+// the unknown value it guessed a selectivity that made it read all of
+// river_job instead of the index.
 func JobsOf(ctx context.Context, q Querier, kind string, inboxID int64) ([]Job, error) {
 	rows, err := q.Query(ctx, `
 		SELECT `+JobColumns+`
 		FROM river_job j
-		WHERE j.kind = $1 AND j.args @> jsonb_build_object('inbox_id', $2::bigint)
-		ORDER BY j.id DESC`, kind, inboxID)
+		WHERE j.kind = $1 AND j.args @> $2::jsonb
+		ORDER BY j.id DESC`, kind, fmt.Sprintf(`{"inbox_id": %d}`, inboxID))
 	if err != nil {
 		return nil, fmt.Errorf("list jobs of inbox row %d: %w", inboxID, err)
 	}
