@@ -109,8 +109,10 @@ func (c *Client) ListEvents(ctx context.Context, f EventFilter) ([]EventSummary,
 	if !f.Since.IsZero() {
 		where = append(where, "e.received_at >= "+arg(f.Since))
 	}
+	below := ""
 	if f.Before > 0 {
-		where = append(where, "e.id < "+arg(f.Before))
+		below = arg(f.Before)
+		where = append(where, "e.id < "+below)
 	}
 
 	var from string
@@ -118,10 +120,8 @@ func (c *Client) ListEvents(ctx context.Context, f EventFilter) ([]EventSummary,
 	case states != nil:
 		// The event's latest job is in one of the states: find the jobs in
 		// those states, keep the latest of their event, and join the inbox.
-		from = riverdb.JobsWithInbox
-		where = append(where,
-			riverdb.IsLatestJobIn("$1", arg(c.queue), arg(riverdb.Names(states))),
-			"e.processed_at IS NULL")
+		from = riverdb.JobsInStatesWithInbox("$1", arg(c.queue), arg(riverdb.Names(states)), below)
+		where = append(where, riverdb.IsLatestJob, "e.processed_at IS NULL")
 	default:
 		switch f.Status {
 		case StatusProcessed:

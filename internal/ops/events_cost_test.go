@@ -17,8 +17,9 @@ import (
 // taken from the pool's tracer and run again under EXPLAIN (ANALYZE,
 // BUFFERS); its plan must not scan either table, and the pages it touches
 // must not grow with them. The join through River's GIN index on args that
-// this replaced used no sequential scan at these sizes either, but read
-// about 2 pages of the index per 1,000 jobs for every event listed.
+// this replaced scanned river_job once per listed event at these sizes.
+// A list by River state (failed) reads each job in that state, and is
+// only held to using indexes.
 func TestEventsListAndGetCostTheSameWhateverTheSizeOfRiverJob(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDB(t)
@@ -31,6 +32,10 @@ func TestEventsListAndGetCostTheSameWhateverTheSizeOfRiverJob(t *testing.T) {
 		run  func() (int, error)
 		// rows is how many events (or jobs, for a get) it must return.
 		rows int
+		// perJobInState is set for a list by a River state: it reads each
+		// job in the state (a page of river_job each, for its args), so
+		// it grows with them, here 1% of the jobs. It must still not scan.
+		perJobInState bool
 	}
 	list := func(f ops.EventFilter) func() (int, error) {
 		return func() (int, error) {
@@ -45,11 +50,12 @@ func TestEventsListAndGetCostTheSameWhateverTheSizeOfRiverJob(t *testing.T) {
 		}
 	}
 	operations := []operation{
-		{"list the newest page", list(ops.EventFilter{Limit: 50}), 50},
-		{"list a page deep in the inbox", list(ops.EventFilter{Limit: 50, Before: 2_000}), 50},
-		{"list processed events", list(ops.EventFilter{Limit: 50, Status: ops.StatusProcessed}), 50},
-		{"get a dead letter that was replayed", get("evt_500"), 2},
-		{"get a processed event", get("evt_777"), 1},
+		{"list the newest page", list(ops.EventFilter{Limit: 50}), 50, false},
+		{"list a page deep in the inbox", list(ops.EventFilter{Limit: 50, Before: 8_000}), 50, false},
+		{"list processed events", list(ops.EventFilter{Limit: 50, Status: ops.StatusProcessed}), 50, false},
+		{"list failed events", list(ops.EventFilter{Limit: 50, Status: "failed"}), 50, true},
+		{"get a dead letter that was replayed", get("evt_500"), 2, false},
+		{"get a processed event", get("evt_777"), 1, false},
 	}
 
 	// pagesRead runs each operation and returns the buffer pages that its
@@ -82,6 +88,9 @@ func TestEventsListAndGetCostTheSameWhateverTheSizeOfRiverJob(t *testing.T) {
 	seedEvents(t, db.Pool, 10_001, 50_000)
 	large := pagesRead(50_000)
 	for _, op := range operations {
+		if op.perJobInState {
+			continue
+		}
 		t.Run(op.name, func(t *testing.T) {
 			// A b-tree one level deeper costs a page more per lookup; five
 			// times the jobs through the GIN index cost five times the pages.

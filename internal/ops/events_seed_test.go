@@ -48,7 +48,7 @@ func seedEvents(tb testing.TB, pool *pgxpool.Pool, from, to int) {
 			FROM generate_series($1::bigint, $2::bigint) g WHERE g % 500 = 0`, `
 			INSERT INTO inbox_events (id, source, event_id, event_type, payload, headers, received_at, processed_at, processed_by_job, job_id)
 			OVERRIDING SYSTEM VALUE
-			SELECT g, 'stripe', 'evt_' || g, 'charge.succeeded', convert_to(repeat('{"id":"evt_' || g || '"}', 30), 'UTF8'),
+			SELECT g, 'stripe', 'evt_' || g, 'charge.succeeded', convert_to(repeat('{"id":"evt_' || g || '"}', 10), 'UTF8'),
 			       '{"Content-Type":"application/json"}', now() - ($2 - g) * interval '10 ms',
 			       CASE WHEN g % 100 <> 0 THEN now() END, CASE WHEN g % 100 <> 0 THEN g END, g
 			FROM generate_series($1::bigint, $2::bigint) g`,

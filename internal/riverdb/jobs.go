@@ -191,24 +191,39 @@ func HasLiveJob(kindParam, statesParam string) string {
 		  AND lj.state = ANY(` + statesParam + `))`
 }
 
-// JobsWithInbox is a FROM item: each job j joined to its inbox row e.
-// Filter it with IsLatestJobIn.
-const JobsWithInbox = `river_job j JOIN inbox_events e ON e.id = (j.args->>'inbox_id')::bigint`
-
-// IsLatestJobIn returns an SQL condition, over JobsWithInbox, that keeps
-// the jobs of kind in queue whose state is one of states and that are the
-// latest job of their inbox row still in river_job. Finding the jobs first
-// reads only those in the states, through River's (state, queue, ...)
-// index, so listing the dead letters does not walk the inbox. A job is
-// superseded only by a later replay of its event, so the condition looks
-// for one in replay_audit and checks, by primary key, that its job is left.
-// kindParam, queueParam and statesParam are the placeholders the caller
-// binds to the kind, the queue and Names(states).
-func IsLatestJobIn(kindParam, queueParam, statesParam string) string {
-	return `j.kind = ` + kindParam + ` AND j.queue = ` + queueParam + ` AND j.state = ANY(` + statesParam + `)
-		AND NOT EXISTS (SELECT 1 FROM replay_audit r JOIN river_job later ON later.id = r.job_id
-			WHERE r.source = e.source AND r.event_id = e.event_id AND r.inbox_id = e.id AND r.job_id > j.id)`
+// JobsInStatesWithInbox returns a FROM item: the jobs of kind in queue
+// whose state is one of states, as j, each joined to its inbox row e,
+// newest inbox row first. Filter it with IsLatestJob.
+//
+// The jobs are found through River's (state, queue, ...) index, so
+// listing the dead letters reads only the jobs in those states, not the
+// inbox. Their inbox ids (in args) are sorted before anything else is
+// read, behind OFFSET 0, so that a page of 50 joins the inbox, and checks
+// for later replays, about 50 times rather than once per job in the
+// states; reading the jobs' rows for their args remains, one per job.
+// belowParam, if not empty, is the placeholder of an inbox id that the
+// rows must be below (keyset pagination). kindParam, queueParam and
+// statesParam are the placeholders the caller binds to the kind, the
+// queue and Names(states).
+func JobsInStatesWithInbox(kindParam, queueParam, statesParam, belowParam string) string {
+	below := ""
+	if belowParam != "" {
+		below = ` AND (args->>'inbox_id')::bigint < ` + belowParam
+	}
+	return `(SELECT id, (args->>'inbox_id')::bigint AS inbox_id FROM river_job
+			WHERE kind = ` + kindParam + ` AND queue = ` + queueParam + ` AND state = ANY(` + statesParam + `)` + below + `
+			ORDER BY inbox_id DESC, id DESC OFFSET 0) c
+		JOIN inbox_events e ON e.id = c.inbox_id
+		JOIN river_job j ON j.id = c.id`
 }
+
+// IsLatestJob is an SQL condition, on a job j of an inbox row e, that
+// keeps j if it is the latest job of e still in river_job. A job is
+// superseded only by a later replay of its event, so the condition looks
+// for one in replay_audit and checks, by primary key, that its job is
+// left.
+const IsLatestJob = `NOT EXISTS (SELECT 1 FROM replay_audit r JOIN river_job later ON later.id = r.job_id
+		WHERE r.source = e.source AND r.event_id = e.event_id AND r.inbox_id = e.id AND r.job_id > j.id)`
 
 // JobIDsOf is an SQL array, over an inbox row e, of the ids of every job
 // enqueued for it: the receiver's (e.job_id, NULL for rows stored before

@@ -162,8 +162,8 @@ func TestQueriesRunOnRiversSchema(t *testing.T) {
 		args      []any
 	}{
 		{"HasLiveJob", `SELECT e.id FROM inbox_events e WHERE ` + riverdb.HasLiveJob("$1", "$2"), []any{kind, live}},
-		{"JobsWithInbox, IsLatestJobIn", `SELECT e.id, ` + riverdb.JobColumns + `
-			FROM ` + riverdb.JobsWithInbox + ` WHERE ` + riverdb.IsLatestJobIn("$1", "$2", "$3"), []any{kind, queue, live}},
+		{"JobsInStatesWithInbox, IsLatestJob", `SELECT e.id, ` + riverdb.JobColumns + `
+			FROM ` + riverdb.JobsInStatesWithInbox("$1", "$2", "$3", "$4") + ` WHERE ` + riverdb.IsLatestJob, []any{kind, queue, live, 10}},
 		{"InboxWithLatestJob", `SELECT e.id, ` + riverdb.JobColumns + ` FROM ` + riverdb.InboxWithLatestJob("$1"), []any{kind}},
 	} {
 		rows, err := db.Pool.Query(ctx, q.sql, q.args...)
