@@ -12,6 +12,7 @@ import (
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/hookline/hookline/internal/config"
 	"github.com/hookline/hookline/internal/dbpool"
@@ -201,7 +202,13 @@ func RunReceiver(ctx context.Context, cfg ReceiverConfig) error {
 	// An insert-only River client: never started, it only enqueues. Its
 	// FetchCooldown also spaces the NOTIFYs that wake the workers: River's
 	// 100ms default delayed each event by ~50ms on average, end to end.
-	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{FetchCooldown: cfg.NotifyCooldown, Logger: logger})
+	// ingest.JobIDs gives each job the id its inbox row reserved, so that
+	// the row names its job without a second write.
+	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+		FetchCooldown: cfg.NotifyCooldown,
+		Logger:        logger,
+		Middleware:    []rivertype.Middleware{&ingest.JobIDs{}},
+	})
 	if err != nil {
 		return fmt.Errorf("create river client: %w", err)
 	}

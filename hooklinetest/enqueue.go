@@ -8,9 +8,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/hookline/hookline/hooklinetype"
 	"github.com/hookline/hookline/internal/inbox"
+	"github.com/hookline/hookline/internal/ingest"
 )
 
 // ErrDuplicate is returned by Enqueue for an event whose source and id are
@@ -24,7 +26,7 @@ var ErrDuplicate = errors.New("event already stored")
 // them. ev.InboxID is ignored; the event returned carries the stored
 // row's id. The payload is stored as given: Enqueue verifies nothing.
 func Enqueue(ctx context.Context, tx pgx.Tx, ev hooklinetype.Event) (hooklinetype.Event, error) {
-	id, inserted, err := inbox.Insert(ctx, tx, inbox.NewEvent{
+	row, inserted, err := inbox.Insert(ctx, tx, inbox.NewEvent{
 		Source: ev.Source, EventID: ev.EventID, Type: ev.Type, APIVersion: ev.APIVersion,
 		Payload: ev.Payload, Headers: ev.Headers,
 	})
@@ -36,18 +38,13 @@ func Enqueue(ctx context.Context, tx pgx.Tx, ev hooklinetype.Event) (hooklinetyp
 	}
 	// An insert-only client: it needs no pool, since it writes through tx,
 	// and no workers.
-	rc, err := river.NewClient(riverpgxv5.New(nil), &river.Config{})
+	rc, err := river.NewClient(riverpgxv5.New(nil), &river.Config{Middleware: []rivertype.Middleware{&ingest.JobIDs{}}})
 	if err != nil {
 		return ev, fmt.Errorf("create river client: %w", err)
 	}
-	args := hooklinetype.JobArgs{InboxID: id, Source: ev.Source, EventID: ev.EventID, Type: ev.Type}
-	res, err := rc.InsertTx(ctx, tx, args, nil)
-	if err != nil {
-		return ev, fmt.Errorf("enqueue event %s/%s: %w", ev.Source, ev.EventID, err)
-	}
-	if err := inbox.SetJobs(ctx, tx, []int64{id}, []int64{res.Job.ID}); err != nil {
+	if err := ingest.Enqueue(ctx, rc, tx, []inbox.Inserted{row}); err != nil {
 		return ev, err
 	}
-	ev.InboxID = id
+	ev.InboxID = row.ID
 	return ev, nil
 }

@@ -3,7 +3,6 @@ package ingest
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,7 +15,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
-	"github.com/hookline/hookline/hooklinetype"
 	"github.com/hookline/hookline/internal/inbox"
 )
 
@@ -313,28 +311,7 @@ func (b *Batcher) commit(deadline time.Time, events []inbox.NewEvent, callers ma
 		if len(rows) == 0 {
 			return nil
 		}
-		params := make([]river.InsertManyParams, len(rows))
-		for i, r := range rows {
-			params[i] = river.InsertManyParams{Args: hooklinetype.JobArgs{InboxID: r.ID, Source: r.Source, EventID: r.EventID, Type: r.Type}}
-		}
-		// Not InsertManyFastTx: its COPY returns no job ids, and the inbox
-		// rows record theirs (inbox.SetJobs). These jobs carry no unique
-		// options, so no result is a skipped duplicate.
-		results, err := b.river.InsertManyTx(ctx, tx, params)
-		if err != nil {
-			return fmt.Errorf("enqueue %d jobs: %w", len(params), err)
-		}
-		ids, jobs := make([]int64, len(results)), make([]int64, len(results))
-		for i, r := range results {
-			// Read each job's row from its args rather than trust that
-			// RETURNING kept the order of the rows inserted.
-			var args hooklinetype.JobArgs
-			if err := json.Unmarshal(r.Job.EncodedArgs, &args); err != nil {
-				return fmt.Errorf("read args of job %d: %w", r.Job.ID, err)
-			}
-			ids[i], jobs[i] = args.InboxID, r.Job.ID
-		}
-		return inbox.SetJobs(ctx, tx, ids, jobs)
+		return Enqueue(ctx, b.river, tx, rows)
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("commit batch of %d events: %w", len(events), err)

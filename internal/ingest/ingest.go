@@ -11,7 +11,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
-	"github.com/hookline/hookline/hooklinetype"
 	"github.com/hookline/hookline/internal/inbox"
 )
 
@@ -51,7 +50,8 @@ type Single struct {
 }
 
 // NewSingle returns an ingester that writes through pool and enqueues with
-// rc, which may be an insert-only River client that is never started.
+// rc, which may be an insert-only River client that is never started. rc
+// should have the JobIDs middleware (see Enqueue).
 func NewSingle(pool *pgxpool.Pool, rc *river.Client[pgx.Tx]) *Single {
 	return &Single{pool: pool, river: rc}
 }
@@ -66,7 +66,7 @@ func (s *Single) Ingest(ctx context.Context, ev inbox.NewEvent) (Outcome, error)
 		if err := inbox.LockReplayKeys(ctx, tx, []inbox.NewEvent{ev}); err != nil {
 			return err
 		}
-		id, inserted, err := inbox.Insert(ctx, tx, ev)
+		row, inserted, err := inbox.Insert(ctx, tx, ev)
 		if err != nil {
 			return err
 		}
@@ -83,12 +83,7 @@ func (s *Single) Ingest(ctx context.Context, ev inbox.NewEvent) (Outcome, error)
 			}
 			return inbox.RecordDuplicates(ctx, tx, map[string]int{ev.Source: 1})
 		}
-		args := hooklinetype.JobArgs{InboxID: id, Source: ev.Source, EventID: ev.EventID, Type: ev.Type}
-		res, err := s.river.InsertTx(ctx, tx, args, nil)
-		if err != nil {
-			return fmt.Errorf("enqueue event %s/%s: %w", ev.Source, ev.EventID, err)
-		}
-		if err := inbox.SetJobs(ctx, tx, []int64{id}, []int64{res.Job.ID}); err != nil {
+		if err := Enqueue(ctx, s.river, tx, []inbox.Inserted{row}); err != nil {
 			return err
 		}
 		outcome = Accepted

@@ -3,10 +3,13 @@ package ingest_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hookline/hookline/internal/ingest"
@@ -30,6 +33,35 @@ func TestSingleRecordsTheEventsJobOnItsInboxRow(t *testing.T) {
 	b := setup(t)
 	for i := range 3 {
 		_, err := b.ingester.Ingest(context.Background(), event(fmt.Sprintf("tr_%d", i)))
+		require.NoError(t, err)
+	}
+	requireEachRowRecordsItsJob(t, b.db.Pool, 3)
+}
+
+// With ingest.JobIDs in its River client, the receiver writes each inbox
+// row once: the job takes the id the row reserved. The first row of an
+// empty table is at (0,1); updated, its visible version would be at (0,2).
+func TestSingleWritesTheInboxRowOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	_, err := b.ingester.Ingest(context.Background(), event("tr_once"))
+	require.NoError(t, err)
+	var ctid string
+	require.NoError(t, b.db.Pool.QueryRow(context.Background(), `SELECT ctid::text FROM inbox_events`).Scan(&ctid))
+	require.Equal(t, "(0,1)", ctid)
+	requireEachRowRecordsItsJob(t, b.db.Pool, 1)
+}
+
+// A River client without ingest.JobIDs gives jobs ids of its own; the rows
+// are then updated to name them.
+func TestSingleRecordsTheJobEvenWithoutTheMiddleware(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	rc, err := river.NewClient(riverpgxv5.New(b.db.Pool), &river.Config{Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	plain := ingest.NewSingle(b.db.Pool, rc)
+	for i := range 3 {
+		_, err := plain.Ingest(context.Background(), event(fmt.Sprintf("tr_%d", i)))
 		require.NoError(t, err)
 	}
 	requireEachRowRecordsItsJob(t, b.db.Pool, 3)

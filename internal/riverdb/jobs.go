@@ -136,6 +136,12 @@ type Job struct {
 const JobColumns = `j.id, j.state::text, j.attempt, j.max_attempts, coalesce((j.args->>'replay')::boolean, false),
 	j.created_at, j.finalized_at, coalesce(j.errors[array_length(j.errors, 1)]->>'error', '')`
 
+// JobIDSequence is the sequence behind river_job.id. The inbox reserves
+// each new event's job id from it (inbox.Insert), in the statement that
+// stores the row, so that no job id is ever reserved twice, and River then
+// inserts the job with that id (ingest.JobIDs).
+const JobIDSequence = "river_job_id_seq"
+
 // JobsOf lists the jobs of kind that belong to the inbox row inboxID,
 // newest first, by searching args through River's GIN index. It is the
 // fallback for rows stored before the inbox recorded its job (job_id NULL);

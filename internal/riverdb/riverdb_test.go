@@ -116,6 +116,12 @@ func TestRiverSchemaHasWhatTheQueriesUse(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"state", "queue", "priority", "scheduled_at", "id"}, keys,
 		"river_job_prioritized_fetching_index. %s", recheck)
+
+	// The inbox reserves job ids from the sequence that River's inserts
+	// draw from, so that a reserved id is never another job's.
+	var seq string
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT pg_get_serial_sequence('river_job', 'id')::regclass::text`).Scan(&seq))
+	require.Equal(t, riverdb.JobIDSequence, seq, "river_job.id's sequence. %s", recheck)
 }
 
 // Every query and SQL fragment runs on a migrated database, so a column
