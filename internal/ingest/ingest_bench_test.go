@@ -10,6 +10,7 @@ import (
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hookline/hookline/internal/inbox"
@@ -19,14 +20,17 @@ import (
 
 // BenchmarkIngest times the store-and-enqueue transaction alone, without
 // HTTP: one event per transaction (Single), and 100 concurrent callers
-// sharing batches (Batch), as the receiver's two modes do. Its figures
-// are per event.
+// sharing batches (Batch), as the receiver's two modes do, with the
+// receiver's River client (JobIDs). Its figures are per event.
 func BenchmarkIngest(b *testing.B) {
 	ctx := context.Background()
 	body := []byte(`{"id":"tr","type":"transfer.settled","amount":1250,"account":"acct_1"}`)
 	b.Run("Single", func(b *testing.B) {
 		db := pgtest.NewDB(b)
-		rc, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{Logger: slog.New(slog.DiscardHandler)})
+		rc, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{
+			Logger:     slog.New(slog.DiscardHandler),
+			Middleware: []rivertype.Middleware{&ingest.JobIDs{}},
+		})
 		require.NoError(b, err)
 		s := ingest.NewSingle(db.Pool, rc)
 		i := 0
@@ -38,7 +42,10 @@ func BenchmarkIngest(b *testing.B) {
 	})
 	b.Run("Batch", func(b *testing.B) {
 		db := pgtest.NewDB(b)
-		rc, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{Logger: slog.New(slog.DiscardHandler)})
+		rc, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{
+			Logger:     slog.New(slog.DiscardHandler),
+			Middleware: []rivertype.Middleware{&ingest.JobIDs{}},
+		})
 		require.NoError(b, err)
 		batcher := ingest.NewBatcher(db.Pool, rc, slog.New(slog.DiscardHandler), ingest.BatchOptions{MaxWait: time.Millisecond})
 		b.Cleanup(func() { _ = batcher.Close(ctx) })
