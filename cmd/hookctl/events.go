@@ -93,7 +93,7 @@ same however far back it is.`,
 				return err
 			}
 			if len(events) == f.Limit {
-				fmt.Fprintf(cmd.OutOrStdout(), "(more may follow: add --before %d)\n", events[len(events)-1].InboxID)
+				fmt.Fprintf(cmd.OutOrStdout(), "(more may follow: rerun with --before %d)\n", events[len(events)-1].InboxID)
 			}
 			return nil
 		},

@@ -247,7 +247,7 @@ func TestEventsListPagesWithBefore(t *testing.T) {
 	b.hookctlJSON(t, &events, "events", "list", "--json", "--limit", "2")
 	require.Equal(t, []string{"tr_4", "tr_3"}, []string{events[0].EventID, events[1].EventID})
 	next := fmt.Sprintf("--before %d", events[1].InboxID)
-	require.Contains(t, stdout, "(more may follow: add "+next+")")
+	require.Contains(t, stdout, "(more may follow: rerun with "+next+")")
 
 	var pages [][]string
 	before := strconv.FormatInt(events[1].InboxID, 10)
