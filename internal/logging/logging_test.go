@@ -1,0 +1,108 @@
+package logging
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestDurationsAreLoggedAsStrings(t *testing.T) {
+	t.Parallel()
+	for _, format := range []string{"json", "text"} {
+		t.Run(format, func(t *testing.T) {
+			t.Parallel()
+			var buf bytes.Buffer
+			logger, err := New(&buf, format, slog.LevelInfo)
+			require.NoError(t, err)
+			logger.Info("stop",
+				"timeout", 20*time.Second,
+				slog.Duration("latency", 1500*time.Microsecond),
+				slog.Any("wait", 2*time.Minute),
+				slog.Group("batch", slog.Duration("max_wait", 2*time.Millisecond)),
+				"count", 3)
+			line := buf.String()
+			if format == "text" {
+				for _, want := range []string{"timeout=20s", "latency=1.5ms", "wait=2m0s", "batch.max_wait=2ms", "count=3"} {
+					require.Contains(t, line, want)
+				}
+				return
+			}
+			var got map[string]any
+			require.NoError(t, json.Unmarshal([]byte(line), &got), line)
+			require.Equal(t, "20s", got["timeout"], line)
+			require.Equal(t, "1.5ms", got["latency"], line)
+			require.Equal(t, "2m0s", got["wait"], line)
+			require.Equal(t, map[string]any{"max_wait": "2ms"}, got["batch"], line)
+			require.Equal(t, 3.0, got["count"], "other numbers stay numbers")
+		})
+	}
+}
+
+// clock is a fake time for Failures.
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time          { return c.t }
+func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
+func lines(buf *bytes.Buffer) []string   { return strings.Split(strings.TrimSpace(buf.String()), "\n") }
+func decode(t *testing.T, line string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	require.NoError(t, json.Unmarshal([]byte(line), &m), line)
+	return m
+}
+
+func TestFailuresLogTheFirstThenOncePerIntervalWithACountThenTheRecovery(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	logger, err := New(&buf, "json", slog.LevelInfo)
+	require.NoError(t, err)
+	c := &clock{t: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
+	f := NewFailures(logger, "could not refresh shed limits", time.Minute)
+	f.now = c.now
+	down := errors.New("connection refused")
+
+	// A poll every second while the database is down for 150 s.
+	for range 150 {
+		f.Fail(down)
+		c.advance(time.Second)
+	}
+	f.OK()
+	f.OK()
+
+	got := lines(&buf)
+	require.Len(t, got, 4, "the first failure, one line a minute (at 60 s and 120 s), the recovery:\n%s", buf.String())
+	first := decode(t, got[0])
+	require.Equal(t, "could not refresh shed limits", first["msg"])
+	require.Equal(t, "WARN", first["level"])
+	require.Equal(t, "connection refused", first["error"])
+	require.NotContains(t, first, "repeated")
+
+	for i, want := range []struct {
+		repeated float64
+		for_     string
+	}{{60, "1m0s"}, {60, "2m0s"}} {
+		m := decode(t, got[1+i])
+		require.Equal(t, "could not refresh shed limits", m["msg"])
+		require.Equal(t, want.repeated, m["repeated"], "failures since the line before: %s", got[1+i])
+		require.Equal(t, want.for_, m["failing_for"])
+	}
+
+	rec := decode(t, got[3])
+	require.Equal(t, "recovered", rec["msg"])
+	require.Equal(t, "INFO", rec["level"])
+	require.Equal(t, "could not refresh shed limits", rec["from"])
+	require.Equal(t, 150.0, rec["failures"])
+	require.Equal(t, "2m30s", rec["failing_for"])
+
+	// A new outage is logged at once again.
+	buf.Reset()
+	f.Fail(down)
+	require.Len(t, lines(&buf), 1)
+	require.NotContains(t, decode(t, lines(&buf)[0]), "repeated")
+}
