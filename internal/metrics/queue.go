@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/hookline/hookline/internal/logging"
 	"github.com/hookline/hookline/internal/riverdb"
 )
 
@@ -30,20 +31,22 @@ type Queue struct {
 	db      Querier
 	queue   string
 	timeout time.Duration
-	logger  *slog.Logger
-	jobs    *prometheus.Desc
-	oldest  *prometheus.Desc
-	errors  prometheus.Counter
+	// failures logs failed queries when they start, then once a minute:
+	// every scrape of a worker whose database is down would write a line.
+	failures *logging.Failures
+	jobs     *prometheus.Desc
+	oldest   *prometheus.Desc
+	errors   prometheus.Counter
 }
 
 // NewQueue returns a collector for queue; register it with the process's
 // registry. Each scrape's query is limited to timeout.
 func NewQueue(db Querier, queue string, timeout time.Duration, logger *slog.Logger) *Queue {
 	return &Queue{
-		db:      db,
-		queue:   queue,
-		timeout: timeout,
-		logger:  logger,
+		db:       db,
+		queue:    queue,
+		timeout:  timeout,
+		failures: logging.NewFailures(logger, "queue metrics query failed", logging.DefaultEvery),
 		jobs: prometheus.NewDesc("hookline_queue_jobs",
 			"Jobs in the events queue in each non-final state.", []string{"state"}, nil),
 		oldest: prometheus.NewDesc("hookline_queue_oldest_available_age_seconds",
@@ -69,8 +72,9 @@ func (q *Queue) Collect(ch chan<- prometheus.Metric) {
 	counts, oldest, err := q.query()
 	if err != nil {
 		q.errors.Inc()
-		q.logger.Warn("queue metrics query failed", "queue", q.queue, "error", err)
+		q.failures.Fail(err, "queue", q.queue)
 	} else {
+		q.failures.OK()
 		for _, s := range queueStates {
 			ch <- prometheus.MustNewConstMetric(q.jobs, prometheus.GaugeValue, float64(counts[s]), string(s))
 		}
