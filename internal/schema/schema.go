@@ -1,0 +1,157 @@
+// Package schema tells a receiver or worker whether its database has the
+// migrations of its build, so that readiness fails, and start-up stops,
+// with the fix (`hookctl migrate`) rather than with "relation does not
+// exist" on every request.
+package schema
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/hookline/hookline/internal/logging"
+	"github.com/hookline/hookline/internal/migrate"
+)
+
+// ErrNotMigrated is wrapped by Checker's errors when the database lacks
+// migrations of this build: tables, or changes to them, that the code
+// relies on.
+var ErrNotMigrated = errors.New("database is not migrated")
+
+// The times a Checker keeps a result. A migrated database stays migrated,
+// so that result is kept longer; any other is checked again soon, so that
+// a process becomes ready within seconds of `hookctl migrate`.
+const (
+	checkOKFor    = 30 * time.Second
+	checkRetryFor = 5 * time.Second
+)
+
+// Checker tells whether a database has every migration of this build's
+// core set (River's and Hookline's), for readiness probes and start-up. A
+// check is a handful of queries (migrate.Pending); probes come every few seconds
+// from every replica, so a result is kept for a while: 30s when nothing is
+// pending, 5s otherwise. It logs when the database becomes unmigrated or
+// migrated, and check failures when they start and then once a minute.
+//
+// A Checker is safe for concurrent use.
+type Checker struct {
+	pool     *pgxpool.Pool
+	logger   *slog.Logger
+	failures *logging.Failures
+	now      func() time.Time
+
+	// sem guards the fields below; a channel, so that a caller waiting for
+	// another's check still honours its own context.
+	sem         chan struct{}
+	checked     bool
+	checkedAt   time.Time
+	err         error
+	notMigrated bool
+}
+
+// NewChecker returns a Checker of pool's database.
+func NewChecker(pool *pgxpool.Pool, logger *slog.Logger) *Checker {
+	return &Checker{
+		pool: pool, logger: logger, now: time.Now, sem: make(chan struct{}, 1),
+		failures: logging.NewFailures(logger, "could not check the database's migrations", logging.DefaultEvery),
+	}
+}
+
+// Check returns nil when no migration of the core set is pending; an error
+// wrapping ErrNotMigrated, which names the pending migrations and says to
+// run `hookctl migrate`; or the error that kept it from checking (the
+// database is unreachable). The result may be up to 30s old.
+func (c *Checker) Check(ctx context.Context) error {
+	select {
+	case c.sem <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("check the database's migrations: %w", ctx.Err())
+	}
+	defer func() { <-c.sem }()
+	keep := checkRetryFor
+	if c.checked && c.err == nil {
+		keep = checkOKFor
+	}
+	if c.checked && c.now().Sub(c.checkedAt) < keep {
+		return c.err
+	}
+
+	res, err := migrate.Pending(ctx, c.pool)
+	if err != nil {
+		err = fmt.Errorf("check the database's migrations: %w", err)
+		if ctx.Err() != nil {
+			return err // the caller gave up; that says nothing of the database
+		}
+		c.failures.Fail(err)
+		c.checked, c.checkedAt, c.err = true, c.now(), err
+		return err
+	}
+	c.failures.OK()
+	c.checked, c.checkedAt, c.err = true, c.now(), nil
+	if !res.Empty() {
+		c.err = notMigratedError(res)
+		if !c.notMigrated {
+			c.logger.Error(c.err.Error(), "pending_river", res.River, "pending_hookline", res.Hookline)
+		}
+	} else if c.notMigrated {
+		c.logger.Info("database migrated")
+	}
+	c.notMigrated = !res.Empty()
+	return c.err
+}
+
+// Watch checks every interval until ctx ends, so that the log says when
+// the database becomes migrated, or stops being so, even when nothing
+// probes the process.
+func (c *Checker) Watch(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		_ = c.Check(ctx) // logged by Check
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// notMigratedError names the pending migrations and the fix:
+// "database is not migrated: River migrations 1, 2 and Hookline migration
+// 5 are pending; run `hookctl migrate`".
+func notMigratedError(res migrate.Result) error {
+	var parts []string
+	n := 0
+	add := func(name string, versions []int64) {
+		if len(versions) == 0 {
+			return
+		}
+		n += len(versions)
+		vs := make([]string, len(versions))
+		for i, v := range versions {
+			vs[i] = strconv.FormatInt(v, 10)
+		}
+		noun := " migration "
+		if len(versions) > 1 {
+			noun = " migrations "
+		}
+		parts = append(parts, name+noun+strings.Join(vs, ", "))
+	}
+	river := make([]int64, len(res.River))
+	for i, v := range res.River {
+		river[i] = int64(v)
+	}
+	add("River", river)
+	add("Hookline", res.Hookline)
+	verb := "is"
+	if n > 1 {
+		verb = "are"
+	}
+	return fmt.Errorf("%w: %s %s pending; run `hookctl migrate`", ErrNotMigrated, strings.Join(parts, " and "), verb)
+}

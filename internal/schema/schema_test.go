@@ -1,0 +1,112 @@
+package schema
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hookline/hookline/internal/logtest"
+	"github.com/hookline/hookline/internal/migrate"
+	"github.com/hookline/hookline/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// checkerBundle is a Checker on a fresh database, with a fake clock and
+// its logs captured.
+type checkerBundle struct {
+	db      *pgtest.DB
+	checker *Checker
+	logs    *logtest.Buffer
+	clock   time.Time
+}
+
+func newChecker(t *testing.T, migrated bool) *checkerBundle {
+	t.Helper()
+	b := &checkerBundle{logs: &logtest.Buffer{}, clock: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
+	if migrated {
+		b.db = pgtest.NewDB(t)
+	} else {
+		b.db = pgtest.NewEmptyDB(t)
+	}
+	b.checker = NewChecker(b.db.Pool, slog.New(slog.NewJSONHandler(b.logs, nil)))
+	b.checker.now = func() time.Time { return b.clock }
+	return b
+}
+
+// unapplyLatest makes the latest Hookline migration pending again, as if
+// this build were newer than the database, and returns its version.
+func (b *checkerBundle) unapplyLatest(t *testing.T) int64 {
+	t.Helper()
+	var v int64
+	require.NoError(t, b.db.Pool.QueryRow(context.Background(),
+		`DELETE FROM goose_db_version WHERE version_id = (SELECT max(version_id) FROM goose_db_version) RETURNING version_id`).Scan(&v))
+	return v
+}
+
+func TestCheckerSaysToRunHookctlMigrateOnAnEmptyDatabase(t *testing.T) {
+	t.Parallel()
+	b := newChecker(t, false)
+	err := b.checker.Check(context.Background())
+	require.ErrorIs(t, err, ErrNotMigrated)
+	require.Regexp(t, "^database is not migrated: River migrations 1, 2, [0-9, ]+ and Hookline migrations 1, 2, [0-9, ]+ are pending; run `hookctl migrate`$", err.Error())
+	require.Equal(t, 1, strings.Count(b.logs.String(), "run `hookctl migrate`"), b.logs.String())
+}
+
+func TestCheckerFindsOnePendingMigration(t *testing.T) {
+	t.Parallel()
+	b := newChecker(t, true)
+	require.NoError(t, b.checker.Check(context.Background()))
+	v := b.unapplyLatest(t)
+	b.clock = b.clock.Add(checkOKFor)
+	err := b.checker.Check(context.Background())
+	require.ErrorIs(t, err, ErrNotMigrated)
+	require.Equal(t, "database is not migrated: Hookline migration "+itoa(v)+" is pending; run `hookctl migrate`", err.Error())
+}
+
+func TestCheckerKeepsAResultAWhileAndLogsOnlyChanges(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := newChecker(t, true)
+	require.NoError(t, b.checker.Check(ctx))
+	b.unapplyLatest(t)
+
+	b.clock = b.clock.Add(checkOKFor - time.Second)
+	require.NoError(t, b.checker.Check(ctx), "a migrated database is not read again within 30s")
+	b.clock = b.clock.Add(time.Second)
+	require.ErrorIs(t, b.checker.Check(ctx), ErrNotMigrated)
+	b.clock = b.clock.Add(checkRetryFor)
+	require.ErrorIs(t, b.checker.Check(ctx), ErrNotMigrated, "read again, and logged only once")
+
+	// Migrated again: still reported as not migrated for a few seconds,
+	// then ready.
+	_, err := migrate.Up(ctx, b.db.Pool)
+	require.NoError(t, err)
+	for range 3 {
+		require.ErrorIs(t, b.checker.Check(ctx), ErrNotMigrated, "kept for 5s")
+	}
+	b.clock = b.clock.Add(checkRetryFor)
+	require.NoError(t, b.checker.Check(ctx))
+
+	logs := b.logs.String()
+	require.Equal(t, 1, strings.Count(logs, `"msg":"database is not migrated`), logs)
+	require.Equal(t, 1, strings.Count(logs, `"msg":"database migrated"`), logs)
+}
+
+func TestCheckerReportsAnUnreachableDatabaseWithoutCallingItUnmigrated(t *testing.T) {
+	t.Parallel()
+	b := newChecker(t, true)
+	b.db.Pool.Close()
+	err := b.checker.Check(context.Background())
+	require.Error(t, err)
+	require.False(t, errors.Is(err, ErrNotMigrated), err.Error())
+	require.Contains(t, err.Error(), "check the database's migrations")
+}
+
+func itoa(v int64) string { return strconv.FormatInt(v, 10) }
