@@ -25,9 +25,9 @@ import (
 )
 
 // The answers senders see, in one style: a sentence without a final stop,
-// starting with a capital (errorHandler enforces the capital on messages
-// from elsewhere). The signature message is the same whatever failed, so a
-// forger learns nothing from it.
+// starting with a capital (httpserver.ErrorHandler enforces the capital on
+// messages from elsewhere). The signature message is the same whatever
+// failed, so a forger learns nothing from it.
 const (
 	msgUnknownSource    = "Unknown source"
 	msgUnreadable       = "The request body could not be read"

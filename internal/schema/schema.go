@@ -32,6 +32,23 @@ const (
 	checkRetryFor = 5 * time.Second
 )
 
+// Check returns nil when pool's database has every migration of this
+// build's core set (River's and Hookline's); an error wrapping
+// ErrNotMigrated, which names the pending migrations and says to run
+// `hookctl migrate`; or the error that kept it from checking. It reads the
+// database each time and logs nothing, for a start-up check whose caller
+// reports the error; readiness uses a Checker.
+func Check(ctx context.Context, pool *pgxpool.Pool) error {
+	res, err := migrate.Pending(ctx, pool)
+	if err != nil {
+		return fmt.Errorf("check the database's migrations: %w", err)
+	}
+	if !res.Empty() {
+		return notMigratedError(res)
+	}
+	return nil
+}
+
 // Checker tells whether a database has every migration of this build's
 // core set (River's and Hookline's), for readiness probes and start-up. A
 // check is a handful of queries (migrate.Pending); probes come every few seconds
