@@ -223,11 +223,11 @@ func TestWorkerOnABusyAdminPortFailsWithoutStartingRiver(t *testing.T) {
 	addr := busyPort(t)
 	b := startWorker(t, db.URL, map[string]string{"WORKER_ADDR": addr})
 	err := b.wait(t)
-	require.ErrorContains(t, err, "admin server: listen on "+addr)
-	require.ErrorContains(t, err, "address already in use")
 	msgs := b.msgs(t)
 	require.NotContains(t, msgs, "River client started", "River must not start when the admin port is busy:\n%s", b.logs.String())
 	require.NotContains(t, msgs, "admin server listening")
+	require.ErrorContains(t, err, "admin server: listen on "+addr)
+	require.ErrorContains(t, err, "address already in use")
 	var procs int
 	require.NoError(t, db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM worker_processes`).Scan(&procs))
 	require.Zero(t, procs, "the throttle controller never announced the process")
@@ -317,3 +317,15 @@ func indexOf(s []string, v string) int {
 }
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
+
+// sslmode=prefer, pgx's default, tries TLS and then plain text.
+func TestWorkerOnAnUnreachableDatabaseFailsWithItsErrorPrintedOnce(t *testing.T) {
+	t.Parallel()
+	b := startWorker(t, "postgres://postgres@127.0.0.1:1/none?connect_timeout=2&sslmode=prefer", nil)
+	err := b.wait(t)
+	require.ErrorContains(t, err, "check the database's migrations")
+	require.ErrorContains(t, err, "127.0.0.1:1")
+	require.Equal(t, 1, strings.Count(err.Error(), "connection refused"),
+		"pgx's TLS and plain-text attempts failed the same way; say it once: %v", err)
+	require.Empty(t, b.logs.String(), "the error is printed once, by the caller, not logged as well")
+}

@@ -44,6 +44,7 @@ func NewFailures(logger *slog.Logger, msg string, every time.Duration) *Failures
 // Every has passed since the last line, with "repeated": the failures
 // since then, this one included, and "failing_for".
 func (f *Failures) Fail(err error, attrs ...any) {
+	err = DropRepeatedLines(err)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	now := f.now()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -105,4 +106,20 @@ func TestFailuresLogTheFirstThenOncePerIntervalWithACountThenTheRecovery(t *test
 	f.Fail(down)
 	require.Len(t, lines(&buf), 1)
 	require.NotContains(t, decode(t, lines(&buf)[0]), "repeated")
+}
+
+func TestDropRepeatedLinesPrintsPgxsTwoIdenticalAttemptsOnce(t *testing.T) {
+	t.Parallel()
+	refused := "127.0.0.1:5999 (127.0.0.1): dial error: dial tcp 127.0.0.1:5999: connect: connection refused"
+	inner := errors.New("failed to connect to `user=postgres database=x`:\n\t" + refused + "\n\t" + refused)
+	err := DropRepeatedLines(fmt.Errorf("check the database's migrations: %w", inner))
+	require.Equal(t, "check the database's migrations: failed to connect to `user=postgres database=x`: "+refused, err.Error())
+	require.ErrorIs(t, err, inner, "the chain is kept")
+
+	other := "127.0.0.1:5999 (127.0.0.1): server error: FATAL: password authentication failed"
+	two := errors.New("failed to connect:\n\t" + refused + "\n\t" + other)
+	require.Same(t, two, DropRepeatedLines(two), "different attempts are all kept")
+	one := errors.New("relation \"river_queue\" does not exist")
+	require.Same(t, one, DropRepeatedLines(one))
+	require.NoError(t, DropRepeatedLines(nil))
 }

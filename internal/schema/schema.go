@@ -41,7 +41,7 @@ const (
 func Check(ctx context.Context, pool *pgxpool.Pool) error {
 	res, err := migrate.Pending(ctx, pool)
 	if err != nil {
-		return fmt.Errorf("check the database's migrations: %w", err)
+		return logging.DropRepeatedLines(fmt.Errorf("check the database's migrations: %w", err))
 	}
 	if !res.Empty() {
 		return notMigratedError(res)
@@ -101,7 +101,7 @@ func (c *Checker) Check(ctx context.Context) error {
 
 	res, err := migrate.Pending(ctx, c.pool)
 	if err != nil {
-		err = fmt.Errorf("check the database's migrations: %w", err)
+		err = logging.DropRepeatedLines(fmt.Errorf("check the database's migrations: %w", err))
 		if ctx.Err() != nil {
 			return err // the caller gave up; that says nothing of the database
 		}
