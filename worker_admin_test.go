@@ -186,7 +186,7 @@ func TestAdminReadyzAnswers503WithTheFixOnAnUnmigratedDatabase(t *testing.T) {
 	srv := httptest.NewServer(newAdmin(admin{db: db.Pool, ready: []health.Check{schema.NewChecker(db.Pool, slog.New(slog.DiscardHandler)).Check}}))
 	t.Cleanup(srv.Close)
 	a := request(t, http.MethodGet, srv.URL+"/readyz", nil)
-	requireErrorBody(t, a, http.StatusServiceUnavailable, "Database is not migrated: River migrations 1, 2")
+	requireErrorBody(t, a, http.StatusServiceUnavailable, "Database is not migrated: River migrations 1-")
 	require.Contains(t, a.body, "run `hookctl migrate`")
 	require.Equal(t, http.StatusOK, request(t, http.MethodGet, srv.URL+"/healthz", nil).status, "liveness does not depend on the database")
 }

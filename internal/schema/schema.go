@@ -114,7 +114,7 @@ func (c *Checker) Check(ctx context.Context) error {
 	if !res.Empty() {
 		c.err = notMigratedError(res)
 		if !c.notMigrated {
-			c.logger.Error(c.err.Error(), "pending_river", res.River, "pending_hookline", res.Hookline)
+			c.logger.Error("database is not migrated: run `hookctl migrate`", "pending_river", res.River, "pending_hookline", res.Hookline)
 		}
 	} else if c.notMigrated {
 		c.logger.Info("database migrated")
@@ -140,8 +140,8 @@ func (c *Checker) Watch(ctx context.Context, interval time.Duration) {
 }
 
 // notMigratedError names the pending migrations and the fix:
-// "database is not migrated: River migrations 1, 2 and Hookline migration
-// 5 are pending; run `hookctl migrate`".
+// "database is not migrated: River migrations 1-6 and Hookline migration 9
+// are pending; run `hookctl migrate`".
 func notMigratedError(res migrate.Result) error {
 	var parts []string
 	n := 0
@@ -150,15 +150,11 @@ func notMigratedError(res migrate.Result) error {
 			return
 		}
 		n += len(versions)
-		vs := make([]string, len(versions))
-		for i, v := range versions {
-			vs[i] = strconv.FormatInt(v, 10)
-		}
 		noun := " migration "
 		if len(versions) > 1 {
 			noun = " migrations "
 		}
-		parts = append(parts, name+noun+strings.Join(vs, ", "))
+		parts = append(parts, name+noun+ranges(versions))
 	}
 	river := make([]int64, len(res.River))
 	for i, v := range res.River {
@@ -171,4 +167,22 @@ func notMigratedError(res migrate.Result) error {
 		verb = "are"
 	}
 	return fmt.Errorf("%w: %s %s pending; run `hookctl migrate`", ErrNotMigrated, strings.Join(parts, " and "), verb)
+}
+
+// ranges writes ascending versions with runs shortened: "1-8, 10".
+func ranges(versions []int64) string {
+	var out []string
+	for i := 0; i < len(versions); {
+		j := i
+		for j+1 < len(versions) && versions[j+1] == versions[j]+1 {
+			j++
+		}
+		s := strconv.FormatInt(versions[i], 10)
+		if j > i {
+			s += "-" + strconv.FormatInt(versions[j], 10)
+		}
+		out = append(out, s)
+		i = j + 1
+	}
+	return strings.Join(out, ", ")
 }

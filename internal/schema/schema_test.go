@@ -55,7 +55,7 @@ func TestCheckerSaysToRunHookctlMigrateOnAnEmptyDatabase(t *testing.T) {
 	b := newChecker(t, false)
 	err := b.checker.Check(context.Background())
 	require.ErrorIs(t, err, ErrNotMigrated)
-	require.Regexp(t, "^database is not migrated: River migrations 1, 2, [0-9, ]+ and Hookline migrations 1, 2, [0-9, ]+ are pending; run `hookctl migrate`$", err.Error())
+	require.Regexp(t, "^database is not migrated: River migrations 1-[0-9]+ and Hookline migrations 1-[0-9]+ are pending; run `hookctl migrate`$", err.Error())
 	require.Equal(t, 1, strings.Count(b.logs.String(), "run `hookctl migrate`"), b.logs.String())
 }
 
@@ -110,3 +110,15 @@ func TestCheckerReportsAnUnreachableDatabaseWithoutCallingItUnmigrated(t *testin
 }
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
+
+func TestRangesShortensRuns(t *testing.T) {
+	t.Parallel()
+	for want, versions := range map[string][]int64{
+		"5":           {5},
+		"1-8":         {1, 2, 3, 4, 5, 6, 7, 8},
+		"1-3, 5, 7-8": {1, 2, 3, 5, 7, 8},
+		"2, 4":        {2, 4},
+	} {
+		require.Equal(t, want, ranges(versions))
+	}
+}
