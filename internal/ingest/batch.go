@@ -17,6 +17,7 @@ import (
 
 	"github.com/hookline/hookline/hooklinetype"
 	"github.com/hookline/hookline/internal/inbox"
+	"github.com/hookline/hookline/internal/logging"
 )
 
 // ErrClosed is returned by Batcher.Ingest once Close has begun.
@@ -55,12 +56,15 @@ type Observer interface {
 // the inserts in it, so sharing commits multiplies throughput; see
 // docs/BENCHMARKS.md.
 type Batcher struct {
-	logger  *slog.Logger
-	opts    BatchOptions
-	pool    *pgxpool.Pool
-	river   *river.Client[pgx.Tx]
-	in      chan *pending
-	flushes chan batch
+	logger *slog.Logger
+	// failures logs failed batches when they start, then once a minute:
+	// while the database is down, every batch fails the same way.
+	failures *logging.Failures
+	opts     BatchOptions
+	pool     *pgxpool.Pool
+	river    *river.Client[pgx.Tx]
+	in       chan *pending
+	flushes  chan batch
 
 	mu     sync.RWMutex // guards closed against sends on in
 	closed bool
@@ -98,12 +102,13 @@ func NewBatcher(pool *pgxpool.Pool, rc *river.Client[pgx.Tx], logger *slog.Logge
 	opts.Flushers = cmp.Or(opts.Flushers, 4)
 	opts.Timeout = cmp.Or(opts.Timeout, 5*time.Second)
 	b := &Batcher{
-		logger:  logger,
-		opts:    opts,
-		pool:    pool,
-		river:   rc,
-		in:      make(chan *pending, opts.MaxSize*opts.Flushers),
-		flushes: make(chan batch),
+		logger:   logger,
+		failures: logging.NewFailures(logger, "batch failed; answering its requests 503", logging.DefaultEvery),
+		opts:     opts,
+		pool:     pool,
+		river:    rc,
+		in:       make(chan *pending, opts.MaxSize*opts.Flushers),
+		flushes:  make(chan batch),
 	}
 	b.done.Go(b.collect)
 	for range opts.Flushers {
@@ -259,12 +264,13 @@ func (b *Batcher) flush(bt batch) {
 		b.opts.Observer.ObserveFlush(len(live), waited, time.Since(start), err)
 	}
 	if err != nil {
-		b.logger.Warn("batch failed; answering its requests 503", "size", len(live), "error", err)
+		b.failures.Fail(err, "size", len(live))
 		for _, p := range live {
 			p.answer(result{err: err})
 		}
 		return
 	}
+	b.failures.OK()
 	for _, p := range live {
 		k := inbox.Key{Source: p.ev.Source, EventID: p.ev.EventID}
 		switch {

@@ -3,6 +3,7 @@ package logging
 import (
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -10,25 +11,30 @@ import (
 const DefaultEvery = time.Minute
 
 // Failures logs a failure that recurs, such as a poll of a database that
-// is down, without flooding the log: the first failure at once, then at
-// most one line per Every, which counts the failures since the line before,
-// and one line when the operation succeeds again. A poll every second
-// would otherwise write 3,600 identical lines an hour, and push the line
-// that says why out of sight.
+// is down, without flooding the log: at most one line per Every, the first
+// at once, and later ones with the number of failures since the line
+// before; then one line when the operation succeeds again. A poll every
+// second would otherwise write 3,600 identical lines an hour, and push the
+// line that says why out of sight. A flapping operation (fails, succeeds,
+// fails) also writes at most one failure line per Every.
 //
-// A Failures is safe for concurrent use.
+// A Failures is safe for concurrent use, and OK costs an atomic load while
+// nothing fails, so that a request path may call it every time.
 type Failures struct {
 	logger *slog.Logger
 	msg    string
 	every  time.Duration
 	now    func() time.Time
 
-	mu       sync.Mutex
-	failing  bool
-	since    time.Time // the first failure of the current run
-	lastLine time.Time
-	unlogged int // failures since the last line
-	total    int // failures in the current run
+	// failing is read without mu by OK.
+	failing atomic.Bool
+
+	mu        sync.Mutex
+	lastLine  time.Time // of the last failure line; zero before the first
+	unlogged  int       // failures since that line, of any run
+	since     time.Time // the first failure of the current run
+	total     int       // failures in the current run
+	runLogged bool      // a line was written for the current run
 }
 
 // NewFailures returns a Failures that logs msg, as a warning, with the
@@ -40,36 +46,47 @@ func NewFailures(logger *slog.Logger, msg string, every time.Duration) *Failures
 	return &Failures{logger: logger, msg: msg, every: every, now: time.Now}
 }
 
-// Fail records a failure. It logs the first of a run, and later ones once
-// Every has passed since the last line, with "repeated": the failures
-// since then, this one included, and "failing_for".
+// Fail records a failure, and logs it, with attrs, unless a failure line
+// was written less than Every ago. A line after the first carries
+// "repeated", the failures since the line before, this one included, and
+// "failing_for". Repeated lines of err's message are dropped
+// (DropRepeatedLines).
 func (f *Failures) Fail(err error, attrs ...any) {
-	err = DropRepeatedLines(err)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	now := f.now()
+	if !f.failing.Load() {
+		f.failing.Store(true)
+		f.since, f.total, f.runLogged = now, 0, false
+	}
 	f.unlogged++
 	f.total++
-	if !f.failing {
-		f.failing, f.since, f.lastLine, f.unlogged = true, now, now, 0
-		f.logger.Warn(f.msg, append([]any{"error", err}, attrs...)...)
+	if !f.lastLine.IsZero() && now.Sub(f.lastLine) < f.every {
 		return
 	}
-	if now.Sub(f.lastLine) < f.every {
-		return
+	line := []any{"error", DropRepeatedLines(err)}
+	if f.unlogged > 1 {
+		line = append(line, "repeated", f.unlogged, "failing_for", now.Sub(f.since).Round(time.Second))
 	}
-	f.logger.Warn(f.msg, append([]any{"error", err, "repeated", f.unlogged, "failing_for", now.Sub(f.since).Round(time.Second)}, attrs...)...)
-	f.lastLine, f.unlogged = now, 0
+	f.logger.Warn(f.msg, append(line, attrs...)...)
+	f.lastLine, f.unlogged, f.runLogged = now, 0, true
 }
 
-// OK records a success. After failures, it logs that the operation has
-// recovered, with how many failures there were and for how long.
+// OK records a success. After failures that were logged, it logs that the
+// operation has recovered, with how many failures there were and for how
+// long.
 func (f *Failures) OK() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if !f.failing {
+	if !f.failing.Load() {
 		return
 	}
-	f.logger.Info("recovered", "from", f.msg, "failures", f.total, "failing_for", f.now().Sub(f.since).Round(time.Second))
-	f.failing, f.unlogged, f.total = false, 0, 0
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.failing.Load() {
+		return
+	}
+	f.failing.Store(false)
+	if f.runLogged {
+		f.unlogged = 0 // counted in this line's failures
+		f.logger.Info("recovered", "from", f.msg, "failures", f.total, "failing_for", f.now().Sub(f.since).Round(time.Second))
+	}
 }

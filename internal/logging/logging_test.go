@@ -101,11 +101,38 @@ func TestFailuresLogTheFirstThenOncePerIntervalWithACountThenTheRecovery(t *test
 	require.Equal(t, 150.0, rec["failures"])
 	require.Equal(t, "2m30s", rec["failing_for"])
 
-	// A new outage is logged at once again.
+	// A new outage, a while later, is logged at once again.
 	buf.Reset()
+	c.advance(time.Minute)
 	f.Fail(down)
 	require.Len(t, lines(&buf), 1)
 	require.NotContains(t, decode(t, lines(&buf)[0]), "repeated")
+}
+
+func TestFailuresOfAFlappingOperationAreLoggedOncePerInterval(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	logger, err := New(&buf, "json", slog.LevelInfo)
+	require.NoError(t, err)
+	c := &clock{t: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
+	f := NewFailures(logger, "could not store event", time.Minute)
+	f.now = c.now
+
+	// Every other request fails, 10 a second, for 90 s.
+	for i := range 900 {
+		if i%2 == 0 {
+			f.Fail(errors.New("timeout"))
+		} else {
+			f.OK()
+		}
+		c.advance(100 * time.Millisecond)
+	}
+	got := lines(&buf)
+	require.Len(t, got, 4, "the first failure and its recovery, then the same a minute later:\n%s", buf.String())
+	require.Equal(t, "could not store event", decode(t, got[0])["msg"])
+	require.Equal(t, "recovered", decode(t, got[1])["msg"])
+	require.Equal(t, 300.0, decode(t, got[2])["repeated"], "every failure is counted, across the runs between lines")
+	require.Equal(t, "recovered", decode(t, got[3])["msg"])
 }
 
 func TestDropRepeatedLinesPrintsPgxsTwoIdenticalAttemptsOnce(t *testing.T) {
