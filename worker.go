@@ -226,11 +226,14 @@ func RunWorker(ctx context.Context, cfg WorkerConfig, mux *Mux) error {
 	// others take over this process's share once its jobs are done.
 	defer func() { stopCtl(); <-ctlDone }()
 
+	// River logs every failed poll: about four errors a second while the
+	// database is down. Each of its messages is passed once a minute.
+	riverLogger := slog.New(logging.LimitRepeats(logger.Handler(), logging.DefaultEvery))
 	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		FetchCooldown:        cfg.FetchCooldown,
 		FetchPollInterval:    cfg.FetchPollInterval,
 		JobTimeout:           cfg.JobTimeout,
-		Logger:               logger,
+		Logger:               riverLogger,
 		Middleware:           []rivertype.Middleware{gate, jobMetrics},
 		PeriodicJobs:         periodic,
 		Queues:               queues,
@@ -250,7 +253,7 @@ func RunWorker(ctx context.Context, cfg WorkerConfig, mux *Mux) error {
 		// whatever reason, not only when ctx ends.
 		uiCtx, stopUI := context.WithCancel(ctx)
 		defer stopUI()
-		if adm.riverUI, err = newRiverUI(uiCtx, rc, logger); err != nil {
+		if adm.riverUI, err = newRiverUI(uiCtx, rc, riverLogger); err != nil {
 			return fmt.Errorf("river ui: %w", err)
 		}
 	}

@@ -13,10 +13,19 @@ func DropRepeatedLines(err error) error {
 	if err == nil {
 		return nil
 	}
-	msg := err.Error()
+	msg, ok := dropRepeatedLines(err.Error())
+	if !ok {
+		return err
+	}
+	return &linesError{msg: msg, err: err}
+}
+
+// dropRepeatedLines returns msg with each line after the first written
+// once, and whether any was dropped.
+func dropRepeatedLines(msg string) (string, bool) {
 	lines := strings.Split(msg, "\n")
 	if len(lines) < 3 {
-		return err
+		return msg, false
 	}
 	seen := map[string]bool{}
 	kept := lines[:1]
@@ -27,12 +36,12 @@ func DropRepeatedLines(err error) error {
 		}
 	}
 	if len(kept) == len(lines) {
-		return err
+		return msg, false
 	}
 	if len(kept) == 2 {
-		return &linesError{msg: kept[0] + " " + strings.TrimLeft(kept[1], "\t "), err: err}
+		return kept[0] + " " + strings.TrimLeft(kept[1], "\t "), true
 	}
-	return &linesError{msg: strings.Join(kept, "\n"), err: err}
+	return strings.Join(kept, "\n"), true
 }
 
 // linesError is an error with a shorter message than the one it wraps.

@@ -150,3 +150,48 @@ func TestDropRepeatedLinesPrintsPgxsTwoIdenticalAttemptsOnce(t *testing.T) {
 	require.Same(t, one, DropRepeatedLines(one))
 	require.NoError(t, DropRepeatedLines(nil))
 }
+
+func TestLimitRepeatsPassesAWarningOrErrorOncePerIntervalWithACount(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	base, err := New(&buf, "json", slog.LevelInfo)
+	require.NoError(t, err)
+	c := &clock{t: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
+	h := LimitRepeats(base.Handler(), time.Minute)
+	h.(*repeatsHandler).state.now = c.now
+	logger := slog.New(h).With("component", "river")
+
+	refused := "127.0.0.1:5432 (127.0.0.1): dial error: connect: connection refused"
+	down := errors.New("failed to connect to `user=postgres database=x`:\n\t" + refused + "\n\t" + refused)
+	// River's producers while the database is down: two errors a second
+	// for 90 s, and an info line now and then.
+	for i := range 180 {
+		logger.Error("producer: Error fetching jobs", "err", down.Error())
+		if i%60 == 0 {
+			logger.Info("producer: Producer job counts")
+		}
+		c.advance(500 * time.Millisecond)
+	}
+	logger.Warn("leadership.Elector: Error attempting reelection", "err", down)
+	require.Contains(t, lines(&buf)[len(lines(&buf))-1], `"err":"failed to connect to `+"`user=postgres database=x`: "+refused+`"`, "an error value too")
+
+	got := lines(&buf)
+	var fetch []map[string]any
+	infos := 0
+	for _, l := range got {
+		m := decode(t, l)
+		require.Equal(t, "river", m["component"], "attributes of With are kept")
+		switch m["msg"] {
+		case "producer: Error fetching jobs":
+			fetch = append(fetch, m)
+		case "producer: Producer job counts":
+			infos++
+		}
+	}
+	require.Len(t, fetch, 2, "at 0 s and 60 s:\n%s", buf.String())
+	require.NotContains(t, fetch[0], "repeated")
+	require.Equal(t, 120.0, fetch[1]["repeated"])
+	require.Equal(t, "failed to connect to `user=postgres database=x`: "+refused, fetch[0]["err"], "pgx's two identical attempts, once")
+	require.Equal(t, 3, infos, "info records all pass")
+	require.Equal(t, "leadership.Elector: Error attempting reelection", decode(t, got[len(got)-1])["msg"], "another message passes at once")
+}
