@@ -145,7 +145,7 @@ type WorkerConfig struct {
 // cannot, or if the database is unreachable or lacks migrations of this
 // build (River's and Hookline's: run Migrate, or hookctl migrate); River
 // never starts then. The tables mux's handlers write to must exist too.
-// Everything it starts has stopped when it returns.
+// Everything it starts is stopped when it returns.
 //
 // cfg must have been loaded by LoadWorkerConfig, or checked with Validate.
 func RunWorker(ctx context.Context, cfg WorkerConfig, mux *Mux) error {

@@ -116,11 +116,15 @@ func (c *Controller) listen(ctx context.Context) error {
 		}
 		waitCtx, cancel := context.WithTimeout(ctx, interval)
 		_, err := conn.Conn().WaitForNotification(waitCtx)
+		// Read before cancel, after which waitCtx.Err() is never nil: a
+		// dead connection would then pass for a timeout, and the loop
+		// would spin on it, refreshing as fast as the CPU allows.
+		timedOut := waitCtx.Err() != nil
 		cancel()
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err != nil && waitCtx.Err() == nil {
+		if err != nil && !timedOut {
 			// A dead connection must not go back to the pool.
 			conn.Hijack().Close(context.WithoutCancel(ctx))
 			return fmt.Errorf("wait for %s: %w", Channel, err)
