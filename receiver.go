@@ -110,8 +110,9 @@ type ReceiverConfig struct {
 	// any client address.
 	// Example: 10.0.12.4,10.0.12.5
 	TrustedProxies []string `env:"RECEIVER_TRUSTED_PROXIES"`
-	// DebugAddr, if set, serves Go's pprof on this address. Keep it
-	// private: profiles can hold secrets.
+	// DebugAddr, if set, serves Go's pprof on this address; the receiver
+	// does not start if it cannot bind it. Keep it private: profiles can
+	// hold secrets.
 	// Example: 127.0.0.1:6060
 	DebugAddr string `env:"RECEIVER_DEBUG_ADDR"`
 	// LogFormat is json for production or text for a terminal.
