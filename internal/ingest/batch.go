@@ -56,19 +56,20 @@ type Observer interface {
 // the inserts in it, so sharing commits multiplies throughput; see
 // docs/BENCHMARKS.md.
 type Batcher struct {
-	logger *slog.Logger
-	// failures logs failed batches when they start, then once a minute:
-	// while the database is down, every batch fails the same way.
-	failures *logging.Failures
-	opts     BatchOptions
-	pool     *pgxpool.Pool
-	river    *river.Client[pgx.Tx]
-	in       chan *pending
-	flushes  chan batch
+	logger  *slog.Logger
+	opts    BatchOptions
+	pool    *pgxpool.Pool
+	river   *river.Client[pgx.Tx]
+	in      chan *pending
+	flushes chan batch
 
 	mu     sync.RWMutex // guards closed against sends on in
 	closed bool
 	done   sync.WaitGroup
+
+	// failures logs failed batches when they start, then once a minute:
+	// while the database is down, every batch fails the same way.
+	failures *logging.Failures
 }
 
 type pending struct {
@@ -102,13 +103,14 @@ func NewBatcher(pool *pgxpool.Pool, rc *river.Client[pgx.Tx], logger *slog.Logge
 	opts.Flushers = cmp.Or(opts.Flushers, 4)
 	opts.Timeout = cmp.Or(opts.Timeout, 5*time.Second)
 	b := &Batcher{
-		logger:   logger,
+		logger:  logger,
+		opts:    opts,
+		pool:    pool,
+		river:   rc,
+		in:      make(chan *pending, opts.MaxSize*opts.Flushers),
+		flushes: make(chan batch),
+
 		failures: logging.NewFailures(logger, "batch failed; answering its requests 503", logging.DefaultEvery),
-		opts:     opts,
-		pool:     pool,
-		river:    rc,
-		in:       make(chan *pending, opts.MaxSize*opts.Flushers),
-		flushes:  make(chan batch),
 	}
 	b.done.Go(b.collect)
 	for range opts.Flushers {

@@ -31,22 +31,24 @@ type Queue struct {
 	db      Querier
 	queue   string
 	timeout time.Duration
+	logger  *slog.Logger
+	jobs    *prometheus.Desc
+	oldest  *prometheus.Desc
+	errors  prometheus.Counter
+
 	// failures logs failed queries when they start, then once a minute:
 	// every scrape of a worker whose database is down would write a line.
 	failures *logging.Failures
-	jobs     *prometheus.Desc
-	oldest   *prometheus.Desc
-	errors   prometheus.Counter
 }
 
 // NewQueue returns a collector for queue; register it with the process's
 // registry. Each scrape's query is limited to timeout.
 func NewQueue(db Querier, queue string, timeout time.Duration, logger *slog.Logger) *Queue {
 	return &Queue{
-		db:       db,
-		queue:    queue,
-		timeout:  timeout,
-		failures: logging.NewFailures(logger, "queue metrics query failed", logging.DefaultEvery),
+		db:      db,
+		queue:   queue,
+		timeout: timeout,
+		logger:  logger,
 		jobs: prometheus.NewDesc("hookline_queue_jobs",
 			"Jobs in the events queue in each non-final state.", []string{"state"}, nil),
 		oldest: prometheus.NewDesc("hookline_queue_oldest_available_age_seconds",
@@ -55,6 +57,8 @@ func NewQueue(db Querier, queue string, timeout time.Duration, logger *slog.Logg
 			Name: "hookline_queue_query_errors_total",
 			Help: "Scrapes whose queue query failed; the queue series are missing from those scrapes.",
 		}),
+
+		failures: logging.NewFailures(logger, "queue metrics query failed", logging.DefaultEvery),
 	}
 }
 
