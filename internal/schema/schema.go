@@ -50,11 +50,12 @@ func Check(ctx context.Context, pool *pgxpool.Pool) error {
 }
 
 // Checker tells whether a database has every migration of this build's
-// core set (River's and Hookline's), for readiness probes and start-up. A
-// check is a handful of queries (migrate.Pending); probes come every few seconds
+// core set (River's and Hookline's), for readiness probes. A check is a
+// handful of queries (migrate.Pending), and probes come every few seconds
 // from every replica, so a result is kept for a while: 30s when nothing is
-// pending, 5s otherwise. It logs when the database becomes unmigrated or
-// migrated, and check failures when they start and then once a minute.
+// pending, 5s when something is; a failed check is not kept. It logs when
+// the database becomes unmigrated or migrated, and failed checks when they
+// start and then once a minute.
 //
 // A Checker is safe for concurrent use.
 type Checker struct {
@@ -105,8 +106,10 @@ func (c *Checker) Check(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return err // the caller gave up; that says nothing of the database
 		}
+		// Not kept: a database that is back must not read as down for 5s
+		// more. Readiness pings first, so this is rarely reached while it
+		// is down.
 		c.failures.Fail(err)
-		c.checked, c.checkedAt, c.err = true, c.now(), err
 		return err
 	}
 	c.failures.OK()

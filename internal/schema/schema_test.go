@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hookline/hookline/internal/logtest"
@@ -121,4 +122,31 @@ func TestRangesShortensRuns(t *testing.T) {
 	} {
 		require.Equal(t, want, ranges(versions))
 	}
+}
+
+func TestCheckerDoesNotKeepAFailedCheck(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := newChecker(t, true)
+	admin, err := pgx.Connect(ctx, pgtest.AdminURL())
+	require.NoError(t, err)
+	t.Cleanup(func() { admin.Close(ctx) })
+	allow := func(on bool) {
+		t.Helper()
+		_, err := admin.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{b.db.Name}.Sanitize()+" WITH ALLOW_CONNECTIONS "+strconv.FormatBool(on))
+		require.NoError(t, err)
+		if !on {
+			_, err = admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, b.db.Name)
+			require.NoError(t, err)
+		}
+	}
+	allow(false)
+	t.Cleanup(func() { allow(true) })
+
+	err = b.checker.Check(ctx)
+	require.Error(t, err)
+	require.NotErrorIs(t, err, ErrNotMigrated)
+	allow(true)
+	require.NoError(t, b.checker.Check(ctx), "the database is back: checked again at once, on the same clock")
+	require.Contains(t, b.logs.String(), `"msg":"could not check the database's migrations"`)
 }
