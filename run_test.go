@@ -244,7 +244,12 @@ func TestWorkerOnAnUnmigratedDatabaseSaysRunHookctlMigrateAndNeverStartsRiver(t 
 	require.Empty(t, b.logs.String(), "the error is printed once, by the caller, not logged as well")
 }
 
-func TestWorkerBindsItsAdminPortBeforeRiverStartsAndIsReady(t *testing.T) {
+// TestWorkerStartsOnAMigratedDatabaseAndIsReady is the control for the
+// failures above. (That the bind comes before River is proven by
+// TestWorkerOnABusyAdminPortFailsWithoutStartingRiver: River logs its start
+// from a goroutine of its own, so the order of the lines here would not
+// catch a bind moved after it.)
+func TestWorkerStartsOnAMigratedDatabaseAndIsReady(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDB(t)
 	b := startWorker(t, db.URL, nil)
