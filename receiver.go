@@ -228,9 +228,7 @@ func RunReceiver(ctx context.Context, cfg ReceiverConfig) error {
 	// An insert-only River client: never started, it only enqueues. Its
 	// FetchCooldown also spaces the NOTIFYs that wake the workers: River's
 	// 100ms default delayed each event by ~50ms on average, end to end.
-	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
-		FetchCooldown: cfg.NotifyCooldown, Logger: slog.New(logging.LimitRepeats(logger.Handler(), logging.DefaultEvery)),
-	})
+	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{FetchCooldown: cfg.NotifyCooldown, Logger: logger})
 	if err != nil {
 		return fmt.Errorf("create river client: %w", err)
 	}
