@@ -174,7 +174,7 @@ func TestReceiverReadyzAnswers503WithTheFixUntilTheDatabaseIsMigrated(t *testing
 
 	status, body := readyz(t, base)
 	require.Equal(t, http.StatusServiceUnavailable, status)
-	require.Regexp(t, "^Database is not migrated: River migrations 1-[0-9]+ and Hookline migrations 1-[0-9]+ are pending; run `hookctl migrate`$", body["error"])
+	require.Regexp(t, "^Database is not migrated: River migrations 1-[0-9, -]+ and Hookline migrations 1-[0-9, -]+ are pending; run `hookctl migrate`$", body["error"])
 	require.Eventually(t, func() bool { return strings.Contains(b.logs.String(), "run `hookctl migrate`") }, 10*time.Second, 10*time.Millisecond,
 		"the log says what to do too:\n%s", b.logs.String())
 

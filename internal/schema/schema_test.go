@@ -56,7 +56,7 @@ func TestCheckerSaysToRunHookctlMigrateOnAnEmptyDatabase(t *testing.T) {
 	b := newChecker(t, false)
 	err := b.checker.Check(context.Background())
 	require.ErrorIs(t, err, ErrNotMigrated)
-	require.Regexp(t, "^database is not migrated: River migrations 1-[0-9]+ and Hookline migrations 1-[0-9]+ are pending; run `hookctl migrate`$", err.Error())
+	require.Regexp(t, "^database is not migrated: River migrations 1-[0-9, -]+ and Hookline migrations 1-[0-9, -]+ are pending; run `hookctl migrate`$", err.Error())
 	require.Equal(t, 1, strings.Count(b.logs.String(), "run `hookctl migrate`"), b.logs.String())
 }
 
