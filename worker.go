@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"time"
 
@@ -17,11 +18,13 @@ import (
 	"github.com/hookline/hookline/internal/config"
 	"github.com/hookline/hookline/internal/dbpool"
 	"github.com/hookline/hookline/internal/dispatch"
+	"github.com/hookline/hookline/internal/health"
 	"github.com/hookline/hookline/internal/httpserver"
 	"github.com/hookline/hookline/internal/logging"
 	"github.com/hookline/hookline/internal/metrics"
 	"github.com/hookline/hookline/internal/ops"
 	"github.com/hookline/hookline/internal/retention"
+	"github.com/hookline/hookline/internal/schema"
 	"github.com/hookline/hookline/internal/throttle"
 )
 
@@ -138,9 +141,13 @@ type WorkerConfig struct {
 // UI when a credential is set). On ctx's end it stops fetching, lets the
 // jobs in flight finish within SoftStopTimeout, then cancels the rest.
 //
+// It binds Addr before anything else starts, and fails at once if it
+// cannot, or if the database is unreachable or lacks migrations of this
+// build (River's and Hookline's: run Migrate, or hookctl migrate); River
+// never starts then. The tables mux's handlers write to must exist too.
+// Everything it starts is stopped when it returns.
+//
 // cfg must have been loaded by LoadWorkerConfig, or checked with Validate.
-// The database must be migrated (Migrate, or hookctl migrate), with the
-// tables mux's handlers write to.
 func RunWorker(ctx context.Context, cfg WorkerConfig, mux *Mux) error {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -153,6 +160,14 @@ func RunWorker(ctx context.Context, cfg WorkerConfig, mux *Mux) error {
 		}
 	}
 
+	// Bind first: a port in use fails before River starts, and "listening"
+	// is logged only once it is true.
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("admin server: listen on %s: %w", cfg.Addr, err)
+	}
+	defer ln.Close() // if serving never starts; Close closes it otherwise
+
 	// Connections do not follow concurrency: handler transactions share
 	// WORKER_TRANSACTIONS slots, and grouped events share transactions.
 	pool, err := dbpool.New(ctx, cfg.DatabaseURL, cfg.MaxConns, min(cfg.Concurrency+dispatch.RiverConns, maxAutoConns), "hookline-worker")
@@ -160,9 +175,13 @@ func RunWorker(ctx context.Context, cfg WorkerConfig, mux *Mux) error {
 		return err
 	}
 	defer pool.Close()
-	if size := int(pool.Config().MaxConns); cfg.Transactions > size-2 {
-		return fmt.Errorf("WORKER_TRANSACTIONS=%d leaves River too few of the pool's %d connections: keep it at most %d, or grow DATABASE_MAX_CONNS",
-			cfg.Transactions, size, size-dispatch.RiverConns)
+	if err := checkTransactions(cfg.Transactions, int(pool.Config().MaxConns)); err != nil {
+		return err
+	}
+	// River would fail to start on an unmigrated database with "relation
+	// river_queue does not exist", which does not say what to do.
+	if err := schema.Check(ctx, pool); err != nil {
+		return err
 	}
 
 	// This process's own registry: nothing is registered globally.
@@ -208,11 +227,14 @@ func RunWorker(ctx context.Context, cfg WorkerConfig, mux *Mux) error {
 	// others take over this process's share once its jobs are done.
 	defer func() { stopCtl(); <-ctlDone }()
 
+	// River logs every failed poll: about four errors a second while the
+	// database is down. Each of its messages is passed once a minute.
+	riverLogger := slog.New(logging.LimitRepeats(logger.Handler(), logging.DefaultEvery))
 	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		FetchCooldown:        cfg.FetchCooldown,
 		FetchPollInterval:    cfg.FetchPollInterval,
 		JobTimeout:           cfg.JobTimeout,
-		Logger:               logger,
+		Logger:               riverLogger,
 		Middleware:           []rivertype.Middleware{gate, jobMetrics},
 		PeriodicJobs:         periodic,
 		Queues:               queues,
@@ -223,15 +245,23 @@ func RunWorker(ctx context.Context, cfg WorkerConfig, mux *Mux) error {
 		return fmt.Errorf("create river client: %w", err)
 	}
 
-	adm := admin{db: pool, metrics: metrics.Handler(reg, logger), auth: cfg.riverUIAuth()}
+	adm := admin{
+		db: pool, ready: []health.Check{schema.NewChecker(pool, logger).Check},
+		metrics: metrics.Handler(reg, logger), auth: cfg.riverUIAuth(), logger: logger,
+	}
 	if adm.auth.configured() {
-		if adm.riverUI, err = newRiverUI(ctx, rc, logger); err != nil {
+		// River UI's background services stop when RunWorker returns, for
+		// whatever reason, not only when ctx ends.
+		uiCtx, stopUI := context.WithCancel(ctx)
+		defer stopUI()
+		if adm.riverUI, err = newRiverUI(uiCtx, rc, riverLogger); err != nil {
 			return fmt.Errorf("river ui: %w", err)
 		}
 	}
 	admin := httpserver.New(cfg.Addr, newAdmin(adm), httpserver.Timeouts{Idle: cfg.AdminIdleTimeout})
 	adminErr := make(chan error, 1)
-	go func() { adminErr <- admin.ListenAndServe() }()
+	logger.Info("admin server listening", "addr", ln.Addr().String())
+	go func() { adminErr <- admin.Serve(ln) }()
 	defer admin.Close()
 
 	// Start with a context that outlives ctx: River treats a cancelled start
@@ -248,6 +278,18 @@ func RunWorker(ctx context.Context, cfg WorkerConfig, mux *Mux) error {
 		return fmt.Errorf("admin server on %s: %w", cfg.Addr, err)
 	}
 	return stopRiver(context.WithoutCancel(ctx), logger, rc, cfg)
+}
+
+// checkTransactions refuses a WORKER_TRANSACTIONS that would leave River
+// and the process fewer than dispatch.RiverConns of the pool's size
+// connections: River would then wait for connections that handlers hold.
+// 0, the pool less dispatch.RiverConns, is always accepted.
+func checkTransactions(transactions, size int) error {
+	if most := size - dispatch.RiverConns; transactions > 0 && transactions > most {
+		return fmt.Errorf("WORKER_TRANSACTIONS=%d leaves River too few of the pool's %d connections: keep it at most %d, or grow DATABASE_MAX_CONNS",
+			transactions, size, most)
+	}
+	return nil
 }
 
 // LoadWorkerConfig reads a worker's configuration from the environment

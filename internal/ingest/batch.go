@@ -16,6 +16,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/hookline/hookline/internal/inbox"
+	"github.com/hookline/hookline/internal/logging"
 )
 
 // ErrClosed is returned by Batcher.Ingest once Close has begun.
@@ -64,6 +65,10 @@ type Batcher struct {
 	mu     sync.RWMutex // guards closed against sends on in
 	closed bool
 	done   sync.WaitGroup
+
+	// failures logs failed batches when they start, then once a minute:
+	// while the database is down, every batch fails the same way.
+	failures *logging.Failures
 }
 
 type pending struct {
@@ -103,6 +108,8 @@ func NewBatcher(pool *pgxpool.Pool, rc *river.Client[pgx.Tx], logger *slog.Logge
 		river:   rc,
 		in:      make(chan *pending, opts.MaxSize*opts.Flushers),
 		flushes: make(chan batch),
+
+		failures: logging.NewFailures(logger, "batch failed; answering its requests 503", logging.DefaultEvery),
 	}
 	b.done.Go(b.collect)
 	for range opts.Flushers {
@@ -258,12 +265,13 @@ func (b *Batcher) flush(bt batch) {
 		b.opts.Observer.ObserveFlush(len(live), waited, time.Since(start), err)
 	}
 	if err != nil {
-		b.logger.Warn("batch failed; answering its requests 503", "size", len(live), "error", err)
+		b.failures.Fail(err, "size", len(live))
 		for _, p := range live {
 			p.answer(result{err: err})
 		}
 		return
 	}
+	b.failures.OK()
 	for _, p := range live {
 		k := inbox.Key{Source: p.ev.Source, EventID: p.ev.EventID}
 		switch {
