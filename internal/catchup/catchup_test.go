@@ -67,9 +67,9 @@ func opts(by string) catchup.Options {
 	return catchup.Options{Source: "stripe", Origin: catchup.OriginStripeAPI, By: by, Reason: "outage INC-7"}
 }
 
-func lister(t *testing.T, f *fakeStripe, url string, mod ...func(*catchup.StripeOptions)) *catchup.StripeLister {
+func lister(t *testing.T, f *stripemocktest.Fake, url string, mod ...func(*catchup.StripeOptions)) *catchup.StripeLister {
 	t.Helper()
-	o := catchup.StripeOptions{Key: f.key, URL: url, Since: time.Now().Add(-72 * time.Hour), PageSize: 100,
+	o := catchup.StripeOptions{Key: f.Key, URL: url, Since: time.Now().Add(-72 * time.Hour), PageSize: 100,
 		Backoff: func(int) time.Duration { return time.Millisecond }}
 	for _, m := range mod {
 		m(&o)
@@ -134,10 +134,10 @@ func TestStripeListerRequestsAreValidStripeAPICalls(t *testing.T) {
 func TestStripeCatchupStoresEveryPageWithItsFilters(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	f := newFakeStripe(t, 260)
+	f := stripemocktest.NewFake(t, 260)
 	// 10 events older than the window, which must not be listed.
-	since := time.Unix(f.events[249].Created, 0)
-	l := lister(t, f, f.start(), func(o *catchup.StripeOptions) { o.Since = since })
+	since := time.Unix(f.Events[249].Created, 0)
+	l := lister(t, f, f.Start(), func(o *catchup.StripeOptions) { o.Since = since })
 
 	var progress []int
 	o := opts("alice")
@@ -149,43 +149,43 @@ func TestStripeCatchupStoresEveryPageWithItsFilters(t *testing.T) {
 	require.Equal(t, 250, sum.Stored)
 	require.Equal(t, 0, sum.AlreadyStored)
 	require.Equal(t, []int{100, 200, 250}, progress)
-	require.Equal(t, []string{"", "evt_0160", "evt_0060"}, f.afters())
+	require.Equal(t, []string{"", "evt_0160", "evt_0060"}, f.Afters())
 	require.Equal(t, since.UTC(), sum.Oldest)
 	b.requireEachStoredOnce(t, 250, 250)
 	require.Equal(t, 0, b.count(t, `SELECT count(*) FROM inbox_events WHERE event_id < 'evt_0010'`), "events before --since")
 	// The stored event is the API's event object, with its type and API version.
 	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM inbox_events WHERE event_id = 'evt_0100' AND event_type = 'charge.succeeded'
 		AND api_version = '2023-10-16' AND convert_from(payload, 'UTF8') LIKE '%"data":{"object":{"id":"ch_0100"%'`))
-	require.Contains(t, f.requests[0].query, "created[gte]="+strconv.FormatInt(f.events[249].Created, 10))
+	require.Contains(t, f.Queries()[0], "created[gte]="+strconv.FormatInt(f.Events[249].Created, 10))
 }
 
 func TestStripeCatchupSendsTypeAndDeliveryFilters(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	f := newFakeStripe(t, 20)
-	f.events[4].Type = "invoice.paid" // evt_0015, whose delivery failed
-	l := lister(t, f, f.start(), func(o *catchup.StripeOptions) { o.Type = "charge.succeeded"; o.FailedOnly = true })
+	f := stripemocktest.NewFake(t, 20)
+	f.Events[4].Type = "invoice.paid" // evt_0015, whose delivery failed
+	l := lister(t, f, f.Start(), func(o *catchup.StripeOptions) { o.Type = "charge.succeeded"; o.FailedOnly = true })
 
 	sum, err := catchup.Run(context.Background(), l, b.store, opts("alice"))
 	require.NoError(t, err)
 	// Of 20, 10 were delivered, and one failed one is an invoice.
 	require.Equal(t, 9, sum.Stored)
 	require.Equal(t, 0, b.count(t, `SELECT count(*) FROM inbox_events WHERE event_type <> 'charge.succeeded'`))
-	require.Contains(t, f.requests[0].query, "delivery_success=false")
-	require.Contains(t, f.requests[0].query, "type=charge.succeeded")
+	require.Contains(t, f.Queries()[0], "delivery_success=false")
+	require.Contains(t, f.Queries()[0], "type=charge.succeeded")
 }
 
 func TestStripeCatchupFailingMidwayKeepsEarlierPagesAndRerunContinues(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	f := newFakeStripe(t, 250)
-	f.fail = func(n int, after string) (int, http.Header) {
+	f := stripemocktest.NewFake(t, 250)
+	f.Fail = func(n int, after string) (int, http.Header) {
 		if after == "evt_0050" { // the third page, every time
 			return http.StatusInternalServerError, nil
 		}
 		return 0, nil
 	}
-	url := f.start()
+	url := f.Start()
 	l := lister(t, f, url, func(o *catchup.StripeOptions) { o.MaxRetries = 2 })
 
 	sum, err := catchup.Run(context.Background(), l, b.store, opts("alice"))
@@ -194,9 +194,9 @@ func TestStripeCatchupFailingMidwayKeepsEarlierPagesAndRerunContinues(t *testing
 	b.requireEachStoredOnce(t, 200, 200)
 
 	// The API is back: a rerun finds the first two pages stored.
-	f.mu.Lock()
-	f.fail = nil
-	f.mu.Unlock()
+	f.Mu.Lock()
+	f.Fail = nil
+	f.Mu.Unlock()
 	sum, err = catchup.Run(context.Background(), l, b.store, opts("bob"))
 	require.NoError(t, err)
 	require.Equal(t, 200, sum.AlreadyStored)
@@ -208,8 +208,8 @@ func TestStripeCatchupFailingMidwayKeepsEarlierPagesAndRerunContinues(t *testing
 func TestStripeCatchupWaitsAndRetriesWhenRateLimited(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	f := newFakeStripe(t, 150)
-	f.fail = func(n int, after string) (int, http.Header) {
+	f := stripemocktest.NewFake(t, 150)
+	f.Fail = func(n int, after string) (int, http.Header) {
 		switch n {
 		case 2, 3: // the second page, twice
 			return http.StatusTooManyRequests, nil
@@ -220,7 +220,7 @@ func TestStripeCatchupWaitsAndRetriesWhenRateLimited(t *testing.T) {
 	}
 	var waits []time.Duration
 	var backoffs []int
-	l := lister(t, f, f.start(), func(o *catchup.StripeOptions) {
+	l := lister(t, f, f.Start(), func(o *catchup.StripeOptions) {
 		o.Backoff = func(n int) time.Duration { backoffs = append(backoffs, n); return 5 * time.Millisecond }
 		o.OnRetry = func(n int, wait time.Duration, err error) { waits = append(waits, wait) }
 	})
@@ -231,18 +231,18 @@ func TestStripeCatchupWaitsAndRetriesWhenRateLimited(t *testing.T) {
 	require.Equal(t, []int{1, 2}, backoffs)
 	require.Equal(t, []time.Duration{5 * time.Millisecond, 5 * time.Millisecond, time.Second}, waits)
 	require.GreaterOrEqual(t, time.Since(start), time.Second, "the Retry-After was waited")
-	require.Equal(t, []string{"", "evt_0050", "evt_0050", "evt_0050", "evt_0050"}, f.afters())
+	require.Equal(t, []string{"", "evt_0050", "evt_0050", "evt_0050", "evt_0050"}, f.Afters())
 	b.requireEachStoredOnce(t, 150, 150)
 }
 
 func TestStripeCatchupDoesNotRetryAClientError(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	f := newFakeStripe(t, 5)
-	l := lister(t, f, f.start(), func(o *catchup.StripeOptions) { o.Key = "sk_test_wrong_key_123" })
+	f := stripemocktest.NewFake(t, 5)
+	l := lister(t, f, f.Start(), func(o *catchup.StripeOptions) { o.Key = "sk_test_wrong_key_123" })
 	_, err := catchup.Run(context.Background(), l, b.store, opts("alice"))
 	require.Error(t, err)
-	require.Len(t, f.afters(), 1)
+	require.Len(t, f.Afters(), 1)
 	// The fake, unlike Stripe, quotes the key it was given in full.
 	require.NotContains(t, err.Error(), "sk_test_wrong_key_123")
 	require.Contains(t, err.Error(), "[redacted]")
@@ -251,7 +251,7 @@ func TestStripeCatchupDoesNotRetryAClientError(t *testing.T) {
 func TestStripeCatchupSkipsEventsDeliveredByWebhook(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	f := newFakeStripe(t, 120)
+	f := stripemocktest.NewFake(t, 120)
 	ctx := context.Background()
 	for _, id := range []string{"evt_0003", "evt_0050", "evt_0119"} {
 		out, err := b.webhook.Ingest(ctx, inbox.NewEvent{Source: "stripe", EventID: id, Type: "charge.succeeded",
@@ -259,7 +259,7 @@ func TestStripeCatchupSkipsEventsDeliveredByWebhook(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, ingest.Accepted, out)
 	}
-	l := lister(t, f, f.start())
+	l := lister(t, f, f.Start())
 	sum, err := catchup.Run(ctx, l, b.store, opts("alice"))
 	require.NoError(t, err)
 	require.Equal(t, 120, sum.Listed)
@@ -280,7 +280,7 @@ func TestStripeCatchupAndAConcurrentWebhookDeliveryStoreTheEventOnce(t *testing.
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
-	f := newFakeStripe(t, 30)
+	f := stripemocktest.NewFake(t, 30)
 
 	// The webhook's transaction has inserted evt_0010 and not committed.
 	tx, err := b.db.Pool.Begin(ctx)
@@ -293,7 +293,7 @@ func TestStripeCatchupAndAConcurrentWebhookDeliveryStoreTheEventOnce(t *testing.
 	var sum catchup.Summary
 	var runErr error
 	done := make(chan struct{})
-	l := lister(t, f, f.start())
+	l := lister(t, f, f.Start())
 	go func() {
 		defer close(done)
 		sum, runErr = catchup.Run(ctx, l, b.store, opts("alice"))
@@ -313,15 +313,15 @@ func TestStripeCatchupAndAConcurrentWebhookDeliveryStoreTheEventOnce(t *testing.
 	// And the other way round: webhook deliveries racing a catch-up run
 	// over the same events.
 	b2 := setup(t)
-	f2 := newFakeStripe(t, 200)
+	f2 := stripemocktest.NewFake(t, 200)
 	var wg sync.WaitGroup
 	var accepted int
 	var webhookErr error
 	wg.Go(func() {
 		// Oldest first, while catch-up goes newest first: they meet.
-		for i := len(f2.events) - 1; i >= 0; i-- {
-			ev := f2.events[i]
-			out, err := b2.webhook.Ingest(ctx, inbox.NewEvent{Source: "stripe", EventID: ev.ID, Type: ev.Type, Payload: eventJSON(ev)})
+		for i := len(f2.Events) - 1; i >= 0; i-- {
+			ev := f2.Events[i]
+			out, err := b2.webhook.Ingest(ctx, inbox.NewEvent{Source: "stripe", EventID: ev.ID, Type: ev.Type, Payload: stripemocktest.EventJSON(ev)})
 			if err != nil {
 				webhookErr = err
 				return
@@ -331,7 +331,7 @@ func TestStripeCatchupAndAConcurrentWebhookDeliveryStoreTheEventOnce(t *testing.
 			}
 		}
 	})
-	sum, err = catchup.Run(ctx, lister(t, f2, f2.start(), func(o *catchup.StripeOptions) { o.PageSize = 10 }), b2.store, opts("alice"))
+	sum, err = catchup.Run(ctx, lister(t, f2, f2.Start(), func(o *catchup.StripeOptions) { o.PageSize = 10 }), b2.store, opts("alice"))
 	require.NoError(t, err)
 	wg.Wait()
 	require.NoError(t, webhookErr)
@@ -343,13 +343,13 @@ func TestStripeCatchupAndAConcurrentWebhookDeliveryStoreTheEventOnce(t *testing.
 func TestStripeCatchupDryRunStoresNothing(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	f := newFakeStripe(t, 40)
+	f := stripemocktest.NewFake(t, 40)
 	ctx := context.Background()
 	_, err := b.webhook.Ingest(ctx, inbox.NewEvent{Source: "stripe", EventID: "evt_0007", Payload: []byte(`{}`)})
 	require.NoError(t, err)
 	o := opts("")
 	o.DryRun = true
-	sum, err := catchup.Run(ctx, lister(t, f, f.start()), b.store, o)
+	sum, err := catchup.Run(ctx, lister(t, f, f.Start()), b.store, o)
 	require.NoError(t, err)
 	require.Equal(t, 39, sum.Stored)
 	require.Equal(t, 1, sum.AlreadyStored)
@@ -360,10 +360,10 @@ func TestStripeCatchupDryRunStoresNothing(t *testing.T) {
 func TestStripeCatchupRefusesWhatTheReceiverWouldRefuse(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	f := newFakeStripe(t, 3)
+	f := stripemocktest.NewFake(t, 3)
 	// An id longer than the inbox key allows.
-	f.events[1].ID = "evt_" + strings.Repeat("x", 300)
-	sum, err := catchup.Run(context.Background(), lister(t, f, f.start()), b.store, opts("alice"))
+	f.Events[1].ID = "evt_" + strings.Repeat("x", 300)
+	sum, err := catchup.Run(context.Background(), lister(t, f, f.Start()), b.store, opts("alice"))
 	require.NoError(t, err)
 	require.Equal(t, 3, sum.Listed)
 	require.Equal(t, 2, sum.Stored)
@@ -375,8 +375,8 @@ func TestStripeCatchupRefusesWhatTheReceiverWouldRefuse(t *testing.T) {
 func TestStripeCatchupRequiresWhoForTheAudit(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	f := newFakeStripe(t, 3)
-	_, err := catchup.Run(context.Background(), lister(t, f, f.start()), b.store, opts(" "))
+	f := stripemocktest.NewFake(t, 3)
+	_, err := catchup.Run(context.Background(), lister(t, f, f.Start()), b.store, opts(" "))
 	require.ErrorContains(t, err, "who")
-	require.Empty(t, f.afters())
+	require.Empty(t, f.Afters())
 }

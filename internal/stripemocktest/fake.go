@@ -1,4 +1,4 @@
-package catchup_test
+package stripemocktest
 
 import (
 	"encoding/json"
@@ -12,64 +12,68 @@ import (
 	"time"
 )
 
-// fakeStripe serves GET /v1/events in the shape Stripe documents
+// Fake serves GET /v1/events in the shape Stripe documents
 // (https://docs.stripe.com/api/events/list): a list object, newest first,
 // with limit, starting_after, created[gte], type and delivery_success, and
 // Stripe's error object on failure. It covers what stripe-mock's fixed
 // data cannot: many pages, and faults.
-type fakeStripe struct {
-	t      *testing.T
-	key    string
-	events []fakeEvent // newest first
+type Fake struct {
+	t      testing.TB
+	Key    string
+	Events []FakeEvent // newest first
 
-	mu sync.Mutex
-	// fail, if set, answers a request instead of the list: it gets the
+	// Mu guards Fail and the requests seen.
+	Mu sync.Mutex
+	// Fail, if set, answers a request instead of the list: it gets the
 	// request's number (1, 2, …) and starting_after, and returns a status
 	// (0 to serve the list) and headers.
-	fail     func(n int, after string) (int, http.Header)
-	requests []url
+	Fail     func(n int, after string) (int, http.Header)
+	requests []request
 }
 
-type url struct {
+// request is what the fake saw of a request: its cursor and query.
+type request struct {
 	after string
 	query string
 }
 
-type fakeEvent struct {
+// FakeEvent is one event the fake lists.
+type FakeEvent struct {
 	ID, Type        string
 	Created         int64
 	DeliverySuccess bool
 }
 
-// newFakeStripe serves n events of type charge.succeeded, created a minute
+// NewFake serves n events of type charge.succeeded, created a minute
 // apart, the newest a minute ago; event i is evt_%04d, so ids sort by age.
-func newFakeStripe(t *testing.T, n int) *fakeStripe {
-	f := &fakeStripe{t: t, key: "sk_test_fake_" + strconv.Itoa(n)}
+func NewFake(t testing.TB, n int) *Fake {
+	f := &Fake{t: t, Key: "sk_test_fake_" + strconv.Itoa(n)}
 	now := time.Now().Unix()
 	for i := n - 1; i >= 0; i-- {
-		f.events = append(f.events, fakeEvent{ID: fmt.Sprintf("evt_%04d", i), Type: "charge.succeeded", Created: now - int64(60*(n-i)), DeliverySuccess: i%2 == 0})
+		f.Events = append(f.Events, FakeEvent{ID: fmt.Sprintf("evt_%04d", i), Type: "charge.succeeded", Created: now - int64(60*(n-i)), DeliverySuccess: i%2 == 0})
 	}
 	return f
 }
 
-func (f *fakeStripe) start() string {
+// Start serves the fake until the test ends and returns its URL.
+func (f *Fake) Start() string {
 	srv := httptest.NewServer(http.HandlerFunc(f.serve))
 	f.t.Cleanup(srv.Close)
 	return srv.URL
 }
 
-func (f *fakeStripe) serve(w http.ResponseWriter, r *http.Request) {
+func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f.mu.Lock()
-	f.requests = append(f.requests, url{after: q.Get("starting_after"), query: r.URL.RawQuery})
+	f.Mu.Lock()
+	f.requests = append(f.requests, request{after: q.Get("starting_after"), query: r.URL.RawQuery})
 	n := len(f.requests)
-	fail := f.fail
-	f.mu.Unlock()
+	fail := f.Fail
+	f.Mu.Unlock()
 	if r.Method != http.MethodGet || r.URL.Path != "/v1/events" {
 		stripeError(w, http.StatusNotFound, "invalid_request_error", "Unrecognized request URL")
 		return
 	}
-	if r.Header.Get("Authorization") != "Bearer "+f.key {
+	if r.Header.Get("Authorization") != "Bearer "+f.Key {
 		stripeError(w, http.StatusUnauthorized, "invalid_request_error", "Invalid API Key provided: "+strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
 		return
 	}
@@ -87,8 +91,8 @@ func (f *fakeStripe) serve(w http.ResponseWriter, r *http.Request) {
 		limit, _ = strconv.Atoi(l)
 	}
 	gte, _ := strconv.ParseInt(q.Get("created[gte]"), 10, 64)
-	var match []fakeEvent
-	for _, ev := range f.events {
+	var match []FakeEvent
+	for _, ev := range f.Events {
 		if ev.Created < gte || (q.Get("type") != "" && q.Get("type") != ev.Type) ||
 			(q.Get("delivery_success") == "false" && ev.DeliverySuccess) {
 			continue
@@ -111,7 +115,7 @@ func (f *fakeStripe) serve(w http.ResponseWriter, r *http.Request) {
 	end := min(start+limit, len(match))
 	data := make([]json.RawMessage, 0, end-start)
 	for _, ev := range match[start:end] {
-		data = append(data, eventJSON(ev))
+		data = append(data, EventJSON(ev))
 	}
 	w.Header().Set("Content-Type", "application/json")
 	// Indented, as Stripe answers.
@@ -119,7 +123,8 @@ func (f *fakeStripe) serve(w http.ResponseWriter, r *http.Request) {
 	w.Write(b)
 }
 
-func eventJSON(ev fakeEvent) json.RawMessage {
+// EventJSON renders ev as Stripe's event object.
+func EventJSON(ev FakeEvent) json.RawMessage {
 	return json.RawMessage(fmt.Sprintf(`{"id": %q, "object": "event", "api_version": "2023-10-16", "created": %d, "livemode": false,
 		"pending_webhooks": 1, "type": %q, "request": {"id": null, "idempotency_key": null},
 		"data": {"object": {"id": "ch_%s", "object": "charge", "amount": 1500, "currency": "eur"}}}`, ev.ID, ev.Created, ev.Type, ev.ID[4:]))
@@ -132,9 +137,21 @@ func stripeError(w http.ResponseWriter, status int, typ, msg string) {
 	w.Write(b)
 }
 
-func (f *fakeStripe) afters() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+// Afters returns the starting_after of each request so far, "" for none.
+// Queries returns the raw query of each request so far.
+func (f *Fake) Queries() []string {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	out := make([]string, len(f.requests))
+	for i, r := range f.requests {
+		out[i] = r.query
+	}
+	return out
+}
+
+func (f *Fake) Afters() []string {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	out := make([]string, len(f.requests))
 	for i, r := range f.requests {
 		out[i] = r.after
