@@ -56,6 +56,13 @@ func TestCatchupStripeStoresWhatTheInboxLacksAndSaysSo(t *testing.T) {
 	require.Equal(t, 150, b.count(t, `SELECT count(*) FROM inbox_events`))
 	require.Equal(t, 148, b.count(t, `SELECT count(*) FROM recovery_audit WHERE recovered_by = 'tester' AND reason = 'INC-9' AND origin = 'stripe_api'`))
 
+	stdout, _, err = b.hookctl(t, "events", "get", "stripe", "evt_0100")
+	require.NoError(t, err)
+	require.Regexp(t, `Origin +recovered from stripe_api by tester at .* \(job \d+\): INC-9`, stdout)
+	stdout, _, err = b.hookctl(t, "events", "get", "stripe", "evt_0003")
+	require.NoError(t, err)
+	require.NotContains(t, stdout, "Origin", "an event delivered by webhook")
+
 	var rep stripeReport
 	b.hookctlJSON(t, &rep, "catchup", "stripe", "--since", "72h", "--api-url", url, "--json")
 	require.Equal(t, 150, rep.Listed)
@@ -144,7 +151,7 @@ func TestCatchupProgressBarIsDrawnOnlyOnATerminal(t *testing.T) {
 	p := newProgress(&term, true, since)
 	p.update(sum)
 	p.done()
-	require.Contains(t, term.String(), "[###############---------------]  50%  listed 300, already stored 200, stored 100")
+	require.Regexp(t, `\[#{14,15}-{15,16}\]  50%  listed 300, already stored 200, stored 100`, term.String())
 	require.True(t, strings.HasSuffix(term.String(), "\r\033[K"), "the bar is cleared at the end")
 
 	var pipe bytes.Buffer
