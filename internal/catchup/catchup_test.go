@@ -53,8 +53,8 @@ func (b *testBundle) count(t *testing.T, query string, args ...any) int {
 func (b *testBundle) requireEachStoredOnce(t *testing.T, wantEvents, wantRecovered int) {
 	t.Helper()
 	require.Equal(t, wantEvents, b.count(t, `SELECT count(*) FROM inbox_events WHERE source = 'stripe'`), "inbox rows")
-	require.Equal(t, wantEvents, b.count(t, `SELECT count(*) FROM river_job`), "jobs")
-	require.Equal(t, wantEvents, b.count(t, `SELECT count(DISTINCT args->>'event_id') FROM river_job`), "events with a job")
+	require.Equal(t, wantEvents, b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'process_event'`), "jobs")
+	require.Equal(t, wantEvents, b.count(t, `SELECT count(DISTINCT args->>'event_id') FROM river_job WHERE kind = 'process_event'`), "events with a job")
 	require.Equal(t, wantRecovered, b.count(t, `SELECT count(*) FROM recovery_audit`), "audit rows")
 	require.Equal(t, 0, b.count(t, `
 		SELECT count(*) FROM recovery_audit a

@@ -76,6 +76,7 @@ var extraEnv = map[string]extra{
 	},
 	"RIVERUI_PASSWORD": {Secret: true},
 	"RIVERUI_TOKEN":    {Secret: true},
+	"STRIPE_API_KEY":   {Secret: true},
 }
 
 var envNameRe = regexp.MustCompile(`^[A-Z][A-Z0-9]*(_[A-Z0-9]+)+$|^[A-Z]{2,}$`)

@@ -22,7 +22,7 @@ type Fake struct {
 	Key    string
 	Events []FakeEvent // newest first
 
-	// Mu guards Fail and the requests seen.
+	// Mu guards Fail, Events once served, and the requests seen.
 	Mu sync.Mutex
 	// Fail, if set, answers a request instead of the list: it gets the
 	// request's number (1, 2, …) and starting_after, and returns a status
@@ -67,7 +67,7 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 	f.Mu.Lock()
 	f.requests = append(f.requests, request{after: q.Get("starting_after"), query: r.URL.RawQuery})
 	n := len(f.requests)
-	fail := f.Fail
+	fail, events := f.Fail, f.Events
 	f.Mu.Unlock()
 	if r.Method != http.MethodGet || r.URL.Path != "/v1/events" {
 		stripeError(w, http.StatusNotFound, "invalid_request_error", "Unrecognized request URL")
@@ -92,7 +92,7 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	gte, _ := strconv.ParseInt(q.Get("created[gte]"), 10, 64)
 	var match []FakeEvent
-	for _, ev := range f.Events {
+	for _, ev := range events {
 		if ev.Created < gte || (q.Get("type") != "" && q.Get("type") != ev.Type) ||
 			(q.Get("delivery_success") == "false" && ev.DeliverySuccess) {
 			continue
