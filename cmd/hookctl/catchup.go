@@ -101,7 +101,7 @@ summary and every event recovered.`,
 			errOut := cmd.ErrOrStderr()
 			bar := newProgress(errOut, isTerminal(errOut), t)
 			so.OnRetry = func(n int, wait time.Duration, err error) {
-				bar.note(fmt.Sprintf("Stripe answered %s; retry %d in %s", oneLine(err.Error(), 120), n, fmtAge(wait)))
+				bar.note(fmt.Sprintf("Stripe API request failed (%s); retry %d in %s", oneLine(err.Error(), 160), n, fmtAge(wait)))
 			}
 			l, err := catchup.NewStripe(so)
 			if err != nil {
@@ -126,7 +126,7 @@ summary and every event recovered.`,
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				if err := writeJSON(out, stripeReport{Summary: sum, Since: t.UTC(), Error: errString(runErr)}); err != nil {
+				if err := writeJSON(out, stripeReport{Summary: sum, Since: t.UTC().Truncate(time.Second), Error: errString(runErr)}); err != nil {
 					return err
 				}
 			} else {
