@@ -29,7 +29,7 @@ answered 400, or an endpoint the provider disabled.
 lacks, as the receiver would have. "catchup github" asks GitHub to redeliver
 the failed deliveries of a hook, which then come through the receiver.`,
 	}
-	cmd.AddCommand(newCatchupStripeCmd(getenv))
+	cmd.AddCommand(newCatchupStripeCmd(getenv), newCatchupGitHubCmd(getenv))
 	return cmd
 }
 
