@@ -185,11 +185,11 @@ func (s *Store) store(ctx context.Context, evs []Event, opts Options) ([]Recover
 	}
 	// Key order, as the receiver's batches insert: two transactions taking
 	// the same keys in opposite orders could deadlock.
-	evs = slices.SortedFunc(slices.Values(evs), func(a, b Event) int { return cmp.Compare(a.ID, b.ID) })
+	sorted := slices.SortedFunc(slices.Values(evs), func(a, b Event) int { return cmp.Compare(a.ID, b.ID) })
 	var out []Recovered
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		out = out[:0]
-		for _, ev := range evs {
+		for _, ev := range sorted {
 			st, err := ingest.Store(ctx, tx, s.river, inbox.NewEvent{
 				Source: opts.Source, EventID: ev.ID, Type: ev.Type, APIVersion: ev.APIVersion, Payload: ev.Payload,
 			})
@@ -205,6 +205,14 @@ func (s *Store) store(ctx context.Context, evs []Event, opts Options) ([]Recover
 	if err != nil {
 		return nil, err
 	}
+	// Reported in the API's order, as a dry run reports them.
+	pos := make(map[string]int, len(evs))
+	for i, ev := range evs {
+		if _, seen := pos[ev.ID]; !seen {
+			pos[ev.ID] = i
+		}
+	}
+	slices.SortFunc(out, func(a, b Recovered) int { return cmp.Compare(pos[a.EventID], pos[b.EventID]) })
 	return out, nil
 }
 
