@@ -44,7 +44,8 @@ type StripeOptions struct {
 	// PageSize is the events per request, 1 to 100 (the default).
 	PageSize int
 	// MaxRetries is how many times a page is asked for again after a
-	// 429, a 5xx or a network error, waiting longer each time. Default 6.
+	// 429, a 5xx or a network error, waiting longer each time. Default 6;
+	// negative for none.
 	MaxRetries int
 	// Backoff is the wait before retry n (1, 2, …) when the API does not
 	// say how long; default 1s, 2s, 4s … up to 30s, with jitter.
