@@ -160,3 +160,20 @@ func TestCatchupProgressBarIsDrawnOnlyOnATerminal(t *testing.T) {
 	p.done()
 	require.Empty(t, pipe.String())
 }
+
+func TestCatchupStripePassesItsFiltersToStripe(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	f := stripemocktest.NewFake(t, 10)
+	url := f.Start()
+	b.getenv = b.withEnv(map[string]string{"STRIPE_API_KEY": f.Key})
+	stdout, stderr, err := b.hookctl(t, "catchup", "stripe", "--since", "2026-01-02T03:04:05Z", "--api-url", url,
+		"--type", "charge.*", "--failed-only", "--source", "stripe_eu", "--by", "bob")
+	require.NoError(t, err, stderr)
+	require.Contains(t, stdout, "stripe_eu since 2026-01-02 03:04:05Z")
+	q := f.Queries()[0]
+	for _, want := range []string{"created[gte]=1767323045", "type=charge.%2A", "delivery_success=false"} {
+		require.Contains(t, q, want)
+	}
+	require.Equal(t, 5, b.count(t, `SELECT count(*) FROM recovery_audit WHERE source = 'stripe_eu' AND recovered_by = 'bob'`))
+}

@@ -93,7 +93,7 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 	gte, _ := strconv.ParseInt(q.Get("created[gte]"), 10, 64)
 	var match []FakeEvent
 	for _, ev := range events {
-		if ev.Created < gte || (q.Get("type") != "" && q.Get("type") != ev.Type) ||
+		if ev.Created < gte || !typeMatches(q.Get("type"), ev.Type) ||
 			(q.Get("delivery_success") == "false" && ev.DeliverySuccess) {
 			continue
 		}
@@ -157,4 +157,13 @@ func (f *Fake) Afters() []string {
 		out[i] = r.after
 	}
 	return out
+}
+
+// typeMatches applies Stripe's type filter: empty for any type, an exact
+// type, or a wildcard such as charge.*.
+func typeMatches(filter, typ string) bool {
+	if prefix, ok := strings.CutSuffix(filter, "*"); ok {
+		return strings.HasPrefix(typ, prefix)
+	}
+	return filter == "" || filter == typ
 }
