@@ -18,9 +18,12 @@ import (
 // Stripe's error object on failure. It covers what stripe-mock's fixed
 // data cannot: many pages, and faults.
 type Fake struct {
-	t      testing.TB
-	Key    string
-	Events []FakeEvent // newest first
+	t testing.TB
+	// Key is the API key the fake accepts; any other gets a 401 that
+	// quotes it, as Stripe does not, for tests that check it never leaks.
+	Key string
+	// Events are listed newest first.
+	Events []FakeEvent
 
 	// Mu guards Fail, Events once served, and the requests seen.
 	Mu sync.Mutex
