@@ -380,3 +380,44 @@ func TestStripeCatchupRequiresWhoForTheAudit(t *testing.T) {
 	require.ErrorContains(t, err, "who")
 	require.Empty(t, f.Afters())
 }
+
+// The receiver's default ingest mode, group commit: its batches and
+// catch-up's pages take the same keys in key order, store each event once,
+// and never deadlock.
+func TestStripeCatchupRacingTheReceiversBatchesStoresEachEventOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	f := stripemocktest.NewFake(t, 300)
+	batcher := ingest.NewBatcher(b.db.Pool, b.rc, slog.New(slog.DiscardHandler), ingest.BatchOptions{MaxSize: 20, Flushers: 2})
+	defer batcher.Close(ctx)
+
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	accepted := 0
+	var webhookErr error
+	for w := range 8 {
+		wg.Go(func() {
+			// Each sender takes every eighth event, oldest first.
+			for i := len(f.Events) - 1 - w; i >= 0; i -= 8 {
+				ev := f.Events[i]
+				out, err := batcher.Ingest(ctx, inbox.NewEvent{Source: "stripe", EventID: ev.ID, Type: ev.Type, Payload: stripemocktest.EventJSON(ev)})
+				mu.Lock()
+				if err != nil {
+					webhookErr = err
+				} else if out == ingest.Accepted {
+					accepted++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	sum, err := catchup.Run(ctx, lister(t, f, f.Start(), func(o *catchup.StripeOptions) { o.PageSize = 25 }), b.store, opts("alice"))
+	require.NoError(t, err)
+	wg.Wait()
+	require.NoError(t, webhookErr)
+	require.Equal(t, 300, sum.Stored+accepted)
+	require.Equal(t, 300, sum.Stored+sum.AlreadyStored)
+	b.requireEachStoredOnce(t, 300, sum.Stored)
+	t.Logf("catch-up stored %d, the receiver's batches %d", sum.Stored, accepted)
+}
