@@ -286,7 +286,8 @@ func RunWorker(ctx context.Context, cfg WorkerConfig, mux *Mux) error {
 	if err := rc.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start river client: %w", err)
 	}
-	logger.Info("worker started", "queue", hooklinetype.Queue, "concurrency", cfg.Concurrency, "admin_addr", cfg.Addr, "river_ui", adm.riverUI != nil)
+	logger.Info("worker started", "queue", hooklinetype.Queue, "concurrency", cfg.Concurrency, "admin_addr", cfg.Addr, "river_ui", adm.riverUI != nil,
+		"catchup_interval", cfg.CatchupInterval)
 
 	select {
 	case <-ctx.Done():
