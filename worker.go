@@ -15,11 +15,13 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/hookline/hookline/hooklinetype"
+	"github.com/hookline/hookline/internal/catchup"
 	"github.com/hookline/hookline/internal/config"
 	"github.com/hookline/hookline/internal/dbpool"
 	"github.com/hookline/hookline/internal/dispatch"
 	"github.com/hookline/hookline/internal/health"
 	"github.com/hookline/hookline/internal/httpserver"
+	"github.com/hookline/hookline/internal/ingest"
 	"github.com/hookline/hookline/internal/logging"
 	"github.com/hookline/hookline/internal/metrics"
 	"github.com/hookline/hookline/internal/ops"
@@ -107,6 +109,35 @@ type WorkerConfig struct {
 	// days), or a late redelivery is applied again, and exceed
 	// WORKER_PRUNE_PAYLOADS_AFTER.
 	PruneKeysAge time.Duration `env:"WORKER_PRUNE_KEYS_AFTER" envDefault:"2160h"`
+	// CatchupInterval is how often the worker lists Stripe's events of the
+	// last WORKER_CATCHUP_LOOKBACK from its API and stores those the inbox
+	// lacks (as hookctl catchup stripe does), as a River periodic job run
+	// by one worker at a time; 0 turns it off. Each recovered event counts
+	// in hookline_catchup_recovered_events_total. Needs STRIPE_API_KEY.
+	// Example: 15m
+	CatchupInterval time.Duration `env:"WORKER_CATCHUP_INTERVAL" envDefault:"0"`
+	// CatchupLookback is how far back each periodic catch-up lists: at
+	// least WORKER_CATCHUP_INTERVAL, at most 720h (Stripe lists 30 days).
+	// Stripe retries a delivery for 3 days, so the default covers every
+	// event it has given up on since the last run, and then some.
+	CatchupLookback time.Duration `env:"WORKER_CATCHUP_LOOKBACK" envDefault:"72h"`
+	// CatchupSource is the receiver's Stripe source, under which recovered
+	// events are stored.
+	CatchupSource string `env:"WORKER_CATCHUP_SOURCE" envDefault:"stripe"`
+	// CatchupFailedOnly lists only events some endpoint has not received
+	// (Stripe's delivery_success=false): fewer API calls, but events of a
+	// disabled endpoint are not among them.
+	CatchupFailedOnly bool `env:"WORKER_CATCHUP_FAILED_ONLY" envDefault:"false"`
+	// StripeAPIKey is the Stripe API key that catch-up lists events with:
+	// the worker's periodic catch-up (WORKER_CATCHUP_INTERVAL), and hookctl
+	// catchup stripe. A restricted key with read access to Events alone is
+	// enough (docs/SECURITY.md). Never logged or printed.
+	// Example: STRIPE_API_KEY_FILE=/run/secrets/stripe_api_key
+	StripeAPIKey string `env:"STRIPE_API_KEY"`
+	// StripeAPIURL is Stripe's API base URL; empty is
+	// https://api.stripe.com. For stripe-mock or an egress proxy.
+	// Example: http://127.0.0.1:12111
+	StripeAPIURL string `env:"STRIPE_API_URL"`
 	// FetchPollInterval is River's fallback poll when no insert
 	// notification arrives.
 	FetchPollInterval time.Duration `env:"WORKER_FETCH_POLL_INTERVAL" envDefault:"1s"`
@@ -204,6 +235,24 @@ func RunWorker(ctx context.Context, cfg WorkerConfig, mux *Mux) error {
 		periodic = append(periodic, retention.Periodic(cfg.PruneInterval))
 	}
 
+	if cfg.CatchupInterval > 0 {
+		host, _ := os.Hostname()
+		cw, err := catchup.NewWorker(pool, catchup.JobOpts{
+			Stripe:   catchup.StripeOptions{Key: cfg.StripeAPIKey, URL: cfg.StripeAPIURL, FailedOnly: cfg.CatchupFailedOnly},
+			Lookback: cfg.CatchupLookback, Source: cfg.CatchupSource, By: "hookline-worker@" + host,
+			// Under the rescuer's limit, so that no run is started twice.
+			Timeout: cfg.RescueAfter - time.Minute,
+		}, logger, metrics.NewCatchup(reg))
+		if err != nil {
+			return fmt.Errorf("WORKER_CATCHUP_INTERVAL: %w", err)
+		}
+		river.AddWorker(workers, cw)
+		// Room for a retention run beside a catch-up run: each kind is
+		// unique, so neither runs twice at once.
+		queues[catchup.Queue] = river.QueueConfig{MaxWorkers: 2}
+		periodic = append(periodic, catchup.Periodic(cfg.CatchupInterval))
+	}
+
 	jobMetrics := metrics.NewWorker(reg, hooklinetype.JobKind)
 	jobMetrics.SetConcurrencyLimit(cfg.Concurrency)
 	reg.MustRegister(metrics.NewQueue(pool, hooklinetype.Queue, 2*time.Second, logger))
@@ -231,11 +280,13 @@ func RunWorker(ctx context.Context, cfg WorkerConfig, mux *Mux) error {
 	// database is down. Each of its messages is passed once a minute.
 	riverLogger := slog.New(logging.LimitRepeats(logger.Handler(), logging.DefaultEvery))
 	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
-		FetchCooldown:        cfg.FetchCooldown,
-		FetchPollInterval:    cfg.FetchPollInterval,
-		JobTimeout:           cfg.JobTimeout,
-		Logger:               riverLogger,
-		Middleware:           []rivertype.Middleware{gate, jobMetrics},
+		FetchCooldown:     cfg.FetchCooldown,
+		FetchPollInterval: cfg.FetchPollInterval,
+		JobTimeout:        cfg.JobTimeout,
+		Logger:            riverLogger,
+		// ingest.JobIDs: periodic catch-up stores events as the receiver
+		// does, each job with the id its inbox row reserved.
+		Middleware:           []rivertype.Middleware{gate, jobMetrics, &ingest.JobIDs{}},
 		PeriodicJobs:         periodic,
 		Queues:               queues,
 		RescueStuckJobsAfter: cfg.RescueAfter,
@@ -269,7 +320,8 @@ func RunWorker(ctx context.Context, cfg WorkerConfig, mux *Mux) error {
 	if err := rc.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start river client: %w", err)
 	}
-	logger.Info("worker started", "queue", hooklinetype.Queue, "concurrency", cfg.Concurrency, "admin_addr", cfg.Addr, "river_ui", adm.riverUI != nil)
+	logger.Info("worker started", "queue", hooklinetype.Queue, "concurrency", cfg.Concurrency, "admin_addr", cfg.Addr, "river_ui", adm.riverUI != nil,
+		"catchup_interval", cfg.CatchupInterval)
 
 	select {
 	case <-ctx.Done():
@@ -333,6 +385,21 @@ func (c WorkerConfig) Validate() error {
 	if c.ThrottleMaxWait <= 0 || c.RescueAfter <= c.JobTimeout+c.ThrottleMaxWait {
 		return fmt.Errorf("WORKER_RESCUE_AFTER=%s must be longer than WORKER_JOB_TIMEOUT=%s plus WORKER_THROTTLE_MAX_WAIT=%s (which must be positive)",
 			c.RescueAfter, c.JobTimeout, c.ThrottleMaxWait)
+	}
+	if c.CatchupInterval < 0 {
+		return fmt.Errorf("WORKER_CATCHUP_INTERVAL=%s must not be negative", c.CatchupInterval)
+	}
+	if c.CatchupInterval > 0 {
+		switch {
+		case c.StripeAPIKey == "":
+			return errors.New("WORKER_CATCHUP_INTERVAL is set but STRIPE_API_KEY (or STRIPE_API_KEY_FILE) is not")
+		case c.CatchupLookback < c.CatchupInterval || c.CatchupLookback > 720*time.Hour:
+			// A look-back shorter than the interval would leave gaps
+			// between runs; Stripe lists no further back than 30 days.
+			return fmt.Errorf("WORKER_CATCHUP_LOOKBACK=%s must be between WORKER_CATCHUP_INTERVAL=%s and 720h", c.CatchupLookback, c.CatchupInterval)
+		case c.RescueAfter <= 2*time.Minute:
+			return fmt.Errorf("WORKER_RESCUE_AFTER=%s must be over 2m with catch-up on: a run may take up to a minute less", c.RescueAfter)
+		}
 	}
 	// A username without a password would let anyone in who guessed it.
 	if (c.RiverUIUsername == "") != (c.RiverUIPassword == "") {

@@ -42,7 +42,7 @@ func Enqueue(ctx context.Context, tx pgx.Tx, ev hooklinetype.Event) (hooklinetyp
 	if err != nil {
 		return ev, fmt.Errorf("create river client: %w", err)
 	}
-	if err := ingest.Enqueue(ctx, rc, tx, []inbox.Inserted{row}); err != nil {
+	if _, err := ingest.Enqueue(ctx, rc, tx, []inbox.Inserted{row}); err != nil {
 		return ev, err
 	}
 	ev.InboxID = row.ID

@@ -190,6 +190,9 @@ func printEvent(out io.Writer, ev ops.EventDetail, withPayload bool) error {
 		fmt.Fprintf(tw, "API version\t%s\n", ev.APIVersion)
 	}
 	fmt.Fprintf(tw, "Received\t%s\n", fmtTime(ev.ReceivedAt))
+	if r := ev.Recovery; r != nil {
+		fmt.Fprintf(tw, "Origin\trecovered from %s by %s at %s (job %d): %s\n", r.Origin, r.RecoveredBy, fmtTime(r.RecoveredAt), r.JobID, oneLine(r.Reason, 100))
+	}
 	fmt.Fprintf(tw, "Processed\t%s\n", fmtTimePtr(ev.ProcessedAt))
 	fmt.Fprintf(tw, "Status\t%s\n", ev.Status)
 	switch {

@@ -81,8 +81,13 @@ func (b *testBundle) addEvent(t *testing.T, source, eventID, eventType string) (
 			return err
 		}
 		require.True(t, created, "event %s/%s already stored", source, eventID)
-		inboxID, jobID = row.ID, row.JobID
-		return ingest.Enqueue(ctx, b.river, tx, []inbox.Inserted{row})
+		inboxID = row.ID
+		jobs, err := ingest.Enqueue(ctx, b.river, tx, []inbox.Inserted{row})
+		if err != nil {
+			return err
+		}
+		jobID = jobs[0]
+		return nil
 	})
 	require.NoError(t, err)
 	return inboxID, jobID

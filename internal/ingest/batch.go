@@ -319,7 +319,8 @@ func (b *Batcher) commit(deadline time.Time, events []inbox.NewEvent, callers ma
 		if len(rows) == 0 {
 			return nil
 		}
-		return Enqueue(ctx, b.river, tx, rows)
+		_, err = Enqueue(ctx, b.river, tx, rows)
+		return err
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("commit batch of %d events: %w", len(events), err)

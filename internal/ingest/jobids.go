@@ -51,10 +51,11 @@ func (*JobIDs) InsertMany(ctx context.Context, manyParams []*rivertype.JobInsert
 // Enqueue inserts, in tx, the River job of each row that inbox.Insert or
 // InsertMany created, with the id the row reserved when rc has JobIDs. A
 // job that got another id (rc without JobIDs) is recorded on its row with
-// inbox.SetJobs instead, at the cost of a second write of the row.
-func Enqueue(ctx context.Context, rc *river.Client[pgx.Tx], tx pgx.Tx, rows []inbox.Inserted) error {
+// inbox.SetJobs instead, at the cost of a second write of the row. It
+// returns each row's job id, in the order of rows.
+func Enqueue(ctx context.Context, rc *river.Client[pgx.Tx], tx pgx.Tx, rows []inbox.Inserted) ([]int64, error) {
 	if len(rows) == 0 {
-		return nil
+		return nil, nil
 	}
 	params := make([]river.InsertManyParams, len(rows))
 	reserved := make(map[int64]int64, len(rows))
@@ -67,9 +68,9 @@ func Enqueue(ctx context.Context, rc *river.Client[pgx.Tx], tx pgx.Tx, rows []in
 	results, err := rc.InsertManyTx(context.WithValue(ctx, reservedKey{}, reserved), tx, params)
 	if err != nil {
 		if len(rows) == 1 {
-			return fmt.Errorf("enqueue event %s/%s: %w", rows[0].Source, rows[0].EventID, err)
+			return nil, fmt.Errorf("enqueue event %s/%s: %w", rows[0].Source, rows[0].EventID, err)
 		}
-		return fmt.Errorf("enqueue %d jobs: %w", len(rows), err)
+		return nil, fmt.Errorf("enqueue %d jobs: %w", len(rows), err)
 	}
 	taken := make(map[int64]bool, len(rows))
 	for _, r := range rows {
@@ -83,9 +84,23 @@ func Enqueue(ctx context.Context, rc *river.Client[pgx.Tx], tx pgx.Tx, rows []in
 		}
 		var args hooklinetype.JobArgs
 		if err := json.Unmarshal(res.Job.EncodedArgs, &args); err != nil {
-			return fmt.Errorf("read args of job %d: %w", res.Job.ID, err)
+			return nil, fmt.Errorf("read args of job %d: %w", res.Job.ID, err)
 		}
 		ids, jobs = append(ids, args.InboxID), append(jobs, res.Job.ID)
 	}
-	return inbox.SetJobs(ctx, tx, ids, jobs)
+	if err := inbox.SetJobs(ctx, tx, ids, jobs); err != nil {
+		return nil, err
+	}
+	other := make(map[int64]int64, len(ids))
+	for i, id := range ids {
+		other[id] = jobs[i]
+	}
+	out := make([]int64, len(rows))
+	for i, r := range rows {
+		out[i] = r.JobID
+		if j, ok := other[r.ID]; ok {
+			out[i] = j
+		}
+	}
+	return out, nil
 }

@@ -279,6 +279,17 @@ type ReplayRecord struct {
 	Reason     string    `json:"reason"`
 }
 
+// RecoveryRecord is a row of recovery_audit: the event was stored by
+// catch-up, from the provider's API, not from a signed delivery.
+type RecoveryRecord struct {
+	ID          int64     `json:"id"`
+	JobID       int64     `json:"job_id"`
+	Origin      string    `json:"origin"`
+	RecoveredBy string    `json:"recovered_by"`
+	RecoveredAt time.Time `json:"recovered_at"`
+	Reason      string    `json:"reason"`
+}
+
 // EventDetail is one event with all its jobs and replays.
 type EventDetail struct {
 	EventSummary
@@ -292,6 +303,9 @@ type EventDetail struct {
 	Jobs []JobSummary `json:"jobs"`
 	// Replays are the event's replay_audit rows, oldest first.
 	Replays []ReplayRecord `json:"replays"`
+	// Recovery is set when catch-up stored the event from the provider's
+	// API; nil for an event that came by signed delivery.
+	Recovery *RecoveryRecord `json:"recovery"`
 }
 
 // GetEvent returns the event (source, eventID), with its jobs and replays.
@@ -328,6 +342,22 @@ func (c *Client) GetEvent(ctx context.Context, source, eventID string, withPaylo
 		d.Replays, err = pgx.CollectRows(rows, pgx.RowToStructByPos[ReplayRecord])
 		if err != nil {
 			return fmt.Errorf("list replays: %w", err)
+		}
+
+		// By the inbox id too: the key of an event pruned and delivered
+		// again names a row that catch-up did not store.
+		rows, err = tx.Query(ctx, `
+			SELECT id, job_id, origin, recovered_by, recovered_at, reason
+			FROM recovery_audit WHERE source = $1 AND event_id = $2 AND inbox_id = $3`, source, eventID, d.InboxID)
+		if err != nil {
+			return fmt.Errorf("read recovery: %w", err)
+		}
+		rec, err := pgx.CollectRows(rows, pgx.RowToStructByPos[RecoveryRecord])
+		if err != nil {
+			return fmt.Errorf("read recovery: %w", err)
+		}
+		if len(rec) > 0 {
+			d.Recovery = &rec[0]
 		}
 
 		if jobID == nil {
