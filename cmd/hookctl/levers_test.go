@@ -131,11 +131,13 @@ func TestStatusShowsJobsWaitingAtTheGateUnderThrottle2(t *testing.T) {
 	require.Contains(t, stdout, "2 of 8 (share)")
 	require.Contains(t, stdout, "note: 6 running jobs wait at the throttle gate")
 
-	stdout, _, err = b.hookctl(t, "drain", "--timeout", "200ms", "--interval", "50ms")
+	// A timeout long enough for the first poll on a loaded machine: with
+	// 200ms, the drain could time out before printing any progress.
+	stdout, _, err = b.hookctl(t, "drain", "--timeout", "2s", "--interval", "50ms")
 	require.ErrorIs(t, err, ops.ErrDrainTimeout)
 	require.Contains(t, stdout, "running 8 (6 of them waiting at the throttle gate)")
 	require.ErrorContains(t, err, "running 8 of which 6 wait at the throttle gate")
-	stdout, _, err = b.hookctl(t, "drain", "--timeout", "200ms", "--interval", "50ms", "--json")
+	stdout, _, err = b.hookctl(t, "drain", "--timeout", "2s", "--interval", "50ms", "--json")
 	require.ErrorIs(t, err, ops.ErrDrainTimeout)
 	var res ops.DrainResult
 	require.NoError(t, json.Unmarshal([]byte(stdout), &res), "stdout: %s", stdout)

@@ -132,6 +132,14 @@ var extraEnv = map[string]extra{
 	},
 	"RIVERUI_PASSWORD": {Secret: true},
 	"RIVERUI_TOKEN":    {Secret: true},
+	"STRIPE_API_KEY":   {Secret: true},
+	"GITHUB_TOKEN": {
+		Type: "string",
+		Doc: "The token `hookctl catchup github` lists a hook's deliveries and asks for redeliveries with: a fine-grained token " +
+			"with Webhooks read and write on the repository or organization (docs/SECURITY.md). Never printed.",
+		Example: "GITHUB_TOKEN_FILE=/run/secrets/github_token",
+		Secret:  true,
+	},
 }
 
 var envNameRe = regexp.MustCompile(`^[A-Z][A-Z0-9]*(_[A-Z0-9]+)+$|^[A-Z]{2,}$`)

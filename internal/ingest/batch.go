@@ -16,8 +16,8 @@ import (
 	"github.com/riverqueue/river"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/hookline/hookline/hooklinetype"
 	"github.com/hookline/hookline/internal/inbox"
+	"github.com/hookline/hookline/internal/logging"
 )
 
 // ErrClosed is returned by Batcher.Ingest once Close has begun.
@@ -66,6 +66,10 @@ type Batcher struct {
 	mu     sync.RWMutex // guards closed against sends on in
 	closed bool
 	done   sync.WaitGroup
+
+	// failures logs failed batches when they start, then once a minute:
+	// while the database is down, every batch fails the same way.
+	failures *logging.Failures
 }
 
 type pending struct {
@@ -108,6 +112,8 @@ func NewBatcher(pool *pgxpool.Pool, rc *river.Client[pgx.Tx], logger *slog.Logge
 		river:   rc,
 		in:      make(chan *pending, opts.MaxSize*opts.Flushers),
 		flushes: make(chan batch),
+
+		failures: logging.NewFailures(logger, "batch failed; answering its requests 503", logging.DefaultEvery),
 	}
 	b.done.Go(b.collect)
 	for range opts.Flushers {
@@ -267,7 +273,7 @@ func (b *Batcher) flush(bt batch) {
 		b.opts.Observer.ObserveFlush(len(live), waited, time.Since(start), err)
 	}
 	if err != nil {
-		b.logger.Warn("batch failed; answering its requests 503", "size", len(live), "error", err)
+		b.failures.Fail(err, "size", len(live))
 		for i, p := range live {
 			if spans != nil {
 				endCommit(spans[i], 0, err)
@@ -276,6 +282,7 @@ func (b *Batcher) flush(bt batch) {
 		}
 		return
 	}
+	b.failures.OK()
 	for i, p := range live {
 		k := inbox.Key{Source: p.ev.Source, EventID: p.ev.EventID}
 		var r result
@@ -364,19 +371,8 @@ func (b *Batcher) commit(deadline time.Time, events []inbox.NewEvent, callers ma
 		if len(rows) == 0 {
 			return nil
 		}
-		params := make([]river.InsertManyParams, len(rows))
-		for i, r := range rows {
-			params[i] = river.InsertManyParams{
-				Args:       hooklinetype.JobArgs{InboxID: r.ID, Source: r.Source, EventID: r.EventID, Type: r.Type},
-				InsertOpts: insertOpts(metadata[r.Key]),
-			}
-		}
-		// COPY is the fastest insert River has; it would fail the whole batch
-		// on a unique-job conflict, but these jobs carry no unique options.
-		if _, err := b.river.InsertManyFastTx(ctx, tx, params); err != nil {
-			return fmt.Errorf("enqueue %d jobs: %w", len(params), err)
-		}
-		return nil
+		_, err = Enqueue(ctx, b.river, tx, rows, metadata)
+		return err
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("commit batch of %d events: %w", len(events), err)

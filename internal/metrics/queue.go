@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/hookline/hookline/internal/logging"
 	"github.com/hookline/hookline/internal/riverdb"
 	"github.com/hookline/hookline/internal/throttle"
 )
@@ -38,6 +39,10 @@ type Queue struct {
 	running *prometheus.Desc
 	oldest  *prometheus.Desc
 	errors  prometheus.Counter
+
+	// failures logs failed queries when they start, then once a minute:
+	// every scrape of a worker whose database is down would write a line.
+	failures *logging.Failures
 }
 
 // NewQueue returns a collector for queue; register it with the process's
@@ -59,6 +64,8 @@ func NewQueue(db Querier, queue string, timeout time.Duration, logger *slog.Logg
 			Name: "hookline_queue_query_errors_total",
 			Help: "Scrapes whose queue query failed; the queue series are missing from those scrapes.",
 		}),
+
+		failures: logging.NewFailures(logger, "queue metrics query failed", logging.DefaultEvery),
 	}
 }
 
@@ -77,8 +84,9 @@ func (q *Queue) Collect(ch chan<- prometheus.Metric) {
 	counts, running, oldest, err := q.query()
 	if err != nil {
 		q.errors.Inc()
-		q.logger.Warn("queue metrics query failed", "queue", q.queue, "error", err)
+		q.failures.Fail(err, "queue", q.queue)
 	} else {
+		q.failures.OK()
 		for _, s := range queueStates {
 			ch <- prometheus.MustNewConstMetric(q.jobs, prometheus.GaugeValue, float64(counts[s]), string(s))
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/hookline/hookline/internal/envelope"
 	"github.com/hookline/hookline/internal/health"
+	"github.com/hookline/hookline/internal/httpserver"
 	"github.com/hookline/hookline/internal/inbox"
 	"github.com/hookline/hookline/internal/ingest"
 	"github.com/hookline/hookline/internal/tracing"
@@ -86,6 +87,9 @@ type Options struct {
 	Recorder Recorder
 	// Metrics, if set, is served at /metrics.
 	Metrics http.Handler
+	// Ready are conditions /readyz checks after the database ping, such as
+	// the database having this build's migrations.
+	Ready []health.Check
 	// TrustedProxies are the networks of the proxies (ingress, load
 	// balancer) whose X-Forwarded-For the receiver believes when it decides
 	// a client's address for Source.AllowIPs. Empty means the TCP peer is
@@ -116,7 +120,7 @@ func New(logger *slog.Logger, sources []Source, ing Ingester, db health.Pinger, 
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
-	e.HTTPErrorHandler = errorHandler(logger)
+	e.HTTPErrorHandler = httpserver.ErrorHandler(logger)
 	e.IPExtractor = ipExtractor(opts.TrustedProxies)
 	// Outside the request log, so that its line carries the trace's ids.
 	if opts.Tracer != nil {
@@ -133,7 +137,7 @@ func New(logger *slog.Logger, sources []Source, ing Ingester, db health.Pinger, 
 // addRoutes lists every route the receiver serves.
 func addRoutes(e *echo.Echo, logger *slog.Logger, sources []Source, ing Ingester, db health.Pinger, opts Options) {
 	e.GET("/healthz", health.Live())
-	e.GET("/readyz", health.Ready(db))
+	e.GET("/readyz", health.Ready(db, opts.Ready...))
 	if opts.Metrics != nil {
 		e.GET(metricsPath, echo.WrapHandler(opts.Metrics))
 	}

@@ -23,13 +23,14 @@ import (
 
 	"github.com/hookline/hookline/internal/envelope"
 	"github.com/hookline/hookline/internal/inbox"
+	"github.com/hookline/hookline/internal/logging"
 	"github.com/hookline/hookline/internal/verify"
 )
 
 // The answers senders see, in one style: a sentence without a final stop,
-// starting with a capital (errorHandler enforces the capital on messages
-// from elsewhere). The signature message is the same whatever failed, so a
-// forger learns nothing from it.
+// starting with a capital (httpserver.ErrorHandler enforces the capital on
+// messages from elsewhere). The signature message is the same whatever
+// failed, so a forger learns nothing from it.
 const (
 	msgUnknownSource    = "Unknown source"
 	msgUnreadable       = "The request body could not be read"
@@ -61,6 +62,10 @@ func handleWebhook(logger *slog.Logger, sources []Source, ing Ingester, opts Opt
 		byName[s.Name] = s
 	}
 	retryAfter := strconv.Itoa(max(1, int(opts.RetryAfter.Seconds())))
+	// While the database is down every request fails the same way; each
+	// still has its request line, with outcome "unavailable", but the
+	// error is logged when failures start and then once a minute.
+	storeFailures := logging.NewFailures(logger, "could not store event", logging.DefaultEvery)
 
 	return func(c echo.Context) error {
 		src, ok := byName[c.Param("source")]
@@ -200,10 +205,11 @@ func handleWebhook(logger *slog.Logger, sources []Source, ing Ingester, opts Opt
 		outcome, err := ing.Ingest(ctx, ev)
 		if err != nil {
 			c.Set(logOutcome, "unavailable")
-			logger.WarnContext(ctx, "could not store event", "source", src.Name, "event_id", env.ID, "error", err)
+			storeFailures.Fail(err, "source", src.Name, "event_id", env.ID)
 			c.Response().Header().Set("Retry-After", retryAfter)
 			return echo.NewHTTPError(http.StatusServiceUnavailable, msgUnavailable)
 		}
+		storeFailures.OK()
 		c.Set(logOutcome, outcome.String())
 		return c.JSON(http.StatusOK, map[string]bool{"received": true})
 	}

@@ -16,6 +16,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/time/rate"
+
+	"github.com/hookline/hookline/internal/logging"
 )
 
 // keyPrefix prefixes a source's setting in hookline_settings.
@@ -107,13 +109,20 @@ func (l *Limiter) Refresh(ctx context.Context, q Querier) error {
 }
 
 // Run refreshes every interval until ctx ends. A failed refresh keeps the
-// limits in force: a database blip must not lift a shed.
+// limits in force: a database blip must not lift a shed. Failures are
+// logged when they start, then once a minute with a count, and when they
+// stop: a database that is down must not write a line every interval.
 func (l *Limiter) Run(ctx context.Context, q Querier, interval time.Duration, logger *slog.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	failures := logging.NewFailures(logger, "could not refresh shed limits", logging.DefaultEvery)
 	for {
-		if err := l.Refresh(ctx, q); err != nil && !errors.Is(err, context.Canceled) {
-			logger.Warn("could not refresh shed limits", "error", err)
+		err := l.Refresh(ctx, q)
+		switch {
+		case err == nil:
+			failures.OK()
+		case !errors.Is(err, context.Canceled) && ctx.Err() == nil:
+			failures.Fail(err)
 		}
 		select {
 		case <-ctx.Done():
