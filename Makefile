@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build run demo test test-db-check fuzz vet fmt fmt-check bench clean docs docs-check scenarios soak
+.PHONY: all build run demo test test-db-check fuzz vet fmt fmt-check bench bench-events clean docs docs-check scenarios soak
 
 # A count, not a duration: with go1.26 a -fuzztime duration can end in a
 # spurious "context deadline exceeded" (golang/go#75804). 100000 runs take ~10s.
@@ -83,6 +83,10 @@ soak:
 bench: build
 	./$(BIN)/hookbench -out docs/bench
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## bench-events: hookctl events list and get at a million events and jobs (HOOKLINE_BENCH_EVENTS)
+bench-events:
+	$(GO) test -run '^$$' -bench BenchmarkEvents -benchmem -v ./internal/ops/
 
 clean:
 	rm -rf $(BIN)

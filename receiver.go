@@ -2,26 +2,34 @@ package hookline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hookline/hookline/internal/config"
 	"github.com/hookline/hookline/internal/dbpool"
+	"github.com/hookline/hookline/internal/health"
 	"github.com/hookline/hookline/internal/httpserver"
 	"github.com/hookline/hookline/internal/ingest"
 	"github.com/hookline/hookline/internal/logging"
 	"github.com/hookline/hookline/internal/metrics"
 	"github.com/hookline/hookline/internal/receiver"
+	"github.com/hookline/hookline/internal/schema"
 	"github.com/hookline/hookline/internal/shed"
 	"github.com/hookline/hookline/internal/sources"
+	"github.com/hookline/hookline/internal/tracing"
 )
 
 // ReceiverConfig is a receiver's configuration. LoadReceiverConfig reads it
@@ -105,14 +113,22 @@ type ReceiverConfig struct {
 	// any client address.
 	// Example: 10.0.12.4,10.0.12.5
 	TrustedProxies []string `env:"RECEIVER_TRUSTED_PROXIES"`
-	// DebugAddr, if set, serves Go's pprof on this address. Keep it
-	// private: profiles can hold secrets.
+	// DebugAddr, if set, serves Go's pprof on this address; the receiver
+	// does not start if it cannot bind it. Keep it private: profiles can
+	// hold secrets.
 	// Example: 127.0.0.1:6060
 	DebugAddr string `env:"RECEIVER_DEBUG_ADDR"`
 	// LogFormat is json for production or text for a terminal.
 	LogFormat string `env:"LOG_FORMAT" envDefault:"json"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel slog.Level `env:"LOG_LEVEL" envDefault:"info"`
+	// TraceIncoming says what the receiver does with a request's
+	// traceparent header when tracing is on (OTEL_TRACES_EXPORTER and the
+	// other standard OTEL_* variables): ignore starts a new trace, link starts one
+	// linked to the sender's, parent continues the sender's. A header from
+	// the internet can force sampling or graft events onto a stranger's
+	// trace: use link or parent only behind a gateway that sets it.
+	TraceIncoming string `env:"RECEIVER_TRACE_INCOMING" envDefault:"ignore"`
 
 	// Getenv is where the secrets that the sources name are read, when the
 	// receiver starts: LoadReceiverConfig sets it to its own getenv, and
@@ -121,6 +137,9 @@ type ReceiverConfig struct {
 	// Logger, if set, receives the receiver's logs; otherwise they go to
 	// standard error as LOG_FORMAT and LOG_LEVEL say.
 	Logger *slog.Logger `env:"-"`
+	// TracerProvider, if set, receives the receiver's spans, and the
+	// OTEL_* variables are not read; its owner shuts it down.
+	TracerProvider trace.TracerProvider `env:"-"`
 }
 
 // LoadReceiverConfig reads a receiver's configuration from the environment
@@ -142,8 +161,14 @@ func LoadReceiverConfig(getenv func(string) string) (ReceiverConfig, error) {
 // On ctx's end it stops accepting connections, answers the requests in
 // flight within ShutdownTimeout, and flushes the last batch.
 //
+// It binds Addr (and DebugAddr) before anything else starts, and fails at
+// once if it cannot. It starts while the database is down or unmigrated,
+// and /readyz answers 503 with the reason until the database is reachable
+// and has this build's migrations (Migrate, or hookctl migrate). Everything
+// it starts has stopped when it returns.
+//
 // cfg must have been loaded by LoadReceiverConfig, or checked with
-// Validate. The database must be migrated (Migrate, or hookctl migrate).
+// Validate.
 func RunReceiver(ctx context.Context, cfg ReceiverConfig) error {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -161,6 +186,20 @@ func RunReceiver(ctx context.Context, cfg ReceiverConfig) error {
 	getenv := cfg.Getenv
 	if getenv == nil {
 		getenv = os.Getenv
+	}
+	tr, err := setupTracing(ctx, getenv, cfg.TracerProvider, "hookline-receiver")
+	if err != nil {
+		return err
+	}
+	// Registered first, so it runs last: the final batch's spans are
+	// flushed too.
+	defer shutdownTracing(ctx, logger, tr)
+	incoming, _ := tracing.ParseIncoming(cfg.TraceIncoming) // checked by Validate
+	var tracer trace.Tracer
+	if tr.Enabled() {
+		logger = logging.WithTrace(logger)
+		tracer = tr.Tracer()
+		logger.Info("tracing on", "exporters", tr.Exporters, "incoming_trace", incoming)
 	}
 	// Without a sources file, STRIPE_WEBHOOK_SECRET and BANK_WEBHOOK_SECRET
 	// (or their _FILE forms) declare the stripe and bank sources.
@@ -185,6 +224,21 @@ func RunReceiver(ctx context.Context, cfg ReceiverConfig) error {
 		}
 	}
 
+	// Bind first: a port in use fails before anything starts, and
+	// "listening" is logged only once it is true.
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	defer ln.Close() // if serving never starts; Shutdown closes it otherwise
+	var debugLn net.Listener
+	if cfg.DebugAddr != "" {
+		if debugLn, err = net.Listen("tcp", cfg.DebugAddr); err != nil {
+			return fmt.Errorf("RECEIVER_DEBUG_ADDR: listen on %s: %w", cfg.DebugAddr, err)
+		}
+		defer debugLn.Close()
+	}
+
 	// The pool connects lazily: the receiver starts, and reports not ready,
 	// while the database is down, rather than crash-looping.
 	// Batch mode needs a connection per flusher, plus headroom for
@@ -201,7 +255,13 @@ func RunReceiver(ctx context.Context, cfg ReceiverConfig) error {
 	// An insert-only River client: never started, it only enqueues. Its
 	// FetchCooldown also spaces the NOTIFYs that wake the workers: River's
 	// 100ms default delayed each event by ~50ms on average, end to end.
-	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{FetchCooldown: cfg.NotifyCooldown, Logger: logger})
+	// ingest.JobIDs gives each job the id its inbox row reserved, so that
+	// the row names its job without a second write.
+	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+		FetchCooldown: cfg.NotifyCooldown,
+		Logger:        logger,
+		Middleware:    []rivertype.Middleware{&ingest.JobIDs{}},
+	})
 	if err != nil {
 		return fmt.Errorf("create river client: %w", err)
 	}
@@ -230,9 +290,19 @@ func RunReceiver(ctx context.Context, cfg ReceiverConfig) error {
 		ing = b
 	}
 
+	// The background work below stops, and is waited for, before RunReceiver
+	// returns, and before the pool closes (defers run last in, first out).
+	bgCtx, stopBg := context.WithCancel(ctx)
+	var bg sync.WaitGroup
+	defer func() { stopBg(); bg.Wait() }()
+
 	// Shed limits (hookctl shed) are re-read every second.
 	limiter := shed.NewLimiter()
-	go limiter.Run(ctx, pool, time.Second, logger)
+	bg.Go(func() { limiter.Run(bgCtx, pool, time.Second, logger) })
+	// The migrations are checked now, so that the log says at once whether
+	// to run hookctl migrate, and then every few seconds for /readyz.
+	migrated := schema.NewChecker(pool, logger)
+	bg.Go(func() { migrated.Watch(bgCtx, 5*time.Second) })
 
 	handler := receiver.New(logger, srcs, ing, pool, receiver.Options{
 		Shed:           limiter,
@@ -242,29 +312,39 @@ func RunReceiver(ctx context.Context, cfg ReceiverConfig) error {
 		RetryAfter:     cfg.RetryAfter,
 		Recorder:       metrics.NewReceiver(reg),
 		Metrics:        metrics.Handler(reg, logger),
+		Ready:          []health.Check{migrated.Check},
 		TrustedProxies: trusted,
+		Tracer:         tracer,
+		TraceIncoming:  incoming,
 	})
-	if cfg.DebugAddr != "" {
-		go serveDebug(logger, cfg.DebugAddr)
+	if debugLn != nil {
+		debug := debugServer()
+		logger.Warn("serving pprof; keep this address private", "addr", debugLn.Addr().String())
+		bg.Go(func() {
+			if err := debug.Serve(debugLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				logger.Error("debug server", "addr", debugLn.Addr().String(), "error", err)
+			}
+		})
+		// Close, not Shutdown: a profile in progress may take 30s, and
+		// nothing depends on it finishing.
+		defer debug.Close()
 	}
 	logger.Info("ingest mode", "mode", cfg.IngestMode, "batch_max_size", cfg.BatchMaxSize, "batch_max_wait", cfg.BatchMaxWait, "batch_flushers", cfg.BatchFlushers)
 	srv := httpserver.New(cfg.Addr, handler, httpserver.Timeouts{
 		ReadHeader: cfg.ReadHeaderTimeout, Read: cfg.ReadTimeout, Write: cfg.WriteTimeout, Idle: cfg.IdleTimeout,
 	})
-	return serveReceiver(ctx, logger, srv, cfg.ShutdownTimeout)
+	return serveReceiver(ctx, logger, srv, ln, cfg.ShutdownTimeout)
 }
 
-// serveReceiver runs srv until ctx is cancelled, then stops accepting connections
-// and lets the requests in flight finish, for at most timeout.
-func serveReceiver(ctx context.Context, logger *slog.Logger, srv *http.Server, timeout time.Duration) error {
+// serveReceiver runs srv on ln until ctx is cancelled, then stops accepting
+// connections and lets the requests in flight finish, for at most timeout.
+func serveReceiver(ctx context.Context, logger *slog.Logger, srv *http.Server, ln net.Listener, timeout time.Duration) error {
 	errc := make(chan error, 1)
-	go func() {
-		logger.Info("receiver listening", "addr", srv.Addr)
-		errc <- srv.ListenAndServe()
-	}()
+	logger.Info("receiver listening", "addr", ln.Addr().String())
+	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
-		return fmt.Errorf("listen on %s: %w", srv.Addr, err)
+		return fmt.Errorf("serve on %s: %w", ln.Addr(), err)
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down: finishing requests in flight", "timeout", timeout)
@@ -301,6 +381,9 @@ func (c ReceiverConfig) Validate() error {
 	case c.ReadHeaderTimeout > c.ReadTimeout:
 		return fmt.Errorf("RECEIVER_READ_HEADER_TIMEOUT=%s must not exceed RECEIVER_READ_TIMEOUT=%s, which includes the headers", c.ReadHeaderTimeout, c.ReadTimeout)
 	}
+	if _, err := tracing.ParseIncoming(c.TraceIncoming); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -317,17 +400,14 @@ func (c ReceiverConfig) trustedProxies() ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// serveDebug serves Go's profiler on its own address, which must never be
-// exposed beyond the host: profiles show memory, and so may show secrets.
-func serveDebug(logger *slog.Logger, addr string) {
+// debugServer returns a server of Go's profiler, for an address of its
+// own, which must never be exposed beyond the host: profiles show memory,
+// and so may show secrets.
+func debugServer() *http.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	logger.Warn("serving pprof; keep this address private", "addr", addr)
-	if err := srv.ListenAndServe(); err != nil {
-		logger.Error("debug server", "addr", addr, "error", err)
-	}
+	return &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 }

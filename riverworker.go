@@ -9,8 +9,11 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hookline/hookline/internal/dispatch"
+	"github.com/hookline/hookline/internal/tracing"
 )
 
 // RiverWorkerOpts tune NewRiverWorker. Zero fields take the defaults of
@@ -29,7 +32,17 @@ type RiverWorkerOpts struct {
 	// GroupMaxWait closes a group this long after its first event arrived.
 	// Default 2ms.
 	GroupMaxWait time.Duration
+	// TracerProvider, if set, traces each job's handling (hookline.handle)
+	// and each group transaction; see JobTraceMiddleware. Nil: no spans.
+	TracerProvider trace.TracerProvider
 }
+
+// JobTraceMiddleware returns the River worker middleware that makes the
+// span the receiver stored in a job's metadata the parent of the job's
+// spans, so that the handler's span joins the event's trace. Put it first
+// in river.Config.Middleware, before otelriver's middleware if there is
+// one, whose work span then continues the trace too.
+func JobTraceMiddleware() rivertype.WorkerMiddleware { return &tracing.JobContext{} }
 
 // NewRiverWorker returns Hookline's event worker, for an application that
 // already runs a River client and adds it there with river.AddWorker,
@@ -53,6 +66,8 @@ type RiverWorkerOpts struct {
 //   - What RunWorker adds around the worker is not there: the throttle
 //     that hookctl throttle drives, inbox retention (run hookctl prune),
 //     Prometheus metrics and the admin server.
+//   - Tracing: set RiverWorkerOpts.TracerProvider and install
+//     JobTraceMiddleware first in the client's middleware.
 //   - Hookline's SQL is tested against the River version in Hookline's
 //     go.mod (v0.51.2); an application that selects another River
 //     version runs an untested combination.
@@ -69,9 +84,14 @@ func NewRiverWorker(pool *pgxpool.Pool, mux *Mux, opts RiverWorkerOpts) (river.W
 	case mux == nil:
 		return nil, errors.New("NewRiverWorker: mux is nil")
 	}
+	var tracer trace.Tracer
+	if opts.TracerProvider != nil {
+		tracer = opts.TracerProvider.Tracer(tracing.Name)
+	}
 	return dispatch.NewWorker(pool, mux, cmp.Or(opts.Logger, slog.Default()), dispatch.WorkerOpts{
 		Transactions: opts.Transactions,
 		GroupMaxSize: opts.GroupMaxSize,
 		GroupMaxWait: opts.GroupMaxWait,
+		Tracer:       tracer,
 	}), nil
 }

@@ -8,7 +8,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/hookline/hookline"
 	"github.com/hookline/hookline/hooklinetest"
@@ -103,4 +106,58 @@ func TestNewRiverWorkerRefusesOptionsItCannotHonour(t *testing.T) {
 		_, err := hookline.NewRiverWorker(db.Pool, hookline.NewMux(), opts)
 		require.Error(t, err, name)
 	}
+}
+
+func TestNewRiverWorkerJoinsTheTraceStoredWithTheJob(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	db := pgtest.NewDB(t)
+	sr := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
+
+	mux := hookline.NewMux()
+	mux.RegisterFunc("stripe", "invoice.paid", func(context.Context, pgx.Tx, hookline.Event) error { return nil })
+	w, err := hookline.NewRiverWorker(db.Pool, mux, hookline.RiverWorkerOpts{TracerProvider: tp})
+	require.NoError(t, err)
+	workers := river.NewWorkers()
+	river.AddWorker(workers, w)
+	rc, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{
+		Middleware: []rivertype.Middleware{hookline.JobTraceMiddleware()},
+		Queues:     map[string]river.QueueConfig{hookline.Queue: {MaxWorkers: 2}},
+		Workers:    workers,
+	})
+	require.NoError(t, err)
+	events, cancelSub := rc.Subscribe(river.EventKindJobCompleted)
+	defer cancelSub()
+	require.NoError(t, rc.Start(ctx))
+	t.Cleanup(func() { _ = rc.Stop(context.Background()) })
+
+	// The application's own span stands for the receiver's commit.
+	spanCtx, parent := tp.Tracer("test").Start(ctx, "commit")
+	ev := hooklinetest.NewEvent("stripe", "invoice.paid", []byte(`{}`))
+	ev.EventID = "evt_traced"
+	require.NoError(t, pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		_, err := hooklinetest.Enqueue(spanCtx, tx, ev)
+		return err
+	}))
+	parent.End()
+	select {
+	case <-events:
+	case <-ctx.Done():
+		t.Fatalf("event job not completed: %v", ctx.Err())
+	}
+
+	var handle sdktrace.ReadOnlySpan
+	require.Eventually(t, func() bool {
+		for _, s := range sr.Ended() {
+			if s.Name() == "hookline.handle" {
+				handle = s
+				return true
+			}
+		}
+		return false
+	}, 5*time.Second, 10*time.Millisecond, "no handle span")
+	require.Equal(t, parent.SpanContext().TraceID(), handle.SpanContext().TraceID(), "the handler's span is in another trace")
+	require.Equal(t, parent.SpanContext().SpanID(), handle.Parent().SpanID())
 }

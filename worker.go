@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"time"
 
@@ -12,17 +13,25 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
+	"github.com/riverqueue/rivercontrib/otelriver"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hookline/hookline/hooklinetype"
+	"github.com/hookline/hookline/internal/catchup"
 	"github.com/hookline/hookline/internal/config"
 	"github.com/hookline/hookline/internal/dbpool"
 	"github.com/hookline/hookline/internal/dispatch"
+	"github.com/hookline/hookline/internal/health"
 	"github.com/hookline/hookline/internal/httpserver"
+	"github.com/hookline/hookline/internal/ingest"
 	"github.com/hookline/hookline/internal/logging"
 	"github.com/hookline/hookline/internal/metrics"
 	"github.com/hookline/hookline/internal/ops"
 	"github.com/hookline/hookline/internal/retention"
+	"github.com/hookline/hookline/internal/schema"
 	"github.com/hookline/hookline/internal/throttle"
+	"github.com/hookline/hookline/internal/tracing"
 )
 
 // maxAutoConns caps a worker's automatic pool size: a worker at any
@@ -104,6 +113,35 @@ type WorkerConfig struct {
 	// days), or a late redelivery is applied again, and exceed
 	// WORKER_PRUNE_PAYLOADS_AFTER.
 	PruneKeysAge time.Duration `env:"WORKER_PRUNE_KEYS_AFTER" envDefault:"2160h"`
+	// CatchupInterval is how often the worker lists Stripe's events of the
+	// last WORKER_CATCHUP_LOOKBACK from its API and stores those the inbox
+	// lacks (as hookctl catchup stripe does), as a River periodic job run
+	// by one worker at a time; 0 turns it off. Each recovered event counts
+	// in hookline_catchup_recovered_events_total. Needs STRIPE_API_KEY.
+	// Example: 15m
+	CatchupInterval time.Duration `env:"WORKER_CATCHUP_INTERVAL" envDefault:"0"`
+	// CatchupLookback is how far back each periodic catch-up lists: at
+	// least WORKER_CATCHUP_INTERVAL, at most 720h (Stripe lists 30 days).
+	// Stripe retries a delivery for 3 days, so the default covers every
+	// event it has given up on since the last run, and then some.
+	CatchupLookback time.Duration `env:"WORKER_CATCHUP_LOOKBACK" envDefault:"72h"`
+	// CatchupSource is the receiver's Stripe source, under which recovered
+	// events are stored.
+	CatchupSource string `env:"WORKER_CATCHUP_SOURCE" envDefault:"stripe"`
+	// CatchupFailedOnly lists only events some endpoint has not received
+	// (Stripe's delivery_success=false): fewer API calls, but events of a
+	// disabled endpoint are not among them.
+	CatchupFailedOnly bool `env:"WORKER_CATCHUP_FAILED_ONLY" envDefault:"false"`
+	// StripeAPIKey is the Stripe API key that catch-up lists events with:
+	// the worker's periodic catch-up (WORKER_CATCHUP_INTERVAL), and hookctl
+	// catchup stripe. A restricted key with read access to Events alone is
+	// enough (docs/SECURITY.md). Never logged or printed.
+	// Example: STRIPE_API_KEY_FILE=/run/secrets/stripe_api_key
+	StripeAPIKey string `env:"STRIPE_API_KEY"`
+	// StripeAPIURL is Stripe's API base URL; empty is
+	// https://api.stripe.com. For stripe-mock or an egress proxy.
+	// Example: http://127.0.0.1:12111
+	StripeAPIURL string `env:"STRIPE_API_URL"`
 	// FetchPollInterval is River's fallback poll when no insert
 	// notification arrives.
 	FetchPollInterval time.Duration `env:"WORKER_FETCH_POLL_INTERVAL" envDefault:"1s"`
@@ -130,6 +168,13 @@ type WorkerConfig struct {
 	// Logger, if set, receives the worker's logs; otherwise they go to
 	// standard error as LOG_FORMAT and LOG_LEVEL say.
 	Logger *slog.Logger `env:"-"`
+	// Getenv is where the standard OTEL_* variables are read, when the
+	// worker starts: LoadWorkerConfig sets it to its own getenv, and
+	// RunWorker uses os.Getenv when it is nil.
+	Getenv func(string) string `env:"-"`
+	// TracerProvider, if set, receives the worker's spans, and the OTEL_*
+	// variables are not read; its owner shuts it down.
+	TracerProvider trace.TracerProvider `env:"-"`
 }
 
 // RunWorker runs a worker until ctx ends: a River client that applies
@@ -138,9 +183,13 @@ type WorkerConfig struct {
 // UI when a credential is set). On ctx's end it stops fetching, lets the
 // jobs in flight finish within SoftStopTimeout, then cancels the rest.
 //
+// It binds Addr before anything else starts, and fails at once if it
+// cannot, or if the database is unreachable or lacks migrations of this
+// build (River's and Hookline's: run Migrate, or hookctl migrate); River
+// never starts then. The tables mux's handlers write to must exist too.
+// Everything it starts is stopped when it returns.
+//
 // cfg must have been loaded by LoadWorkerConfig, or checked with Validate.
-// The database must be migrated (Migrate, or hookctl migrate), with the
-// tables mux's handlers write to.
 func RunWorker(ctx context.Context, cfg WorkerConfig, mux *Mux) error {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -152,6 +201,41 @@ func RunWorker(ctx context.Context, cfg WorkerConfig, mux *Mux) error {
 			return fmt.Errorf("LOG_FORMAT: %w", err)
 		}
 	}
+	getenv := cfg.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	tr, err := setupTracing(ctx, getenv, cfg.TracerProvider, "hookline-worker")
+	if err != nil {
+		return err
+	}
+	defer shutdownTracing(ctx, logger, tr)
+	var (
+		tracer     trace.Tracer
+		middleware []rivertype.Middleware
+	)
+	if tr.Enabled() {
+		logger = logging.WithTrace(logger)
+		tracer = tr.Tracer()
+		// JobContext first: otelriver's work span then continues the trace
+		// stored with the job, as a child, and the handler's span is its
+		// child. otelriver's own propagation would only link to it.
+		middleware = append(middleware, &tracing.JobContext{}, otelriver.NewMiddleware(&otelriver.MiddlewareConfig{
+			EnableWorkSpanJobKindSuffix: true,
+			TracerProvider:              tr.Provider,
+			// Metrics stay Prometheus's (/metrics); these would go nowhere.
+			MeterProvider: metricnoop.NewMeterProvider(),
+		}))
+		logger.Info("tracing on", "exporters", tr.Exporters)
+	}
+
+	// Bind first: a port in use fails before River starts, and "listening"
+	// is logged only once it is true.
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("admin server: listen on %s: %w", cfg.Addr, err)
+	}
+	defer ln.Close() // if serving never starts; Close closes it otherwise
 
 	// Connections do not follow concurrency: handler transactions share
 	// WORKER_TRANSACTIONS slots, and grouped events share transactions.
@@ -160,9 +244,13 @@ func RunWorker(ctx context.Context, cfg WorkerConfig, mux *Mux) error {
 		return err
 	}
 	defer pool.Close()
-	if size := int(pool.Config().MaxConns); cfg.Transactions > size-2 {
-		return fmt.Errorf("WORKER_TRANSACTIONS=%d leaves River too few of the pool's %d connections: keep it at most %d, or grow DATABASE_MAX_CONNS",
-			cfg.Transactions, size, size-dispatch.RiverConns)
+	if err := checkTransactions(cfg.Transactions, int(pool.Config().MaxConns)); err != nil {
+		return err
+	}
+	// River would fail to start on an unmigrated database with "relation
+	// river_queue does not exist", which does not say what to do.
+	if err := schema.Check(ctx, pool); err != nil {
+		return err
 	}
 
 	// This process's own registry: nothing is registered globally.
@@ -171,7 +259,7 @@ func RunWorker(ctx context.Context, cfg WorkerConfig, mux *Mux) error {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, dispatch.NewWorker(pool, mux, logger, dispatch.WorkerOpts{
 		Transactions: cfg.Transactions, GroupMaxSize: cfg.GroupMaxSize, GroupMaxWait: cfg.GroupMaxWait,
-		Observer: metrics.NewGroup(reg), Stale: metrics.NewOrder(reg),
+		Observer: metrics.NewGroup(reg), Stale: metrics.NewOrder(reg), Tracer: tracer,
 	}))
 	queues := map[string]river.QueueConfig{hooklinetype.Queue: {MaxWorkers: cfg.Concurrency}}
 	var periodic []*river.PeriodicJob
@@ -185,6 +273,24 @@ func RunWorker(ctx context.Context, cfg WorkerConfig, mux *Mux) error {
 		periodic = append(periodic, retention.Periodic(cfg.PruneInterval))
 	}
 
+	if cfg.CatchupInterval > 0 {
+		host, _ := os.Hostname()
+		cw, err := catchup.NewWorker(pool, catchup.JobOpts{
+			Stripe:   catchup.StripeOptions{Key: cfg.StripeAPIKey, URL: cfg.StripeAPIURL, FailedOnly: cfg.CatchupFailedOnly},
+			Lookback: cfg.CatchupLookback, Source: cfg.CatchupSource, By: "hookline-worker@" + host,
+			// Under the rescuer's limit, so that no run is started twice.
+			Timeout: cfg.RescueAfter - time.Minute,
+		}, logger, metrics.NewCatchup(reg))
+		if err != nil {
+			return fmt.Errorf("WORKER_CATCHUP_INTERVAL: %w", err)
+		}
+		river.AddWorker(workers, cw)
+		// Room for a retention run beside a catch-up run: each kind is
+		// unique, so neither runs twice at once.
+		queues[catchup.Queue] = river.QueueConfig{MaxWorkers: 2}
+		periodic = append(periodic, catchup.Periodic(cfg.CatchupInterval))
+	}
+
 	jobMetrics := metrics.NewWorker(reg, hooklinetype.JobKind)
 	jobMetrics.SetConcurrencyLimit(cfg.Concurrency)
 	reg.MustRegister(metrics.NewQueue(pool, hooklinetype.Queue, 2*time.Second, logger))
@@ -193,6 +299,7 @@ func RunWorker(ctx context.Context, cfg WorkerConfig, mux *Mux) error {
 	// limit (hookctl throttle). It comes before the job metrics, so that time
 	// spent waiting at the gate does not count as job duration.
 	gate := throttle.NewGate(hooklinetype.Queue, cfg.Concurrency, cfg.ThrottleMaxWait)
+	reg.MustRegister(metrics.NewGate(gate))
 	ctl := throttle.NewController(pool, gate, cfg.Concurrency, logger)
 	ctl.OnChange = jobMetrics.SetConcurrencyLimit
 	ctlCtx, stopCtl := context.WithCancel(context.WithoutCancel(ctx))
@@ -207,12 +314,17 @@ func RunWorker(ctx context.Context, cfg WorkerConfig, mux *Mux) error {
 	// others take over this process's share once its jobs are done.
 	defer func() { stopCtl(); <-ctlDone }()
 
+	// River logs every failed poll: about four errors a second while the
+	// database is down. Each of its messages is passed once a minute.
+	riverLogger := slog.New(logging.LimitRepeats(logger.Handler(), logging.DefaultEvery))
 	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
-		FetchCooldown:        cfg.FetchCooldown,
-		FetchPollInterval:    cfg.FetchPollInterval,
-		JobTimeout:           cfg.JobTimeout,
-		Logger:               logger,
-		Middleware:           []rivertype.Middleware{gate, jobMetrics},
+		FetchCooldown:     cfg.FetchCooldown,
+		FetchPollInterval: cfg.FetchPollInterval,
+		JobTimeout:        cfg.JobTimeout,
+		Logger:            riverLogger,
+		// ingest.JobIDs: periodic catch-up stores events as the receiver
+		// does, each job with the id its inbox row reserved.
+		Middleware:           append(middleware, gate, jobMetrics, &ingest.JobIDs{}),
 		PeriodicJobs:         periodic,
 		Queues:               queues,
 		RescueStuckJobsAfter: cfg.RescueAfter,
@@ -222,15 +334,23 @@ func RunWorker(ctx context.Context, cfg WorkerConfig, mux *Mux) error {
 		return fmt.Errorf("create river client: %w", err)
 	}
 
-	adm := admin{db: pool, metrics: metrics.Handler(reg, logger), auth: cfg.riverUIAuth()}
+	adm := admin{
+		db: pool, ready: []health.Check{schema.NewChecker(pool, logger).Check},
+		metrics: metrics.Handler(reg, logger), auth: cfg.riverUIAuth(), logger: logger,
+	}
 	if adm.auth.configured() {
-		if adm.riverUI, err = newRiverUI(ctx, rc, logger); err != nil {
+		// River UI's background services stop when RunWorker returns, for
+		// whatever reason, not only when ctx ends.
+		uiCtx, stopUI := context.WithCancel(ctx)
+		defer stopUI()
+		if adm.riverUI, err = newRiverUI(uiCtx, rc, riverLogger); err != nil {
 			return fmt.Errorf("river ui: %w", err)
 		}
 	}
 	admin := httpserver.New(cfg.Addr, newAdmin(adm), httpserver.Timeouts{Idle: cfg.AdminIdleTimeout})
 	adminErr := make(chan error, 1)
-	go func() { adminErr <- admin.ListenAndServe() }()
+	logger.Info("admin server listening", "addr", ln.Addr().String())
+	go func() { adminErr <- admin.Serve(ln) }()
 	defer admin.Close()
 
 	// Start with a context that outlives ctx: River treats a cancelled start
@@ -238,7 +358,8 @@ func RunWorker(ctx context.Context, cfg WorkerConfig, mux *Mux) error {
 	if err := rc.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start river client: %w", err)
 	}
-	logger.Info("worker started", "queue", hooklinetype.Queue, "concurrency", cfg.Concurrency, "admin_addr", cfg.Addr, "river_ui", adm.riverUI != nil)
+	logger.Info("worker started", "queue", hooklinetype.Queue, "concurrency", cfg.Concurrency, "admin_addr", cfg.Addr, "river_ui", adm.riverUI != nil,
+		"catchup_interval", cfg.CatchupInterval)
 
 	select {
 	case <-ctx.Done():
@@ -249,6 +370,18 @@ func RunWorker(ctx context.Context, cfg WorkerConfig, mux *Mux) error {
 	return stopRiver(context.WithoutCancel(ctx), logger, rc, cfg)
 }
 
+// checkTransactions refuses a WORKER_TRANSACTIONS that would leave River
+// and the process fewer than dispatch.RiverConns of the pool's size
+// connections: River would then wait for connections that handlers hold.
+// 0, the pool less dispatch.RiverConns, is always accepted.
+func checkTransactions(transactions, size int) error {
+	if most := size - dispatch.RiverConns; transactions > 0 && transactions > most {
+		return fmt.Errorf("WORKER_TRANSACTIONS=%d leaves River too few of the pool's %d connections: keep it at most %d, or grow DATABASE_MAX_CONNS",
+			transactions, size, most)
+	}
+	return nil
+}
+
 // LoadWorkerConfig reads a worker's configuration from the environment
 // through getenv (os.Getenv, usually), where any variable X may instead be
 // given as X_FILE, the path of a file holding its value, and validates it.
@@ -257,6 +390,7 @@ func LoadWorkerConfig(getenv func(string) string) (WorkerConfig, error) {
 	if err := config.Load(getenv, &cfg); err != nil {
 		return cfg, err
 	}
+	cfg.Getenv = getenv
 	return cfg, cfg.Validate()
 }
 
@@ -290,6 +424,21 @@ func (c WorkerConfig) Validate() error {
 	if c.ThrottleMaxWait <= 0 || c.RescueAfter <= c.JobTimeout+c.ThrottleMaxWait {
 		return fmt.Errorf("WORKER_RESCUE_AFTER=%s must be longer than WORKER_JOB_TIMEOUT=%s plus WORKER_THROTTLE_MAX_WAIT=%s (which must be positive)",
 			c.RescueAfter, c.JobTimeout, c.ThrottleMaxWait)
+	}
+	if c.CatchupInterval < 0 {
+		return fmt.Errorf("WORKER_CATCHUP_INTERVAL=%s must not be negative", c.CatchupInterval)
+	}
+	if c.CatchupInterval > 0 {
+		switch {
+		case c.StripeAPIKey == "":
+			return errors.New("WORKER_CATCHUP_INTERVAL is set but STRIPE_API_KEY (or STRIPE_API_KEY_FILE) is not")
+		case c.CatchupLookback < c.CatchupInterval || c.CatchupLookback > 720*time.Hour:
+			// A look-back shorter than the interval would leave gaps
+			// between runs; Stripe lists no further back than 30 days.
+			return fmt.Errorf("WORKER_CATCHUP_LOOKBACK=%s must be between WORKER_CATCHUP_INTERVAL=%s and 720h", c.CatchupLookback, c.CatchupInterval)
+		case c.RescueAfter <= 2*time.Minute:
+			return fmt.Errorf("WORKER_RESCUE_AFTER=%s must be over 2m with catch-up on: a run may take up to a minute less", c.RescueAfter)
+		}
 	}
 	// A username without a password would let anyone in who guessed it.
 	if (c.RiverUIUsername == "") != (c.RiverUIPassword == "") {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"riverqueue.com/riverui"
 
 	"github.com/hookline/hookline/internal/health"
+	"github.com/hookline/hookline/internal/httpserver"
 )
 
 // riverUIPrefix is where River UI is mounted on the admin server.
@@ -21,13 +23,17 @@ const riverUIPrefix = "/riverui"
 
 // admin is what the worker's admin server serves.
 type admin struct {
-	// db answers the readiness probe.
-	db health.Pinger
+	// db answers the readiness probe, with ready's checks after its ping.
+	db    health.Pinger
+	ready []health.Check
 	// metrics is served at /metrics.
 	metrics http.Handler
 	// riverUI is served under riverUIPrefix, behind auth; nil leaves it off.
 	riverUI http.Handler
 	auth    uiAuth
+	// logger receives errors that are not meant for the client; nil
+	// discards them.
+	logger *slog.Logger
 }
 
 // newAdmin returns the worker's admin HTTP handler, every route listed here.
@@ -35,8 +41,14 @@ func newAdmin(a admin) http.Handler {
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
+	logger := a.logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	// Error bodies in the style of the receiver's: {"error": "Not found"}.
+	e.HTTPErrorHandler = httpserver.ErrorHandler(logger)
 	e.GET("/healthz", health.Live())
-	e.GET("/readyz", health.Ready(a.db))
+	e.GET("/readyz", health.Ready(a.db, a.ready...))
 	if a.metrics != nil {
 		e.GET("/metrics", echo.WrapHandler(a.metrics))
 	}
@@ -46,7 +58,13 @@ func newAdmin(a admin) http.Handler {
 		// Browsers send basic credentials with cross-site requests too; this
 		// rejects the cross-origin POSTs and PUTs that would turn them
 		// against River UI's API.
-		ui := echo.WrapHandler(http.NewCrossOriginProtection().Handler(a.riverUI))
+		cop := http.NewCrossOriginProtection()
+		cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = io.WriteString(w, `{"error":"Cross-origin requests to River UI are refused"}`+"\n")
+		}))
+		ui := echo.WrapHandler(cop.Handler(a.riverUI))
 		e.Any(riverUIPrefix, ui, a.auth.middleware)
 		e.Any(riverUIPrefix+"/*", ui, a.auth.middleware)
 	}
@@ -72,6 +90,10 @@ func newRiverUI(ctx context.Context, rc *river.Client[pgx.Tx], logger *slog.Logg
 	return h, nil
 }
 
+// msgUnauthorized answers a request for River UI without the right
+// credential. It does not say which part was wrong.
+const msgUnauthorized = "Missing or wrong credentials for River UI"
+
 // uiAuth holds River UI's credentials: a username and password for basic
 // auth, a bearer token, or both. Empty fields are not accepted.
 type uiAuth struct {
@@ -94,7 +116,7 @@ func (a uiAuth) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 		if a.token != "" {
 			h.Add(echo.HeaderWWWAuthenticate, `Bearer realm="hookline"`)
 		}
-		return c.String(http.StatusUnauthorized, "unauthorized\n")
+		return echo.NewHTTPError(http.StatusUnauthorized, msgUnauthorized)
 	}
 }
 

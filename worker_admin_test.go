@@ -2,18 +2,22 @@ package hookline
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookline/hookline/internal/health"
 	"github.com/hookline/hookline/internal/metrics"
 	"github.com/hookline/hookline/internal/pgtest"
+	"github.com/hookline/hookline/internal/schema"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -38,7 +42,10 @@ func adminServer(t *testing.T, auth uiAuth) string {
 	require.NoError(t, err)
 	reg := metrics.NewRegistry()
 	metrics.NewWorker(reg, "process_event").SetConcurrencyLimit(50)
-	srv := httptest.NewServer(newAdmin(admin{db: db.Pool, metrics: metrics.Handler(reg, logger), riverUI: ui, auth: auth}))
+	srv := httptest.NewServer(newAdmin(admin{
+		db: db.Pool, ready: []health.Check{schema.NewChecker(db.Pool, logger).Check},
+		metrics: metrics.Handler(reg, logger), riverUI: ui, auth: auth,
+	}))
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
@@ -146,4 +153,40 @@ func TestAdminServesMetricsAndProbes(t *testing.T) {
 	require.Contains(t, m.body, `hookline_worker_jobs_total{kind="process_event",outcome="completed"} 0`+"\n")
 	require.Equal(t, http.StatusOK, request(t, http.MethodGet, url+"/healthz", nil).status)
 	require.Equal(t, http.StatusOK, request(t, http.MethodGet, url+"/readyz", nil).status)
+}
+
+// requireErrorBody checks that a is an error in the one style of every
+// Hookline error body: {"error": a sentence with a capital and no final
+// stop}.
+func requireErrorBody(t *testing.T, a answer, status int, msg string) {
+	t.Helper()
+	require.Equal(t, status, a.status, a.body)
+	require.Equal(t, "application/json", strings.TrimSuffix(a.header.Get("Content-Type"), "; charset=UTF-8"), a.body)
+	var got map[string]string
+	require.NoError(t, json.Unmarshal([]byte(a.body), &got), a.body)
+	require.Len(t, got, 1, a.body)
+	require.Contains(t, got["error"], msg, a.body)
+	require.Regexp(t, `^[A-Z].*[^.]$`, got["error"], "error messages are sentences with a capital and no final stop")
+}
+
+func TestAdminErrorBodiesHaveTheReceiversStyle(t *testing.T) {
+	t.Parallel()
+	url := adminServer(t, uiAuth{username: uiUser, password: uiPassword})
+	requireErrorBody(t, request(t, http.MethodGet, url+"/nowhere", nil), http.StatusNotFound, "Not found")
+	requireErrorBody(t, request(t, http.MethodPost, url+"/healthz", nil), http.StatusMethodNotAllowed, "Method not allowed")
+	requireErrorBody(t, request(t, http.MethodGet, url+"/riverui/", basic(uiUser, "wrong")), http.StatusUnauthorized, "credentials")
+	header := basic(uiUser, uiPassword)
+	header.Set("Sec-Fetch-Site", "cross-site")
+	requireErrorBody(t, request(t, http.MethodPost, url+"/riverui/api/jobs/cancel", header), http.StatusForbidden, "Cross-origin")
+}
+
+func TestAdminReadyzAnswers503WithTheFixOnAnUnmigratedDatabase(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewEmptyDB(t)
+	srv := httptest.NewServer(newAdmin(admin{db: db.Pool, ready: []health.Check{schema.NewChecker(db.Pool, slog.New(slog.DiscardHandler)).Check}}))
+	t.Cleanup(srv.Close)
+	a := request(t, http.MethodGet, srv.URL+"/readyz", nil)
+	requireErrorBody(t, a, http.StatusServiceUnavailable, "Database is not migrated: River migrations 1-")
+	require.Contains(t, a.body, "run `hookctl migrate`")
+	require.Equal(t, http.StatusOK, request(t, http.MethodGet, srv.URL+"/healthz", nil).status, "liveness does not depend on the database")
 }

@@ -68,4 +68,28 @@ func TestLoadWorkerConfig(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, uiAuth{username: "oncall", password: "s3cret", token: "tok_abc"}, cfg.riverUIAuth())
 	})
+	t.Run("periodic catch-up is off by default", func(t *testing.T) {
+		t.Parallel()
+		cfg, err := LoadWorkerConfig(getenv(nil))
+		require.NoError(t, err)
+		require.Zero(t, cfg.CatchupInterval)
+		require.Equal(t, 72*time.Hour, cfg.CatchupLookback)
+	})
+	t.Run("periodic catch-up needs a Stripe key, which can come from a file", func(t *testing.T) {
+		t.Parallel()
+		_, err := LoadWorkerConfig(getenv(map[string]string{"WORKER_CATCHUP_INTERVAL": "15m"}))
+		require.ErrorContains(t, err, "WORKER_CATCHUP_INTERVAL is set but STRIPE_API_KEY (or STRIPE_API_KEY_FILE) is not")
+		path := filepath.Join(t.TempDir(), "key")
+		require.NoError(t, os.WriteFile(path, []byte("rk_test_abc\n"), 0o600))
+		cfg, err := LoadWorkerConfig(getenv(map[string]string{"WORKER_CATCHUP_INTERVAL": "15m", "STRIPE_API_KEY_FILE": path}))
+		require.NoError(t, err)
+		require.Equal(t, "rk_test_abc", cfg.StripeAPIKey)
+	})
+	t.Run("the catch-up look-back covers the interval and no more than Stripe keeps", func(t *testing.T) {
+		t.Parallel()
+		for _, lookback := range []string{"10m", "721h"} {
+			_, err := LoadWorkerConfig(getenv(map[string]string{"WORKER_CATCHUP_INTERVAL": "15m", "STRIPE_API_KEY": "rk_test_abc", "WORKER_CATCHUP_LOOKBACK": lookback}))
+			require.ErrorContains(t, err, "must be between WORKER_CATCHUP_INTERVAL=15m0s and 720h")
+		}
+	})
 }

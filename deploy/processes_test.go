@@ -93,6 +93,8 @@ func (d *deployment) isHooklineImage(image string) bool {
 // with the variables they may be given.
 var otherImages = map[string]*regexp.Regexp{
 	"postgres": regexp.MustCompile(`^(POSTGRES_[A-Z_]+|PG[A-Z_]+)$`),
+	// The optional tracing profile's trace store; it needs no variable.
+	"jaeger": regexp.MustCompile(`^$`),
 }
 
 func otherImage(image string) (string, *regexp.Regexp) {

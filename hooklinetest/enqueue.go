@@ -8,9 +8,13 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hookline/hookline/hooklinetype"
 	"github.com/hookline/hookline/internal/inbox"
+	"github.com/hookline/hookline/internal/ingest"
+	"github.com/hookline/hookline/internal/tracing"
 )
 
 // ErrDuplicate is returned by Enqueue for an event whose source and id are
@@ -24,9 +28,10 @@ var ErrDuplicate = errors.New("event already stored")
 // them. ev.InboxID is ignored; the event returned carries the stored
 // row's id. The payload, Object and Time are stored as given: Enqueue
 // verifies and extracts nothing (a zero Time reads back as the received
-// time).
+// time). The job carries the trace context of ctx's span, if any, as the
+// receiver's jobs carry their request's.
 func Enqueue(ctx context.Context, tx pgx.Tx, ev hooklinetype.Event) (hooklinetype.Event, error) {
-	id, inserted, err := inbox.Insert(ctx, tx, inbox.NewEvent{
+	row, inserted, err := inbox.Insert(ctx, tx, inbox.NewEvent{
 		Source: ev.Source, EventID: ev.EventID, Type: ev.Type, APIVersion: ev.APIVersion,
 		Payload: ev.Payload, Headers: ev.Headers, Time: ev.Time, Object: ev.Object,
 	})
@@ -38,14 +43,19 @@ func Enqueue(ctx context.Context, tx pgx.Tx, ev hooklinetype.Event) (hooklinetyp
 	}
 	// An insert-only client: it needs no pool, since it writes through tx,
 	// and no workers.
-	rc, err := river.NewClient(riverpgxv5.New(nil), &river.Config{})
+	rc, err := river.NewClient(riverpgxv5.New(nil), &river.Config{Middleware: []rivertype.Middleware{&ingest.JobIDs{}}})
 	if err != nil {
 		return ev, fmt.Errorf("create river client: %w", err)
 	}
-	args := hooklinetype.JobArgs{InboxID: id, Source: ev.Source, EventID: ev.EventID, Type: ev.Type, Object: ev.Object}
-	if _, err := rc.InsertTx(ctx, tx, args, nil); err != nil {
-		return ev, fmt.Errorf("enqueue event %s/%s: %w", ev.Source, ev.EventID, err)
+	// As the receiver stores its commit span's: the worker's spans then
+	// join the trace of the span in ctx, if any.
+	var md map[inbox.Key][]byte
+	if m := tracing.JobMetadata(trace.SpanContextFromContext(ctx)); m != nil {
+		md = map[inbox.Key][]byte{row.Key: m}
 	}
-	ev.InboxID = id
+	if _, err := ingest.Enqueue(ctx, rc, tx, []inbox.Inserted{row}, md); err != nil {
+		return ev, err
+	}
+	ev.InboxID = row.ID
 	return ev, nil
 }

@@ -184,7 +184,7 @@ func TestNewEventGivesEachEventItsOwnID(t *testing.T) {
 	require.False(t, a.ReceivedAt.IsZero())
 }
 
-func TestEnqueueStoresTheEventWithItsJobOnce(t *testing.T) {
+func TestEnqueueStoresTheEventWithItsJobOnceAndNamesTheJobOnTheRow(t *testing.T) {
 	t.Parallel()
 	bundle := setup(t)
 	ctx := context.Background()
@@ -198,6 +198,11 @@ func TestEnqueueStoresTheEventWithItsJobOnce(t *testing.T) {
 	require.NoError(t, tx.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = $1 AND (args->>'inbox_id')::bigint = $2`,
 		hooklinetype.JobKind, stored.InboxID).Scan(&jobs))
 	require.Equal(t, 1, jobs)
+	// As the receiver does, the row names its job, for hookctl events.
+	var named int
+	require.NoError(t, tx.QueryRow(ctx, `SELECT count(*) FROM inbox_events e JOIN river_job j ON j.id = e.job_id
+		WHERE e.id = $1 AND (j.args->>'inbox_id')::bigint = e.id`, stored.InboxID).Scan(&named))
+	require.Equal(t, 1, named)
 
 	_, err = hooklinetest.Enqueue(ctx, tx, ev)
 	require.ErrorIs(t, err, hooklinetest.ErrDuplicate)

@@ -11,8 +11,10 @@ source scripts/lib.sh
 RECEIVER_PID=
 WORKER_PID=
 
+# Where the binaries are: make build's folder, unless a test built them elsewhere.
+BIN=${HOOKLINE_BIN:-bin}
 for bin in receiver worker hookctl; do
-	[[ -x bin/$bin ]] || hl_die "bin/$bin is missing: run 'make build' (or use 'make run', which builds first)"
+	[[ -x $BIN/$bin ]] || hl_die "$BIN/$bin is missing: run 'make build' (or use 'make run', which builds first)"
 done
 
 # ensure_hookline_db creates database hookline on 127.0.0.1:PORT unless it exists.
@@ -76,10 +78,41 @@ export STRIPE_WEBHOOK_SECRET=${STRIPE_WEBHOOK_SECRET:-whsec_dev_stripe_secret}
 export BANK_WEBHOOK_SECRET=${BANK_WEBHOOK_SECRET:-dev_bank_secret}
 export LOG_FORMAT=${LOG_FORMAT:-text}
 export RECEIVER_ADDR=${RECEIVER_ADDR:-:8080}
-export WORKER_ADDR=${WORKER_ADDR:-:9091}
+# The worker's admin port serves River UI, which can cancel and delete jobs:
+# in development it listens on the loopback interface only.
+export WORKER_ADDR=${WORKER_ADDR:-127.0.0.1:9091}
+
+# River UI is served only with a credential. Unless one was given, use the
+# development user "dev" with a password generated once into a file that
+# .gitignore keeps out of the repository, and only on a loopback address:
+# on any other, River UI stays off until real credentials are set.
+RIVERUI_PASSWORD_PATH=${HOOKLINE_DEV_RIVERUI_PASSWORD:-.dev/riverui-password}
+riverui_dev=""
+is_loopback() {
+	local host=${1%:*}
+	[[ $host == 127.* || $host == localhost || $host == "[::1]" ]]
+}
+if [[ -z ${RIVERUI_USERNAME:-}${RIVERUI_USERNAME_FILE:-}${RIVERUI_PASSWORD:-}${RIVERUI_PASSWORD_FILE:-}${RIVERUI_TOKEN:-}${RIVERUI_TOKEN_FILE:-} ]]; then
+	if is_loopback "$WORKER_ADDR"; then
+		if [[ ! -s $RIVERUI_PASSWORD_PATH ]]; then
+			mkdir -p "$(dirname "$RIVERUI_PASSWORD_PATH")"
+			# 18 random bytes: 24 characters of base64 without / or +.
+			(umask 077 && head -c 18 /dev/urandom | base64 | tr '/+' '_-' >"$RIVERUI_PASSWORD_PATH") ||
+				hl_die "cannot write River UI's development password to $RIVERUI_PASSWORD_PATH"
+			hl_log "generated River UI's development password into $RIVERUI_PASSWORD_PATH"
+		fi
+		export RIVERUI_USERNAME=dev
+		RIVERUI_PASSWORD_FILE=$RIVERUI_PASSWORD_PATH
+		[[ $RIVERUI_PASSWORD_FILE == /* ]] || RIVERUI_PASSWORD_FILE=$PWD/$RIVERUI_PASSWORD_FILE
+		export RIVERUI_PASSWORD_FILE
+		riverui_dev=1
+	else
+		hl_log "River UI is off: WORKER_ADDR=$WORKER_ADDR is not a loopback address, so the development credentials are not used; set RIVERUI_USERNAME and RIVERUI_PASSWORD (or RIVERUI_TOKEN) to turn it on"
+	fi
+fi
 
 # 3. The schema.
-bin/hookctl migrate
+"$BIN"/hookctl migrate
 
 # 4. The processes. Each one's output goes through a prefixer that ignores
 # INT and TERM: on Ctrl-C it must outlive its process, or that process's
@@ -91,9 +124,9 @@ prefix() {
 		printf '[%s] %s\n' "$1" "$line"
 	done
 }
-bin/receiver > >(prefix receiver) 2>&1 &
+"$BIN"/receiver > >(prefix receiver) 2>&1 &
 RECEIVER_PID=$!
-bin/worker > >(prefix worker) 2>&1 &
+"$BIN"/worker > >(prefix worker) 2>&1 &
 WORKER_PID=$!
 
 # 5. How to use it. The URL holds no password in development.
@@ -117,10 +150,23 @@ url_flag="" demo="make demo"
 if [[ $port != 8080 ]]; then
 	url_flag=" --url http://localhost:$port" demo="RECEIVER_PORT=$port make demo"
 fi
+# River UI: its development password is shown, one from the environment
+# never is.
+admin_host=${WORKER_ADDR%:*} admin_port=${WORKER_ADDR##*:}
+[[ -n $admin_host && $admin_host != 0.0.0.0 && $admin_host != "[::]" ]] || admin_host=localhost
+riverui_url="http://$admin_host:$admin_port/riverui/"
+if [[ -n $riverui_dev ]]; then
+	riverui_banner="[run] River UI: $riverui_url (user dev, password $(<"$RIVERUI_PASSWORD_PATH"), kept in $RIVERUI_PASSWORD_PATH)"
+elif [[ -n ${RIVERUI_USERNAME:-}${RIVERUI_USERNAME_FILE:-}${RIVERUI_TOKEN:-}${RIVERUI_TOKEN_FILE:-} ]]; then
+	riverui_banner="[run] River UI: $riverui_url (with the RIVERUI_* credentials from the environment)"
+else
+	riverui_banner="[run] River UI: off (no credentials; see above)"
+fi
 # (No banner if the receiver already died; the loop below reports it.)
 kill -0 "$RECEIVER_PID" 2>/dev/null && cat >&2 <<EOF
 [run] receiver on $RECEIVER_ADDR (pid $RECEIVER_PID), worker admin on $WORKER_ADDR (pid $WORKER_PID)
 [run] DATABASE_URL=$shown_url
+$riverui_banner
 [run] send events from another terminal:
 [run]   ${stripe_env}bin/hookctl send stripe --type charge.succeeded --customer cus_1 --amount 2000$url_flag
 [run]   ${bank_env}bin/hookctl send bank --type transfer.settled --account acc_9 --amount-cents 1250$url_flag

@@ -11,6 +11,7 @@ import (
 	"github.com/hookline/hookline/internal/httpserver"
 	"github.com/hookline/hookline/internal/inbox"
 	"github.com/hookline/hookline/internal/ingest"
+	"github.com/hookline/hookline/internal/logging"
 	"github.com/hookline/hookline/internal/receiver"
 	"github.com/hookline/hookline/internal/verify"
 )
@@ -31,7 +32,10 @@ func serveCeiling(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("bank secret: %w", err)
 	}
-	logger := slog.New(slog.NewJSONHandler(stderr, nil))
+	logger, err := logging.New(stderr, "json", slog.LevelInfo)
+	if err != nil {
+		return err
+	}
 	h := receiver.New(logger, []receiver.Source{{Name: "bank", Verifier: v, KeepHeaders: []string{verify.HMACHeader}}},
 		discard{}, alwaysUp{}, receiver.Options{MaxBodyBytes: 1 << 20, IngestTimeout: 5 * time.Second, RetryAfter: 5 * time.Second})
 	srv := httpserver.New(*addr, h, httpserver.Timeouts{})

@@ -89,7 +89,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&o.e2eRate, "e2e-rate", 0, "events per second in the end-to-end latency phase (default: half the best measured worker rate, so the worker is not saturated)")
 	fs.DurationVar(&o.fetchCooldown, "fetch-cooldown", 0, "WORKER_FETCH_COOLDOWN for the worker phases (default: the worker's own default)")
 	levels := fs.String("worker-levels", "50,200,500", "worker concurrencies to measure, each beside River's no-op rate")
-	phases := fs.String("phases", "ceiling,single,batch,workers,drain,e2e,ordering", "phases to run, in order")
+	phases := fs.String("phases", "ceiling,single,batch,traced,workers,drain,e2e,ordering", "phases to run, in order")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -105,7 +105,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	b := &bench{o: o, self: self, log: stderr}
 	rep := report{Options: o.describe(), Machine: machineFacts(ctx, o.adminURL)}
 	steps := map[string]func(context.Context, *report) error{
-		"ceiling": b.ceiling, "single": b.single, "batch": b.batch, "workers": b.workers, "drain": b.soakDrain, "e2e": b.endToEnd,
+		"ceiling": b.ceiling, "single": b.single, "batch": b.batch, "traced": b.traced, "workers": b.workers, "drain": b.soakDrain, "e2e": b.endToEnd,
 		"ordering": b.ordering,
 	}
 	for _, name := range splitComma(*phases) {

@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -73,12 +74,35 @@ func (b *bench) ceiling(ctx context.Context, rep *report) error {
 	return nil
 }
 
-func (b *bench) single(ctx context.Context, rep *report) error { return b.receiver(ctx, rep, "single") }
-func (b *bench) batch(ctx context.Context, rep *report) error  { return b.receiver(ctx, rep, "batch") }
+func (b *bench) single(ctx context.Context, rep *report) error {
+	return b.receiver(ctx, rep, "single", "")
+}
+func (b *bench) batch(ctx context.Context, rep *report) error {
+	return b.receiver(ctx, rep, "batch", "")
+}
 
-// receiver measures the real receiver binary in one ingest mode, then checks
-// that every acknowledged event was stored, with its job.
-func (b *bench) receiver(ctx context.Context, rep *report, mode string) error {
+// traced measures batch mode with tracing on at the default sampling
+// (parentbased_always_on: every request), exporting over OTLP/HTTP to a
+// collector in this process that accepts and drops the spans.
+func (b *bench) traced(ctx context.Context, rep *report) error {
+	sink, err := startOTLPSink()
+	if err != nil {
+		return err
+	}
+	defer sink.close()
+	err = b.receiver(ctx, rep, "batch", "batch, traced", "OTEL_EXPORTER_OTLP_ENDPOINT="+sink.url)
+	b.logf("batch, traced: the collector took %d exports, %.1f MB", sink.posts.Load(), float64(sink.bytes.Load())/1e6)
+	if err == nil && sink.posts.Load() == 0 {
+		return errors.New("tracing was on, but no span reached the collector")
+	}
+	return err
+}
+
+// receiver measures the real receiver binary in one ingest mode, with env
+// added to its environment, then checks that every acknowledged event was
+// stored, with its job. name, if set, names the configuration instead of
+// mode.
+func (b *bench) receiver(ctx context.Context, rep *report, mode, name string, env ...string) error {
 	db, err := newDatabase(ctx, b.o.adminURL, mode)
 	if err != nil {
 		return err
@@ -88,16 +112,19 @@ func (b *bench) receiver(ctx context.Context, rep *report, mode string) error {
 	if err != nil {
 		return err
 	}
-	p, err := startProcess(ctx, filepath.Join(b.o.binDir, "receiver"), nil, []string{
+	p, err := startProcess(ctx, filepath.Join(b.o.binDir, "receiver"), nil, append([]string{
 		"DATABASE_URL=" + db.url, "DATABASE_MAX_CONNS=" + strconv.Itoa(b.o.poolConns),
 		"RECEIVER_ADDR=" + addr, "INGEST_MODE=" + mode,
 		"BANK_WEBHOOK_SECRET=" + benchSecret, "STRIPE_WEBHOOK_SECRET=unused",
-	}, "http://"+addr)
+	}, env...), "http://"+addr)
 	if err != nil {
 		return err
 	}
+	if name == "" {
+		name = mode
+	}
 	ev := newEvents(mode, benchSecret, b.o.dupShare, 4_000_000)
-	r := b.measure(ctx, mode, p, ev, mode == "batch")
+	r := b.measure(ctx, name, p, ev, mode == "batch" && len(env) == 0)
 	p.stop()
 
 	if err := b.check(ctx, rep, db, ev, &r); err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/hookline/hookline/internal/inbox"
 	"github.com/hookline/hookline/internal/ingest"
@@ -203,7 +204,10 @@ const accounts = 10_000
 
 // fillBacklog stores n bank events with their jobs, as the receiver would.
 func fillBacklog(ctx context.Context, db *database, n int) error {
-	rc, err := river.NewClient(riverpgxv5.New(db.pool), &river.Config{Logger: slog.New(slog.DiscardHandler)})
+	rc, err := river.NewClient(riverpgxv5.New(db.pool), &river.Config{
+		Logger:     slog.New(slog.DiscardHandler),
+		Middleware: []rivertype.Middleware{&ingest.JobIDs{}},
+	})
 	if err != nil {
 		return err
 	}

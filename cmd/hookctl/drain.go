@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hookline/hookline/internal/ops"
+	"github.com/hookline/hookline/internal/throttle"
 )
 
 func newDrainCmd(getenv func(string) string) *cobra.Command {
@@ -28,7 +29,9 @@ draining, and a retryable job waits out its backoff (hours or days after
 many attempts). Use --timeout. A paused queue cannot drain; drain says so.
 
 On a terminal it redraws one line: the jobs remaining, the rate at which
-they fall (jobs/s) and an estimated time left. Otherwise it prints a line
+they fall (jobs/s) and an estimated time left. Its running count is River's,
+which includes the jobs fetched by a worker that wait at its throttle gate
+(hookctl throttle); the line says how many of them wait. Otherwise it prints a line
 whenever the count changes (and every 30 s). With --json, progress goes to
 stderr and a summary to stdout.
 
@@ -101,8 +104,9 @@ func (p *drainPrinter) show(pr ops.DrainProgress) {
 		eta = pr.ETA.String()
 	}
 	b := pr.Backlog
-	line := fmt.Sprintf("%s  remaining %d (available %d, running %d, retryable %d, scheduled %d, pending %d)  rate %s  eta %s",
-		fmtAge(pr.Elapsed.Round(time.Second)), pr.Remaining, b.Available, b.Running, b.Retryable, b.Scheduled, b.Pending, rate, eta)
+	line := fmt.Sprintf("%s  remaining %d (available %d, %s, retryable %d, scheduled %d, pending %d)  rate %s  eta %s",
+		fmtAge(pr.Elapsed.Round(time.Second)), pr.Remaining, b.Available, describeRunning(b.Running, pr.Running),
+		b.Retryable, b.Scheduled, b.Pending, rate, eta)
 	if p.terminal {
 		// \r returns to the line's start and ESC[K erases what is left of
 		// a longer previous line.
@@ -128,4 +132,14 @@ func (p *drainPrinter) finish() {
 		fmt.Fprintln(p.out)
 		p.drawn = false
 	}
+}
+
+// describeRunning names River's running count, and the jobs in it that
+// only wait at the throttle gate: under "hookctl throttle 2", 48 running
+// jobs may be 2 at work and 46 waiting, not 48 at work.
+func describeRunning(running int64, split throttle.Running) string {
+	if split.WaitingAtGate == 0 {
+		return fmt.Sprintf("running %d", running)
+	}
+	return fmt.Sprintf("running %d (%d of them waiting at the throttle gate)", running, split.WaitingAtGate)
 }

@@ -53,10 +53,15 @@ latest job, that job's attempts and the error of its last failed attempt.
 not run again without an operator). The statuses that are River states are
 looked up from the jobs in that state, which is quick however large the
 inbox; "processed", "unprocessed" and "received" walk back from the newest
-event, so bound them with --since on a large inbox.`,
+event, so bound them with --since on a large inbox.
+
+A full page ends with the --before flag that shows the next one: each page
+starts below the inbox id of the previous page's last event, and costs the
+same however far back it is.`,
 		Example: `  hookctl events list --source stripe --since 1h
   hookctl events list --status failed
   hookctl events list --source stripe --object sub_1PqR
+  hookctl events list --before 1234567
   hookctl events list --since 2026-01-02T00:00:00Z --status retryable --limit 500 --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -65,6 +70,9 @@ event, so bound them with --since on a large inbox.`,
 			}
 			if f.Limit <= 0 {
 				return fmt.Errorf("--limit must be positive, not %d", f.Limit)
+			}
+			if f.Before < 0 {
+				return fmt.Errorf("--before must be an inbox id, not %d", f.Before)
 			}
 			if since != "" {
 				t, err := parseSince(since, time.Now())
@@ -85,7 +93,13 @@ event, so bound them with --since on a large inbox.`,
 			if asJSON {
 				return writeJSON(cmd.OutOrStdout(), events)
 			}
-			return printEvents(cmd.OutOrStdout(), events)
+			if err := printEvents(cmd.OutOrStdout(), events); err != nil {
+				return err
+			}
+			if len(events) == f.Limit {
+				fmt.Fprintf(cmd.OutOrStdout(), "(more may follow: rerun with --before %d)\n", events[len(events)-1].InboxID)
+			}
+			return nil
 		},
 	}
 	fl := cmd.Flags()
@@ -96,6 +110,7 @@ event, so bound them with --since on a large inbox.`,
 	fl.StringVar(&since, "since", "", "only events received since: a duration before now (1h, 2d) or an RFC 3339 time")
 	fl.StringVar(&f.Status, "status", "", "only events with this status: "+strings.Join(ops.Statuses, "|"))
 	fl.IntVar(&f.Limit, "limit", 50, "at most this many events")
+	fl.Int64Var(&f.Before, "before", 0, "only events with an inbox id below this one: the next page after a full one")
 	return cmd
 }
 
@@ -187,6 +202,9 @@ func printEvent(out io.Writer, ev ops.EventDetail, withPayload bool) error {
 			fmt.Fprintf(tw, "Newest applied\t%s (event time %s, at %s)\n", printable(w.EventID), fmtTime(w.EventTime), fmtTime(w.UpdatedAt))
 		}
 	}
+	if r := ev.Recovery; r != nil {
+		fmt.Fprintf(tw, "Origin\trecovered from %s by %s at %s (job %d): %s\n", r.Origin, r.RecoveredBy, fmtTime(r.RecoveredAt), r.JobID, oneLine(r.Reason, 100))
+	}
 	fmt.Fprintf(tw, "Processed\t%s\n", fmtTimePtr(ev.ProcessedAt))
 	fmt.Fprintf(tw, "Status\t%s\n", ev.Status)
 	if ev.SupersededBy != "" {
@@ -202,13 +220,23 @@ func printEvent(out io.Writer, ev ops.EventDetail, withPayload bool) error {
 	}
 	fmt.Fprintln(tw)
 
-	fmt.Fprintln(tw, "JOB\tSTATE\tATTEMPTS\tREPLAY\tCREATED\tFINALIZED\tLAST ERROR")
+	fmt.Fprintln(tw, "JOB\tSTATE\tATTEMPTS\tREPLAY\tCREATED\tFINALIZED")
 	for _, j := range ev.Jobs {
-		fmt.Fprintf(tw, "%d\t%s\t%d/%d\t%t\t%s\t%s\t%s\n", j.ID, j.State, j.Attempt, j.MaxAttempts, j.Replay,
-			fmtTime(j.CreatedAt), fmtTimePtr(j.FinalizedAt), oneLine(j.LastError, 100))
+		fmt.Fprintf(tw, "%d\t%s\t%d/%d\t%t\t%s\t%s\n", j.ID, j.State, j.Attempt, j.MaxAttempts, j.Replay,
+			fmtTime(j.CreatedAt), fmtTimePtr(j.FinalizedAt))
 	}
 	if len(ev.Jobs) == 0 {
-		fmt.Fprintln(tw, "(none left in river_job)\t\t\t\t\t\t")
+		fmt.Fprintln(tw, "(none left in river_job)\t\t\t\t\t")
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// The whole error, on lines of its own: the list's column shows its
+	// start, and the end (the wrapped cause) is often what on-call needs.
+	for _, j := range ev.Jobs {
+		if j.LastError != "" {
+			fmt.Fprintf(out, "\nLAST ERROR of job %d\n%s\n", j.ID, printable(j.LastError))
+		}
 	}
 	if len(ev.Replays) > 0 {
 		fmt.Fprintln(tw)

@@ -3,6 +3,9 @@ package main
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,11 +33,10 @@ func TestEventsListFiltersBySourceStatusTypeAndTime(t *testing.T) {
 	b.setJob(t, retryJob, "retryable", "db timeout")
 	_, lostJob := b.addEvent(t, "stripe", "evt_nojob", "charge.succeeded")
 	b.exec(t, `DELETE FROM river_job WHERE id = $1`, lostJob)
-	// A discarded job that a later job superseded does not make its event failed.
+	// A discarded job that a replay superseded does not make its event failed.
 	_, supersededJob := b.addEvent(t, "stripe", "evt_retried", "charge.succeeded")
 	b.setJob(t, supersededJob, "discarded", "old failure")
-	b.exec(t, `INSERT INTO river_job (state, max_attempts, args, kind, queue)
-		SELECT 'available', 25, args, kind, queue FROM river_job WHERE id = $1`, supersededJob)
+	b.hookctlJSON(t, new(ops.Replayed), "replay", "stripe", "evt_retried", "--reason", "fixed", "--json")
 
 	tests := []struct {
 		name string
@@ -178,4 +180,98 @@ func TestEventsListPrintsAnEmptyJSONArray(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(stdout), &v))
 	require.NotNil(t, v)
 	require.Empty(t, v)
+}
+
+// The list shows the start of a job's last error; the detail view shows all
+// of it, on lines of its own: the end (the wrapped cause) is often what
+// on-call needs.
+func TestEventsGetShowsTheWholeLastError(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	_, jobID := b.addEvent(t, "stripe", "evt_long", "charge.succeeded")
+	lastErr := "handle event stripe/evt_long: " + strings.Repeat("upstream said no; ", 20) + "root cause: ledger row 42 locked\nsecond line"
+	b.setJob(t, jobID, "discarded", "first failure", lastErr)
+
+	stdout, _, err := b.hookctl(t, "events", "get", "stripe", "evt_long")
+	require.NoError(t, err)
+	require.Contains(t, stdout, fmt.Sprintf("LAST ERROR of job %d\n%s\n", jobID, lastErr))
+	require.NotContains(t, stdout, "first failure", "only the last attempt's error")
+
+	stdout, _, err = b.hookctl(t, "events", "list")
+	require.NoError(t, err)
+	require.Contains(t, stdout, "handle event stripe/evt_long: upstream said no;")
+	require.NotContains(t, stdout, "root cause", "the list keeps its column short")
+}
+
+// Rows stored before the inbox recorded each event's job (job_id NULL) are
+// still shown with their jobs, found through args.
+func TestEventsListAndGetFindTheJobsOfARowWithoutJobID(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	oldID, oldJob := b.addEvent(t, "stripe", "evt_before", "charge.succeeded")
+	b.setJob(t, oldJob, "discarded", "boom")
+	_, goneJob := b.addEvent(t, "stripe", "evt_gone", "charge.succeeded")
+	b.exec(t, `DELETE FROM river_job WHERE id = $1`, goneJob)
+	b.exec(t, `UPDATE inbox_events SET job_id = NULL`)
+	b.addEvent(t, "stripe", "evt_after", "charge.succeeded")
+
+	var events []ops.EventSummary
+	b.hookctlJSON(t, &events, "events", "list", "--json")
+	require.Len(t, events, 3)
+	require.Equal(t, "available", events[0].Status)
+	require.Equal(t, "received", events[1].Status, "evt_gone has no job left")
+	require.Equal(t, oldID, events[2].InboxID)
+	require.Equal(t, "discarded", events[2].Status)
+	require.NotNil(t, events[2].Job)
+	require.Equal(t, oldJob, events[2].Job.ID)
+
+	b.hookctlJSON(t, &events, "events", "list", "--json", "--status", "received")
+	require.Len(t, events, 1)
+	require.Equal(t, "evt_gone", events[0].EventID)
+	b.hookctlJSON(t, &events, "events", "list", "--json", "--status", "failed")
+	require.Len(t, events, 1)
+	require.Equal(t, "evt_before", events[0].EventID)
+
+	var ev ops.EventDetail
+	b.hookctlJSON(t, &ev, "events", "get", "stripe", "evt_before", "--json")
+	require.Equal(t, "discarded", ev.Status)
+	require.Len(t, ev.Jobs, 1)
+	require.Equal(t, oldJob, ev.Jobs[0].ID)
+}
+
+// A full page ends with the flag that shows the next one, which starts
+// below the page's last event.
+func TestEventsListPagesWithBefore(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for i := range 5 {
+		b.addEvent(t, "bank", fmt.Sprintf("tr_%d", i), "transfer.settled")
+	}
+	stdout, _, err := b.hookctl(t, "events", "list", "--limit", "2")
+	require.NoError(t, err)
+	var events []ops.EventSummary
+	b.hookctlJSON(t, &events, "events", "list", "--json", "--limit", "2")
+	require.Equal(t, []string{"tr_4", "tr_3"}, []string{events[0].EventID, events[1].EventID})
+	next := fmt.Sprintf("--before %d", events[1].InboxID)
+	require.Contains(t, stdout, "(more may follow: rerun with "+next+")")
+
+	var pages [][]string
+	before := strconv.FormatInt(events[1].InboxID, 10)
+	for before != "" {
+		b.hookctlJSON(t, &events, "events", "list", "--json", "--limit", "2", "--before", before)
+		var page []string
+		before = ""
+		for _, ev := range events {
+			page = append(page, ev.EventID)
+		}
+		if len(events) == 2 {
+			before = strconv.FormatInt(events[1].InboxID, 10)
+		}
+		pages = append(pages, page)
+	}
+	require.Equal(t, [][]string{{"tr_2", "tr_1"}, {"tr_0"}}, pages)
+
+	stdout, _, err = b.hookctl(t, "events", "list", "--limit", "2", "--before", strconv.FormatInt(events[0].InboxID, 10))
+	require.NoError(t, err)
+	require.NotContains(t, stdout, "more may follow")
 }

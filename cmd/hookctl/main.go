@@ -47,6 +47,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		newRetryCmd(getenv),
 		newPruneCmd(getenv),
 		newBackfillReplayKeysCmd(getenv),
+		newCatchupCmd(getenv),
 		newProbeCmd(),
 	)
 	return root.ExecuteContext(ctx)

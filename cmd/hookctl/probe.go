@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,7 +17,7 @@ func newProbeCmd() *cobra.Command {
 		Use:   "probe URL",
 		Short: "Exit 0 if URL answers 2xx: a healthcheck for images without a shell",
 		Long: `Send GET URL and exit 0 if the answer is 2xx, non-zero otherwise, naming
-the status or the error. The container image is distroless (no shell, no
+the status and the reason the answer gives, or the error. The container image is distroless (no shell, no
 curl), so Compose healthchecks and Docker's HEALTHCHECK run this instead:
 
   hookctl probe http://127.0.0.1:8080/readyz
@@ -43,8 +44,17 @@ func probe(ctx context.Context, url string, timeout time.Duration, out io.Writer
 		return fmt.Errorf("probe %s: %w", url, err)
 	}
 	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		// Hookline's probes give their reason as {"error": "..."}; a
+		// healthcheck's log then says what to fix, such as "run hookctl
+		// migrate".
+		var answer struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(body, &answer) == nil && answer.Error != "" {
+			return fmt.Errorf("probe %s: answered %s: %s", url, resp.Status, answer.Error)
+		}
 		return fmt.Errorf("probe %s: answered %s", url, resp.Status)
 	}
 	fmt.Fprintf(out, "%s: %s\n", url, resp.Status)

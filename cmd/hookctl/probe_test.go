@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -12,10 +13,13 @@ import (
 
 func TestProbeExitsZeroOnlyFor2xx(t *testing.T) {
 	t.Parallel()
-	status := http.StatusOK
+	status, reason := http.StatusOK, ""
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		require.Equal(t, "/readyz", r.URL.Path)
 		w.WriteHeader(status)
+		if reason != "" {
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": reason})
+		}
 	}))
 	t.Cleanup(srv.Close)
 	hookctl := func() (string, error) {
@@ -31,6 +35,10 @@ func TestProbeExitsZeroOnlyFor2xx(t *testing.T) {
 	status = http.StatusServiceUnavailable
 	_, err = hookctl()
 	require.ErrorContains(t, err, "answered 503 Service Unavailable")
+
+	reason = "Database is not migrated: Hookline migration 9 is pending; run `hookctl migrate`"
+	_, err = hookctl()
+	require.EqualError(t, err, "probe "+srv.URL+"/readyz: answered 503 Service Unavailable: "+reason, "the reason /readyz gives is printed")
 
 	srv.Close()
 	_, err = hookctl()

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -16,13 +18,13 @@ import (
 
 func newReplayCmd(getenv func(string) string) *cobra.Command {
 	var (
-		asJSON, yes bool
-		since       string
-		sel         ops.ReplaySelector
-		opts        ops.ReplayOpts
+		asJSON, yes, summary bool
+		since                string
+		sel                  ops.ReplaySelector
+		opts                 ops.ReplayOpts
 	)
 	cmd := &cobra.Command{
-		Use:   "replay (<source> <event-id> | --source S --since T [--type X] --yes)",
+		Use:   "replay (<source> <event-id> | --source S --since T [--type X] --yes [--summary])",
 		Short: "Apply stored events again, deliberately (audited)",
 		Long: `Re-enqueue stored events so that a worker applies them AGAIN.
 
@@ -47,10 +49,15 @@ replay would both apply it. Wait for the job to finish. A dead letter
 without the Replay flag, which is what an unprocessed event usually needs.
 
 The bulk form replays every event of a source received since a time (and
-of a type, with --type). It asks for confirmation on a terminal, and
-otherwise requires --yes. Reads DATABASE_URL.`,
+of a type, with --type), all in one transaction: Ctrl-C before it ends
+replays nothing. It asks for confirmation on a terminal, and otherwise
+requires --yes. On a terminal it shows its progress on one line, redrawn
+(on stderr with --json); piped, it prints only its result: a line of counts
+then a row per event, or the counts alone with --summary. Reads
+DATABASE_URL.`,
 		Example: `  hookctl replay stripe evt_1NqX --reason "INC-142: handler fixed"
-  hookctl replay --source bank --since 2026-03-01T00:00:00Z --type transfer.settled --reason "rebuild ledger" --yes`,
+  hookctl replay --source bank --since 2026-03-01T00:00:00Z --type transfer.settled --reason "rebuild ledger" --yes
+  hookctl replay --source stripe --since 2h --reason "INC-150" --yes --summary`,
 		Args: cobra.MaximumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			bulk := sel.Source != "" || since != "" || sel.Type != ""
@@ -77,6 +84,9 @@ otherwise requires --yes. Reads DATABASE_URL.`,
 			out := cmd.OutOrStdout()
 
 			if len(args) == 2 {
+				if summary {
+					return errors.New("--summary is for a bulk replay (--source and --since)")
+				}
 				r, err := client.ReplayEvent(cmd.Context(), args[0], args[1], opts)
 				if err != nil {
 					return err
@@ -101,12 +111,27 @@ otherwise requires --yes. Reads DATABASE_URL.`,
 					return err
 				}
 			}
+			progressOut := out
+			if asJSON {
+				progressOut = cmd.ErrOrStderr()
+			}
+			var progress *replayPrinter
+			if isTerminal(progressOut) {
+				progress = newReplayPrinter(progressOut, time.Now())
+				opts.Progress = progress.show
+			}
 			res, err := client.ReplayMatching(cmd.Context(), sel, opts)
+			progress.finish()
 			if err != nil {
 				return err
 			}
-			if asJSON {
+			switch {
+			case asJSON && summary:
+				return writeJSON(out, summarize(res))
+			case asJSON:
 				return writeJSON(out, res)
+			case summary:
+				return printReplaySummary(out, summarize(res), sel)
 			}
 			return printReplay(out, res, sel)
 		},
@@ -117,6 +142,7 @@ otherwise requires --yes. Reads DATABASE_URL.`,
 	f.StringVar(&since, "since", "", "bulk: received since a duration before now (1h, 2d) or an RFC 3339 time")
 	f.StringVar(&sel.Type, "type", "", "bulk: only events of this type")
 	f.BoolVar(&yes, "yes", false, "bulk: do not ask for confirmation")
+	f.BoolVar(&summary, "summary", false, "bulk: print the counts only, not a row per event")
 	f.StringVar(&opts.By, "by", "", "who replays, for the audit (default: $USER, or the OS user)")
 	f.StringVar(&opts.Reason, "reason", "", "why, for the audit")
 	return cmd
@@ -193,4 +219,62 @@ func printReplay(out io.Writer, res ops.ReplayResult, sel ops.ReplaySelector) er
 func olderNote(r ops.Replayed) string {
 	return fmt.Sprintf("note: %s/%s is older than %s, the newest event applied for its object %s; its ordered handler runs it anyway, as asked, and may overwrite the newer state",
 		r.Source, oneLine(r.EventID, 60), oneLine(r.NewerApplied, 60), oneLine(r.Object, 60))
+}
+
+// replaySummary is what --summary prints: counts, no event.
+type replaySummary struct {
+	Replayed        int            `json:"replayed"`
+	Skipped         int            `json:"skipped"`
+	SkippedByReason map[string]int `json:"skipped_by_reason"`
+}
+
+func summarize(res ops.ReplayResult) replaySummary {
+	sum := replaySummary{Replayed: len(res.Replayed), Skipped: len(res.Skipped), SkippedByReason: map[string]int{}}
+	for _, s := range res.Skipped {
+		sum.SkippedByReason[s.Reason]++
+	}
+	return sum
+}
+
+func printReplaySummary(out io.Writer, sum replaySummary, sel ops.ReplaySelector) error {
+	fmt.Fprintf(out, "replayed %d events of %s; skipped %d\n", sum.Replayed, sel, sum.Skipped)
+	for _, reason := range slices.Sorted(maps.Keys(sum.SkippedByReason)) {
+		fmt.Fprintf(out, "  skipped %d: %s\n", sum.SkippedByReason[reason], reason)
+	}
+	return nil
+}
+
+// replayPrinter redraws a bulk replay's progress on one terminal line.
+type replayPrinter struct {
+	out   io.Writer
+	start time.Time
+	drawn bool
+}
+
+func newReplayPrinter(out io.Writer, start time.Time) *replayPrinter {
+	return &replayPrinter{out: out, start: start}
+}
+
+func (p *replayPrinter) show(pr ops.ReplayProgress) {
+	// \r returns to the line's start and ESC[K erases what is left of a
+	// longer previous line.
+	fmt.Fprintf(p.out, "\rreplaying: %d of %d events checked (%d%%), %d replayed, %d skipped, %s\x1b[K",
+		pr.Done, pr.Total, percent(pr.Done, pr.Total), pr.Replayed, pr.Skipped, fmtAge(time.Since(p.start)))
+	p.drawn = true
+}
+
+// finish erases the line, so that the result starts on a clean one. A nil
+// printer, for output that is not a terminal, does nothing.
+func (p *replayPrinter) finish() {
+	if p != nil && p.drawn {
+		fmt.Fprint(p.out, "\r\x1b[K")
+		p.drawn = false
+	}
+}
+
+func percent(done, total int) int {
+	if total == 0 {
+		return 100
+	}
+	return done * 100 / total
 }

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -250,4 +252,137 @@ func TestReplayNeedsEitherAnEventOrASourceAndATime(t *testing.T) {
 	out, _, err := b.hookctl(t, "replay", "--help")
 	require.NoError(t, err)
 	require.Contains(t, out, "one deliberate path that may apply an event's effect")
+}
+
+// addProcessedEvents stores n processed events of source, stripe-like, with
+// no job left: what a bulk replay finds after its events were applied.
+func (b *testBundle) addProcessedEvents(t *testing.T, source string, n int) {
+	t.Helper()
+	b.exec(t, `
+		INSERT INTO inbox_events (source, event_id, event_type, payload, processed_at)
+		SELECT $1, 'evt_' || g, 'charge.succeeded', '{}', now() FROM generate_series(1, $2::int) g`, source, n)
+}
+
+// bulkReplayFixture stores two processed events, one still queued and one
+// pruned, of stripe, and returns the --since that picks them all.
+func (b *testBundle) bulkReplayFixture(t *testing.T) string {
+	t.Helper()
+	for _, id := range []string{"evt_a", "evt_b"} {
+		inboxID, jobID := b.addEvent(t, "stripe", id, "charge.succeeded")
+		b.markProcessed(t, inboxID, jobID, time.Now())
+	}
+	b.addEvent(t, "stripe", "evt_queued", "charge.succeeded")
+	pruned, prunedJob := b.addEvent(t, "stripe", "evt_pruned", "charge.succeeded")
+	b.markProcessed(t, pruned, prunedJob, time.Now())
+	b.exec(t, `UPDATE inbox_events SET payload = '', pruned_at = now() WHERE id = $1`, pruned)
+	return time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+}
+
+func TestBulkReplaySummaryPrintsTheCountsAndNoEvent(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	since := b.bulkReplayFixture(t)
+
+	stdout, stderr, err := b.hookctl(t, "replay", "--source", "stripe", "--since", since, "--yes", "--summary")
+	require.NoError(t, err)
+	require.Equal(t, "replayed 2 events of source stripe since "+since+"; skipped 2\n"+
+		"  skipped 1: it already has a job waiting to run\n"+
+		"  skipped 1: its payload was pruned\n", stdout)
+	require.Empty(t, stderr)
+	require.Len(t, b.replayJobs(t), 2, "--summary changes what is printed, not what is replayed")
+
+	// Again: now evt_a and evt_b have replay jobs waiting too.
+	var sum replaySummary
+	b.hookctlJSON(t, &sum, "replay", "--source", "stripe", "--since", since, "--yes", "--summary", "--json")
+	require.Equal(t, replaySummary{Replayed: 0, Skipped: 4, SkippedByReason: map[string]int{
+		ops.ErrQueued.Error(): 3, ops.ErrPruned.Error(): 1,
+	}}, sum)
+
+	_, _, err = b.hookctl(t, "replay", "stripe", "evt_a", "--summary")
+	require.ErrorContains(t, err, "--summary is for a bulk replay")
+}
+
+func TestBulkReplayPrintsNoProgressWhenItsOutputIsNotATerminal(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	since := b.bulkReplayFixture(t)
+
+	// Pipes, as a shell gives to `hookctl replay ... | tee log`: files, but
+	// not terminals.
+	outR, outW, err := os.Pipe()
+	require.NoError(t, err)
+	errR, errW, err := os.Pipe()
+	require.NoError(t, err)
+	read := func(r *os.File) <-chan string {
+		c := make(chan string, 1)
+		go func() {
+			b, _ := io.ReadAll(r)
+			c <- string(b)
+		}()
+		return c
+	}
+	stdout, stderr := read(outR), read(errR)
+	err = run(context.Background(), []string{"hookctl", "replay", "--source", "stripe", "--since", since, "--yes"}, b.getenv, outW, errW)
+	require.NoError(t, err)
+	require.NoError(t, outW.Close())
+	require.NoError(t, errW.Close())
+
+	want := "replayed 2 events of source stripe since " + since + "; skipped 2\n"
+	out := <-stdout
+	require.True(t, strings.HasPrefix(out, want), "the result comes first, with nothing before it: %q", out)
+	require.Equal(t, 1+1+2+1+2, strings.Count(out, "\n"), "the counts, a header and 2 rows, a header and 2 rows: %q", out)
+	require.NotContains(t, out, "\r")
+	require.NotContains(t, out, "replaying:")
+	require.Empty(t, <-stderr)
+}
+
+func TestReplayPrinterRedrawsOneLineAndErasesIt(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	p := newReplayPrinter(&out, time.Now())
+	p.show(ops.ReplayProgress{Total: 1200})
+	p.show(ops.ReplayProgress{Total: 1200, Done: 500, Replayed: 498, Skipped: 2})
+	require.NotContains(t, out.String(), "\n", "the line is redrawn, not repeated")
+	require.Equal(t, 2, strings.Count(out.String(), "\r"))
+	require.Contains(t, out.String(), "replaying: 500 of 1200 events checked (41%), 498 replayed, 2 skipped")
+	p.finish()
+	require.True(t, strings.HasSuffix(out.String(), "\r\x1b[K"), "the result then starts on a clean line")
+	var nothing *replayPrinter
+	nothing.finish()
+}
+
+func TestBulkReplayShowsItsProgressOnATerminalChunkByChunkInOneTransaction(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	// Three of ops' chunks of 500.
+	b.addProcessedEvents(t, "stripe", 1201)
+	ctl, term := openPTY(t)
+	screen := make(chan string, 1)
+	go func() {
+		// Reading ends with EIO once the terminal's end is closed.
+		b, _ := io.ReadAll(ctl)
+		screen <- string(b)
+	}()
+	err := run(context.Background(), []string{"hookctl", "replay", "--source", "stripe", "--since", "1h", "--yes", "--summary"}, b.getenv, term, io.Discard)
+	require.NoError(t, err)
+	require.NoError(t, term.Close())
+	out := <-screen
+
+	for _, want := range []string{
+		"\rreplaying: 0 of 1201 events checked (0%), 0 replayed, 0 skipped, ",
+		"\rreplaying: 500 of 1201 events checked (41%), 500 replayed, 0 skipped, ",
+		"\rreplaying: 1000 of 1201 events checked (83%), 1000 replayed, 0 skipped, ",
+		"\rreplaying: 1201 of 1201 events checked (100%), 1201 replayed, 0 skipped, ",
+	} {
+		require.Contains(t, out, want)
+	}
+	erased := strings.LastIndex(out, "\r\x1b[K")
+	require.True(t, strings.HasPrefix(out[erased:], "\r\x1b[Kreplayed 1201 events of source stripe since "),
+		"the line is erased before the result: %q", out[max(0, len(out)-200):])
+	jobs := b.replayJobs(t)
+	require.Len(t, jobs, 1201)
+	for _, j := range jobs {
+		require.Equal(t, jobs[0].Xmin, j.Xmin, "the chunks share one transaction")
+	}
+	require.Equal(t, 1201, b.auditCount(t))
 }

@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookline/hookline/hooklinetype"
 	"github.com/hookline/hookline/internal/ops"
 )
 
@@ -67,9 +71,71 @@ func TestRetriedDeadLetterIsProcessedByTheWorker(t *testing.T) {
 	require.Eventually(t, func() bool { return b.processedAt(t, inboxID) != nil }, 10*time.Second, 20*time.Millisecond)
 }
 
-func TestRetryRequiresDiscarded(t *testing.T) {
+func TestRetryRequiresAState(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	_, _, err := b.hookctl(t, "retry")
 	require.ErrorContains(t, err, "--discarded")
+	require.ErrorContains(t, err, "--cancelled")
+}
+
+func TestRetryCancelledRedrivesTheCancelledJobsOfTheSourceOnly(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	_, cancelled1 := b.addEvent(t, "stripe", "evt_1", "charge.succeeded")
+	_, cancelled2 := b.addEvent(t, "stripe", "evt_2", "charge.succeeded")
+	_, cancelledBank := b.addEvent(t, "bank", "tr_1", "transfer.settled")
+	_, discarded := b.addEvent(t, "stripe", "evt_3", "charge.succeeded")
+	for _, id := range []int64{cancelled1, cancelled2, cancelledBank} {
+		b.setJob(t, id, "cancelled", "permanent: no customer")
+	}
+	b.setJob(t, discarded, "discarded", "boom")
+
+	var dry ops.RetryResult
+	b.hookctlJSON(t, &dry, "retry", "--cancelled", "--source", "stripe", "--dry-run", "--json")
+	require.Equal(t, ops.RetryResult{Queue: "events", State: "cancelled", Source: "stripe", DryRun: true,
+		JobIDs: []int64{cancelled1, cancelled2}, Count: 2}, dry)
+	require.Equal(t, "cancelled", b.jobState(t, cancelled1), "a dry run changes nothing")
+
+	stdout, _, err := b.hookctl(t, "retry", "--cancelled", "--source", "stripe")
+	require.NoError(t, err)
+	require.Equal(t, "retried 2 cancelled jobs of source stripe: they are available to the workers now\n", stdout)
+	require.Equal(t, "available", b.jobState(t, cancelled1))
+	require.Equal(t, "available", b.jobState(t, cancelled2))
+	require.Equal(t, "cancelled", b.jobState(t, cancelledBank), "another source's")
+	require.Equal(t, "discarded", b.jobState(t, discarded), "discarded is not cancelled")
+
+	var both []ops.RetryResult
+	b.hookctlJSON(t, &both, "retry", "--cancelled", "--discarded", "--json")
+	require.Len(t, both, 2)
+	require.Equal(t, []int64{discarded}, both[0].JobIDs)
+	require.Equal(t, []int64{cancelledBank}, both[1].JobIDs)
+}
+
+func TestRetriedCancelledJobIsAppliedOnceTheHandlerIsFixed(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.exec(t, `CREATE TABLE applied (event_id text NOT NULL)`)
+	var fixed atomic.Bool
+	mux := hooklinetype.NewMux()
+	mux.RegisterFunc("stripe", "charge.succeeded", func(ctx context.Context, tx pgx.Tx, ev hooklinetype.Event) error {
+		if !fixed.Load() {
+			return hooklinetype.Permanent(errors.New("charge has no customer"))
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO applied VALUES ($1)`, ev.EventID)
+		return err
+	})
+	b.startWorker(t, mux)
+	inboxID, jobID := b.addEvent(t, "stripe", "evt_1", "charge.succeeded")
+	require.Eventually(t, func() bool { return b.jobState(t, jobID) == "cancelled" }, 10*time.Second, 20*time.Millisecond,
+		"a permanent error cancels the job at once")
+	require.Nil(t, b.processedAt(t, inboxID))
+
+	fixed.Store(true)
+	_, _, err := b.hookctl(t, "retry", "--cancelled")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return b.processedAt(t, inboxID) != nil }, 10*time.Second, 20*time.Millisecond)
+	var n int
+	require.NoError(t, b.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM applied`).Scan(&n))
+	require.Equal(t, 1, n)
 }

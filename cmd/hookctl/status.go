@@ -3,12 +3,15 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/hookline/hookline/internal/ops"
+	"github.com/hookline/hookline/internal/shed"
+	"github.com/hookline/hookline/internal/throttle"
 )
 
 func newStatusCmd(getenv func(string) string) *cobra.Command {
@@ -27,6 +30,16 @@ func newStatusCmd(getenv func(string) string) *cobra.Command {
     second;
   - whether the queue is paused (river_queue.paused_at), and every queue
     River knows;
+  - the global concurrency limit (hookctl throttle), with who set it and
+    when; each announced worker's share of it is its LIMIT;
+  - the sources shed (hookctl shed), with their rates;
+  - the running jobs split into those executing and those waiting at the
+    throttle gate. River marks a job running when a worker fetches it, so
+    under "hookctl throttle 2" it may count 48 running jobs of which 46
+    wait. The split comes from each worker's heartbeat (every second), so
+    jobs fetched since, jobs finished whose completion River has not yet
+    recorded (it does so in batches), and jobs held by a worker that died
+    are shown apart, at no live worker's gate;
   - the new events the inbox received in the last hour, and the duplicate
     deliveries in that hour (counted in inbox_duplicates by the receivers).
 
@@ -37,7 +50,8 @@ not looked for. Instead these views are shown, each labelled for what it is:
 
   - ANNOUNCED: worker processes that announced themselves in
     worker_processes in the last 30 s (workers running the concurrency
-    controller, internal/throttle, do so every second).
+    controller, internal/throttle, do so every second), with their limit
+    and the jobs executing and waiting at their gate.
   - LEADER: River's elected leader (river_leader). Every started worker
     takes part in the election and renews the lease every few seconds, so a
     current leader proves that at least one worker is alive, even an idle
@@ -45,6 +59,7 @@ not looked for. Instead these views are shown, each labelled for what it is:
   - WORKERS: River client ids (by default "<hostname>_<start time>") of the
     workers that hold running jobs now or finished jobs in the last 5
     minutes, from river_job.attempted_by. An idle worker does not appear.
+    Its running count is River's, jobs waiting at its gate included.
   - CONNECTIONS: this database's client connections from pg_stat_activity,
     by application name and address: receivers, workers and this hookctl
     alike. Without pg_read_all_stats, other roles' addresses are hidden.`,
@@ -84,6 +99,13 @@ func statusNotes(st ops.Status) []string {
 	if st.Leader == nil {
 		notes = append(notes, "no River leader: no worker process is running")
 	}
+	if st.Throttle.Limit != nil && st.Running.WaitingAtGate > 0 {
+		notes = append(notes, fmt.Sprintf("%d running jobs wait at the throttle gate for a slot under the global limit of %d: `hookctl throttle --reset` lifts it",
+			st.Running.WaitingAtGate, *st.Throttle.Limit))
+	}
+	for _, s := range st.Sheds {
+		notes = append(notes, fmt.Sprintf("source %s is shed: above %g events/s each receiver answers 429; `hookctl shed %s --off` lifts it", s.Source, s.Rate, s.Source))
+	}
 	return notes
 }
 
@@ -106,13 +128,19 @@ func printStatus(out io.Writer, st ops.Status, notes []string) error {
 	} else {
 		fmt.Fprintf(tw, "River leader\tnone\n")
 	}
+	fmt.Fprintf(tw, "Throttle\t%s\n", describeThrottle(st.Throttle, len(st.Announced)))
+	fmt.Fprintf(tw, "Shed\t%s\n", describeSheds(st.Sheds))
 	fmt.Fprintln(tw)
 
 	j := st.Jobs
 	fmt.Fprintln(tw, "JOBS\tAVAILABLE\tRUNNING\tRETRYABLE\tSCHEDULED\tPENDING\tDISCARDED\tCOMPLETED\tCANCELLED")
 	fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", st.Queue,
 		j.Available, j.Running, j.Retryable, j.Scheduled, j.Pending, j.Discarded, j.Completed, j.Cancelled)
-	fmt.Fprintln(tw)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// Outside the table, so that its long text does not widen a column.
+	fmt.Fprintf(out, "running: %s\n\n", describeRunningSplit(st.Running))
 
 	fmt.Fprintln(tw, "QUEUE\tPAUSED AT\tUPDATED AT")
 	for _, q := range st.Queues {
@@ -124,18 +152,18 @@ func printStatus(out io.Writer, st ops.Status, notes []string) error {
 	fmt.Fprintln(tw)
 
 	if st.WorkerRegistry {
-		fmt.Fprintln(tw, "ANNOUNCED WORKERS (last 30 s)\tHOST\tPID\tLIMIT\tSTARTED\tLAST SEEN")
+		fmt.Fprintln(tw, "ANNOUNCED WORKERS (last 30 s)\tHOST\tPID\tLIMIT\tEXECUTING\tWAITING AT GATE\tSTARTED\tLAST SEEN")
 		for _, w := range st.Announced {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d of %d\t%s\t%s\n", w.ID, w.Host, w.PID, w.EffectiveLimit, w.ConfiguredLimit,
-				fmtTime(w.StartedAt), fmtTime(w.LastSeenAt))
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%d\t%s\t%s\n", w.ID, w.Host, w.PID, describeShare(w, st.Throttle),
+				w.Executing, w.WaitingAtGate, fmtTime(w.StartedAt), fmtTime(w.LastSeenAt))
 		}
 		if len(st.Announced) == 0 {
-			fmt.Fprintln(tw, "(none)\t\t\t\t\t")
+			fmt.Fprintln(tw, "(none)\t\t\t\t\t\t\t")
 		}
 		fmt.Fprintln(tw)
 	}
 
-	fmt.Fprintln(tw, "WORKERS (active in the last 5 min)\tRUNNING\tCOMPLETED 5M\tFAILED 5M\tLAST ACTIVITY")
+	fmt.Fprintln(tw, "WORKERS (active in the last 5 min)\tRUNNING OR AT GATE\tCOMPLETED 5M\tFAILED 5M\tLAST ACTIVITY")
 	for _, w := range st.Workers {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", w.ClientID, w.Running, w.CompletedLast5m, w.FailedLast5m, fmtTime(w.LastActivityAt))
 	}
@@ -157,4 +185,43 @@ func printStatus(out io.Writer, st ops.Status, notes []string) error {
 		fmt.Fprintf(tw, "note: %s\n", n)
 	}
 	return tw.Flush()
+}
+
+// describeThrottle says whether a global limit is set, and by whom.
+func describeThrottle(t throttle.Setting, live int) string {
+	if t.Limit == nil {
+		return "no global limit: each worker runs up to its WORKER_CONCURRENCY"
+	}
+	return fmt.Sprintf("global limit %d, set by %s at %s, shared by %d announced worker process(es) (LIMIT below)",
+		*t.Limit, *t.SetBy, fmtTime(*t.SetAt), live)
+}
+
+// describeShare is a process's limit: its share of the global limit, or
+// its own WORKER_CONCURRENCY.
+func describeShare(p throttle.Process, t throttle.Setting) string {
+	if t.Limit == nil {
+		return fmt.Sprintf("%d (its concurrency)", p.EffectiveLimit)
+	}
+	return fmt.Sprintf("%d of %d (share)", p.EffectiveLimit, p.ConfiguredLimit)
+}
+
+// describeSheds lists the sources shed, with their rates.
+func describeSheds(sheds []shed.Active) string {
+	if len(sheds) == 0 {
+		return "none: every source is admitted"
+	}
+	parts := make([]string, len(sheds))
+	for i, s := range sheds {
+		parts[i] = fmt.Sprintf("%s at %g events/s per receiver (set by %s at %s)", s.Source, s.Rate, s.SetBy, fmtTime(s.SetAt))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// describeRunningSplit says what River's running jobs are doing.
+func describeRunningSplit(r throttle.Running) string {
+	s := fmt.Sprintf("%d executing, %d waiting at the throttle gate", r.Executing, r.WaitingAtGate)
+	if r.Unreported > 0 {
+		s += fmt.Sprintf(", %d at no live worker's gate (fetched, or finished and not yet recorded by River's batched completer, since the last heartbeat; or held by a worker that died)", r.Unreported)
+	}
+	return s
 }

@@ -14,11 +14,13 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hookline/hookline/hooklinetype"
 	"github.com/hookline/hookline/internal/dispatch"
 	"github.com/hookline/hookline/internal/inbox"
+	"github.com/hookline/hookline/internal/ingest"
 	"github.com/hookline/hookline/internal/ops"
 	"github.com/hookline/hookline/internal/pgtest"
 )
@@ -36,7 +38,11 @@ type testBundle struct {
 func setup(t *testing.T) *testBundle {
 	t.Helper()
 	db := pgtest.NewDB(t)
-	rc, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{Logger: slog.New(slog.DiscardHandler)})
+	// As the receiver's, with the job ids that the inbox rows reserve.
+	rc, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{
+		Logger:     slog.New(slog.DiscardHandler),
+		Middleware: []rivertype.Middleware{&ingest.JobIDs{}},
+	})
 	require.NoError(t, err)
 	env := map[string]string{"DATABASE_URL": db.URL, "USER": "tester"}
 	return &testBundle{db: db, river: rc, getenv: func(k string) string { return env[k] }}
@@ -67,7 +73,7 @@ func (b *testBundle) addEvent(t *testing.T, source, eventID, eventType string) (
 	ctx := context.Background()
 	var inboxID, jobID int64
 	err := pgx.BeginFunc(ctx, b.db.Pool, func(tx pgx.Tx) error {
-		id, created, err := inbox.Insert(ctx, tx, inbox.NewEvent{
+		row, created, err := inbox.Insert(ctx, tx, inbox.NewEvent{
 			Source: source, EventID: eventID, Type: eventType,
 			Payload: []byte(`{"id":"` + eventID + `"}`), Headers: map[string]string{"Content-Type": "application/json"},
 		})
@@ -75,11 +81,12 @@ func (b *testBundle) addEvent(t *testing.T, source, eventID, eventType string) (
 			return err
 		}
 		require.True(t, created, "event %s/%s already stored", source, eventID)
-		res, err := b.river.InsertTx(ctx, tx, hooklinetype.JobArgs{InboxID: id, Source: source, EventID: eventID}, nil)
+		inboxID = row.ID
+		jobs, err := ingest.Enqueue(ctx, b.river, tx, []inbox.Inserted{row}, nil)
 		if err != nil {
 			return err
 		}
-		inboxID, jobID = id, res.Job.ID
+		jobID = jobs[0]
 		return nil
 	})
 	require.NoError(t, err)

@@ -23,8 +23,8 @@ import (
 // binarySources are the files whose literal getenv("X") calls a binary runs:
 // its cmd/ folder, and the files of package hookline behind its thin main.
 var binarySources = map[string][]string{
-	Receiver: {"cmd/receiver/*.go", "receiver.go"},
-	Worker:   {"cmd/worker/*.go", "worker.go", "worker_admin.go"},
+	Receiver: {"cmd/receiver/*.go", "receiver.go", "internal/tracing/*.go"},
+	Worker:   {"cmd/worker/*.go", "worker.go", "worker_admin.go", "internal/tracing/*.go"},
 	Hookctl:  {"cmd/hookctl/*.go"},
 }
 
@@ -74,8 +74,72 @@ var extraEnv = map[string]extra{
 		Doc:     "Who an operator's change is recorded as (throttle, shed, pause, replay audit) unless --by is given; the OS user when unset.",
 		Example: "USER=alice",
 	},
+	// Tracing: the standard OpenTelemetry variables, as internal/tracing
+	// reads them.
+	"OTEL_TRACES_EXPORTER": {
+		Type: "list",
+		Doc: "Where spans go: otlp, console (JSON on standard output) or none, comma-separated. Unset, tracing is on (otlp) only if " +
+			"OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set, and off otherwise: no exporter runs and no span is recorded.",
+		Example: "OTEL_TRACES_EXPORTER=otlp",
+	},
+	"OTEL_EXPORTER_OTLP_ENDPOINT": {
+		Type: "string",
+		Doc: "The OTLP collector's base URL; over HTTP, spans go to its /v1/traces. Setting it turns tracing on. " +
+			"The exporter also reads the other standard OTEL_EXPORTER_OTLP_* variables (HEADERS, TIMEOUT, CERTIFICATE, COMPRESSION, and their TRACES_ forms) " +
+			"and the batch processor OTEL_BSP_*, from the process environment; headers may carry a collector's credentials, so keep them in the secret store.",
+		Example: "OTEL_EXPORTER_OTLP_ENDPOINT=http://otel-collector:4318",
+	},
+	"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": {
+		Type:    "string",
+		Doc:     "The full URL spans are sent to, used as is; it overrides OTEL_EXPORTER_OTLP_ENDPOINT for traces.",
+		Example: "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http://otel-collector:4318/v1/traces",
+	},
+	"OTEL_EXPORTER_OTLP_PROTOCOL": {
+		Type:    "string",
+		Doc:     "http/protobuf (the default, port 4318) or grpc (port 4317).",
+		Example: "OTEL_EXPORTER_OTLP_PROTOCOL=grpc",
+	},
+	"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": {
+		Type:    "string",
+		Doc:     "OTEL_EXPORTER_OTLP_PROTOCOL for traces only; it wins over it.",
+		Example: "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=http/protobuf",
+	},
+	"OTEL_TRACES_SAMPLER": {
+		Type: "string",
+		Doc: "Which traces are kept: parentbased_always_on (the default), parentbased_traceidratio, parentbased_always_off, always_on, " +
+			"traceidratio or always_off. The worker follows the decision the receiver stored with each job, so an event's trace is kept whole or not at all.",
+		Example: "OTEL_TRACES_SAMPLER=parentbased_traceidratio",
+	},
+	"OTEL_TRACES_SAMPLER_ARG": {
+		Type:    "number",
+		Doc:     "The ratio of traces kept by the traceidratio samplers, from 0 to 1; default 1.",
+		Example: "OTEL_TRACES_SAMPLER_ARG=0.05",
+	},
+	"OTEL_SERVICE_NAME": {
+		Type:    "string",
+		Doc:     "The service.name of the spans; default hookline-receiver or hookline-worker. Alone it does not turn tracing on.",
+		Example: "OTEL_SERVICE_NAME=hookline-receiver",
+	},
+	"OTEL_RESOURCE_ATTRIBUTES": {
+		Type:    "string",
+		Doc:     "More attributes of the process's spans, as key=value pairs, comma-separated, values percent-encoded.",
+		Example: "OTEL_RESOURCE_ATTRIBUTES=deployment.environment=production,k8s.namespace.name=hookline",
+	},
+	"OTEL_SDK_DISABLED": {
+		Type:    "bool",
+		Doc:     "true turns tracing off whatever else is set.",
+		Example: "OTEL_SDK_DISABLED=true",
+	},
 	"RIVERUI_PASSWORD": {Secret: true},
 	"RIVERUI_TOKEN":    {Secret: true},
+	"STRIPE_API_KEY":   {Secret: true},
+	"GITHUB_TOKEN": {
+		Type: "string",
+		Doc: "The token `hookctl catchup github` lists a hook's deliveries and asks for redeliveries with: a fine-grained token " +
+			"with Webhooks read and write on the repository or organization (docs/SECURITY.md). Never printed.",
+		Example: "GITHUB_TOKEN_FILE=/run/secrets/github_token",
+		Secret:  true,
+	},
 }
 
 var envNameRe = regexp.MustCompile(`^[A-Z][A-Z0-9]*(_[A-Z0-9]+)+$|^[A-Z]{2,}$`)

@@ -142,10 +142,12 @@ func (w *Worker) flush(gr *group) {
 	}()
 
 	waited, start := time.Since(gr.first), time.Now()
+	span := w.startGroup(ctx, live)
 	results, stale, busy, err := w.commitGroup(ctx, live)
 	if err != nil && transient(err) {
 		results, stale, busy, err = w.commitGroup(ctx, live)
 	}
+	endSpan(span, err)
 	if w.opts.Observer != nil {
 		w.opts.Observer.ObserveGroup(len(live), waited, time.Since(start), err != nil)
 	}
@@ -159,7 +161,7 @@ func (w *Worker) flush(gr *group) {
 		}
 		for i, m := range live {
 			if i == failed.index {
-				m.done <- w.failure(m.job, failed.err)
+				m.done <- w.failure(m.ctx, m.job, failed.err)
 				continue
 			}
 			m.done <- w.applyOne(m.ctx, m.job)
@@ -233,7 +235,7 @@ func (w *Worker) commitGroup(ctx context.Context, members []*member) ([]error, [
 			case gone[id]:
 				results[i] = river.JobCancel(fmt.Errorf("get event %d: %w", id, inbox.ErrNotFound))
 			default:
-				w.logger.Info("event already applied; completing job without effect",
+				w.logger.InfoContext(m.ctx, "event already applied; completing job without effect",
 					"source", m.job.Args.Source, "event_id", m.job.Args.EventID, "job_id", m.job.ID, "attempt", m.job.Attempt)
 			}
 		}

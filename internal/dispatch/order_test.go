@@ -373,11 +373,11 @@ func (b *orderBundle) store(t *testing.T, ev inbox.NewEvent, at time.Time) {
 	tx, err := b.db.Pool.Begin(ctx)
 	require.NoError(t, err)
 	defer tx.Rollback(ctx) //nolint:errcheck
-	id, ok, err := inbox.Insert(ctx, tx, ev)
+	row, ok, err := inbox.Insert(ctx, tx, ev)
 	require.NoError(t, err)
 	require.True(t, ok)
 	if !at.IsZero() {
-		_, err = b.insert.InsertTx(ctx, tx, hooklinetype.JobArgs{InboxID: id, Source: ev.Source, EventID: ev.EventID, Type: ev.Type, Object: ev.Object},
+		_, err = b.insert.InsertTx(ctx, tx, hooklinetype.JobArgs{InboxID: row.ID, Source: ev.Source, EventID: ev.EventID, Type: ev.Type, Object: ev.Object},
 			&river.InsertOpts{ScheduledAt: at})
 		require.NoError(t, err)
 	}
@@ -434,10 +434,10 @@ func TestJobsEnqueuedWithoutTheObjectAreStillOrdered(t *testing.T) {
 			old := subEvent("evt_1", 1, "sub_1")
 			tx, err := b.db.Pool.Begin(ctx)
 			require.NoError(t, err)
-			id, ok, err := inbox.Insert(ctx, tx, old)
+			row, ok, err := inbox.Insert(ctx, tx, old)
 			require.NoError(t, err)
 			require.True(t, ok)
-			_, err = b.insert.InsertTx(ctx, tx, hooklinetype.JobArgs{InboxID: id, Source: old.Source, EventID: old.EventID, Type: old.Type}, nil)
+			_, err = b.insert.InsertTx(ctx, tx, hooklinetype.JobArgs{InboxID: row.ID, Source: old.Source, EventID: old.EventID, Type: old.Type}, nil)
 			require.NoError(t, err)
 			require.NoError(t, tx.Commit(ctx))
 			b.waitCompleted(t, 1)

@@ -24,6 +24,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hookline/hookline/hooklinetype"
 	"github.com/hookline/hookline/internal/inbox"
@@ -49,6 +50,9 @@ type WorkerOpts struct {
 	// Stale, if set, is told about every event an ordered handler
 	// completed as stale.
 	Stale StaleObserver
+	// Tracer, if set, traces each job's handling (SpanHandle) and each
+	// group transaction (SpanGroup); nil turns tracing off.
+	Tracer trace.Tracer
 }
 
 // RiverConns is the part of a worker's pool left to River and the
@@ -95,7 +99,12 @@ func NewWorker(pool *pgxpool.Pool, mux *hooklinetype.Mux, logger *slog.Logger, o
 // the application commit in one transaction, so a crash at any point either
 // leaves both undone (and River runs the job again) or both done (and the
 // job, run again, applies nothing).
-func (w *Worker) Work(ctx context.Context, job *river.Job[hooklinetype.JobArgs]) error {
+func (w *Worker) Work(ctx context.Context, job *river.Job[hooklinetype.JobArgs]) (err error) {
+	if w.opts.Tracer != nil {
+		var span trace.Span
+		ctx, span = w.startHandle(ctx, job)
+		defer func() { endSpan(span, err) }()
+	}
 	if wait, err := w.hold(ctx, job); err != nil {
 		return err
 	} else if wait > 0 {
@@ -152,7 +161,7 @@ func (w *Worker) applyOne(ctx context.Context, job *river.Job[hooklinetype.JobAr
 			}
 			d, ok := due[job.Args.InboxID]
 			if !ok {
-				log.Info("event already applied; completing job without effect")
+				log.InfoContext(ctx, "event already applied; completing job without effect")
 				return nil
 			}
 			ev := d.ev
@@ -179,18 +188,18 @@ func (w *Worker) applyOne(ctx context.Context, job *river.Job[hooklinetype.JobAr
 			}
 			return result
 		case transient(err) && attempt < transientAttempts:
-			log.Info("transaction lost a deadlock or serialization conflict; trying again", "error", err)
+			log.InfoContext(ctx, "transaction lost a deadlock or serialization conflict; trying again", "error", err)
 			continue
 		}
-		return w.failure(job, err)
+		return w.failure(ctx, job, err)
 	}
 }
 
 // failure is what River is told of a job whose transaction failed with
 // err: a permanent error cancels the job, any other is retried.
-func (w *Worker) failure(job *river.Job[hooklinetype.JobArgs], err error) error {
+func (w *Worker) failure(ctx context.Context, job *river.Job[hooklinetype.JobArgs], err error) error {
 	if hooklinetype.IsPermanent(err) {
-		w.logger.Error("event cannot be processed; cancelling its job", "source", job.Args.Source, "event_id", job.Args.EventID,
+		w.logger.ErrorContext(ctx, "event cannot be processed; cancelling its job", "source", job.Args.Source, "event_id", job.Args.EventID,
 			"job_id", job.ID, "attempt", job.Attempt, "error", err)
 		return river.JobCancel(err)
 	}
@@ -258,7 +267,7 @@ func claim(ctx context.Context, tx pgx.Tx, jobs []*river.Job[hooklinetype.JobArg
 // no effect.
 func (w *Worker) handle(ctx context.Context, tx pgx.Tx, ev hooklinetype.Event, log *slog.Logger) error {
 	if _, _, ok := w.mux.Route(ev.Source, ev.Type); !ok {
-		log.Info("no handler for event type; the Mux's NotFound handles it", "type", ev.Type)
+		log.InfoContext(ctx, "no handler for event type; the Mux's NotFound handles it", "type", ev.Type)
 	}
 	if err := w.mux.Handle(ctx, tx, ev); err != nil {
 		return fmt.Errorf("handle event %s/%s (%s): %w", ev.Source, ev.EventID, ev.Type, err)

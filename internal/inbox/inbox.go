@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hookline/hookline/hooklinetype"
+	"github.com/hookline/hookline/internal/riverdb"
 )
 
 // ErrNotFound is returned when no event has the requested id.
@@ -51,31 +52,54 @@ type NewEvent struct {
 }
 
 // Insert stores ev unless an event with the same source and id, or the
-// same source and replay key, is already there. It returns the new row's id
-// and true, or 0 and false for a duplicate. A duplicate costs an index
-// probe per key and writes nothing.
+// same source and replay key, is already there. It returns the new row, with
+// its id and the job id reserved for it (see InsertMany), and true, or a zero
+// row and false for a duplicate. A duplicate costs an index probe per key
+// and writes nothing.
 //
 // The conflict clause names no constraint, so that either unique key makes
 // a duplicate: the primary key (source, event_id) and the partial index on
 // (source, replay_key). Any unique index added to the inbox later would
 // make duplicates too, silently: add one only with that in mind. Callers
 // inserting an event with a replay key take LockReplayKeys first.
-func Insert(ctx context.Context, tx pgx.Tx, ev NewEvent) (int64, bool, error) {
-	var id int64
+func Insert(ctx context.Context, tx pgx.Tx, ev NewEvent) (Inserted, bool, error) {
+	row := Inserted{Key: Key{Source: ev.Source, EventID: ev.EventID}, Type: ev.Type, Object: ev.Object}
 	err := tx.QueryRow(ctx, `
-		INSERT INTO inbox_events (source, event_id, event_type, api_version, payload, headers, replay_key, event_time, object_key)
-		VALUES ($1, $2, $3, NULLIF($4, ''), $5, $6, $7, $8, NULLIF($9, ''))
+		INSERT INTO inbox_events (source, event_id, event_type, api_version, payload, headers, replay_key, event_time, object_key, job_id)
+		VALUES ($1, $2, $3, NULLIF($4, ''), $5, $6, $7, $8, NULLIF($9, ''), nextval('`+riverdb.JobIDSequence+`'))
 		ON CONFLICT DO NOTHING
-		RETURNING id`,
+		RETURNING id, job_id`,
 		ev.Source, ev.EventID, ev.Type, ev.APIVersion, ev.Payload, headersOrEmpty(ev.Headers), ev.ReplayKey, timeOrNull(ev.Time), ev.Object,
-	).Scan(&id)
+	).Scan(&row.ID, &row.JobID)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		return 0, false, nil
+		return Inserted{}, false, nil
 	case err != nil:
-		return 0, false, fmt.Errorf("insert event %s/%s: %w", ev.Source, ev.EventID, err)
+		return Inserted{}, false, fmt.Errorf("insert event %s/%s: %w", ev.Source, ev.EventID, err)
 	}
-	return id, true, nil
+	return row, true, nil
+}
+
+// SetJobs records, in tx, the River job enqueued for each new row: jobs[i]
+// for the row ids[i], when the job did not take the id that Insert reserved
+// for it (an enqueuer without ingest.JobIDs). Call it in the transaction
+// that inserted the rows and their jobs. It costs a second write of each
+// row, which the reserved id saves the receiver.
+func SetJobs(ctx context.Context, tx pgx.Tx, ids, jobs []int64) error {
+	if len(ids) != len(jobs) {
+		return fmt.Errorf("set jobs of %d events: got %d job ids", len(ids), len(jobs))
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `
+		UPDATE inbox_events e SET job_id = u.job
+		FROM unnest($1::bigint[], $2::bigint[]) AS u(id, job)
+		WHERE e.id = u.id`, ids, jobs)
+	if err != nil {
+		return fmt.Errorf("set jobs of %d events (first %d): %w", len(ids), ids[0], err)
+	}
+	return nil
 }
 
 // Claim asks to apply an event: the job that would apply it, and whether
@@ -158,13 +182,19 @@ type Key struct {
 	EventID string
 }
 
-// Inserted is a row that InsertMany created.
+// Inserted is a row that Insert or InsertMany created.
 type Inserted struct {
 	ID int64
 	Key
 	Type string
 	// Object is the event's object key, "" for none.
 	Object string
+	// JobID is the id reserved for the event's River job, from River's own
+	// sequence, and stored as the row's job_id: hookctl events list and get
+	// find an event's jobs by it, through river_job's primary key. The job
+	// must be inserted with it (ingest.JobIDs), or the row updated with
+	// SetJobs.
+	JobID int64
 }
 
 // InsertMany stores every event of evs whose key is not yet in the inbox,
@@ -185,20 +215,22 @@ func InsertMany(ctx context.Context, tx pgx.Tx, evs []NewEvent) ([]Inserted, err
 	// As in Insert, either unique key makes a duplicate. Two rows of one
 	// statement that share a key are fine with DO NOTHING: the second is
 	// skipped.
+	// A duplicate consumes a job id that no job will take: a gap in River's
+	// sequence, which nothing relies on.
 	rows, err := tx.Query(ctx, `
-		INSERT INTO inbox_events (source, event_id, event_type, api_version, payload, headers, replay_key, event_time, object_key)
-		SELECT s, e, t, NULLIF(v, ''), p, h, r, et, NULLIF(o, '')
+		INSERT INTO inbox_events (source, event_id, event_type, api_version, payload, headers, replay_key, event_time, object_key, job_id)
+		SELECT s, e, t, NULLIF(v, ''), p, h, r, et, NULLIF(o, ''), nextval('`+riverdb.JobIDSequence+`')
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::jsonb[], $7::bytea[], $8::timestamptz[], $9::text[])
 			AS u(s, e, t, v, p, h, r, et, o)
 		ON CONFLICT DO NOTHING
-		RETURNING id, source, event_id, event_type, coalesce(object_key, '')`,
+		RETURNING id, source, event_id, event_type, coalesce(object_key, ''), job_id`,
 		sources, ids, types, versions, payloads, headers, replayKeys, times, objects)
 	if err != nil {
 		return nil, fmt.Errorf("insert %d events: %w", n, err)
 	}
 	inserted, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Inserted, error) {
 		var in Inserted
-		err := row.Scan(&in.ID, &in.Source, &in.EventID, &in.Type, &in.Object)
+		err := row.Scan(&in.ID, &in.Source, &in.EventID, &in.Type, &in.Object, &in.JobID)
 		return in, err
 	})
 	if err != nil {

@@ -14,9 +14,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+	"go.opentelemetry.io/otel/trace"
 
-	"github.com/hookline/hookline/hooklinetype"
 	"github.com/hookline/hookline/internal/inbox"
+	"github.com/hookline/hookline/internal/logging"
 )
 
 // ErrClosed is returned by Batcher.Ingest once Close has begun.
@@ -65,12 +66,19 @@ type Batcher struct {
 	mu     sync.RWMutex // guards closed against sends on in
 	closed bool
 	done   sync.WaitGroup
+
+	// failures logs failed batches when they start, then once a minute:
+	// while the database is down, every batch fails the same way.
+	failures *logging.Failures
 }
 
 type pending struct {
 	ctx  context.Context
 	ev   inbox.NewEvent
 	done chan result
+	// arrived is when the event reached the batcher, for its trace; zero
+	// when its request is not traced.
+	arrived time.Time
 }
 
 type result struct {
@@ -104,6 +112,8 @@ func NewBatcher(pool *pgxpool.Pool, rc *river.Client[pgx.Tx], logger *slog.Logge
 		river:   rc,
 		in:      make(chan *pending, opts.MaxSize*opts.Flushers),
 		flushes: make(chan batch),
+
+		failures: logging.NewFailures(logger, "batch failed; answering its requests 503", logging.DefaultEvery),
 	}
 	b.done.Go(b.collect)
 	for range opts.Flushers {
@@ -123,6 +133,9 @@ func NewBatcher(pool *pgxpool.Pool, rc *river.Client[pgx.Tx], logger *slog.Logge
 // and otherwise committed, to be seen as a duplicate on the sender's retry.
 func (b *Batcher) Ingest(ctx context.Context, ev inbox.NewEvent) (Outcome, error) {
 	p := &pending{ctx: ctx, ev: ev, done: make(chan result, 1)}
+	if trace.SpanFromContext(ctx).IsRecording() {
+		p.arrived = time.Now()
+	}
 	b.mu.RLock()
 	if b.closed {
 		b.mu.RUnlock()
@@ -254,35 +267,81 @@ func (b *Batcher) flush(bt batch) {
 		}
 	}
 	start := time.Now()
-	inserted, bodyDups, err := b.commit(deadline, events, callers)
+	spans, metadata := b.startCommits(live, first, start)
+	inserted, bodyDups, err := b.commit(deadline, events, callers, metadata)
 	if b.opts.Observer != nil {
 		b.opts.Observer.ObserveFlush(len(live), waited, time.Since(start), err)
 	}
 	if err != nil {
-		b.logger.Warn("batch failed; answering its requests 503", "size", len(live), "error", err)
-		for _, p := range live {
+		b.failures.Fail(err, "size", len(live))
+		for i, p := range live {
+			if spans != nil {
+				endCommit(spans[i], 0, err)
+			}
 			p.answer(result{err: err})
 		}
 		return
 	}
-	for _, p := range live {
+	b.failures.OK()
+	for i, p := range live {
 		k := inbox.Key{Source: p.ev.Source, EventID: p.ev.EventID}
+		var r result
 		switch {
 		case inserted[k] && first[k] == p:
-			p.answer(result{outcome: Accepted})
+			r.outcome = Accepted
 		case bodyDups[k]:
-			p.answer(result{outcome: DuplicateBody})
+			r.outcome = DuplicateBody
 		default:
-			p.answer(result{outcome: Duplicate})
+			r.outcome = Duplicate
+		}
+		if spans != nil {
+			endCommit(spans[i], r.outcome, nil)
+		}
+		p.answer(r)
+	}
+}
+
+// startCommits records each traced request's batch wait and starts its
+// commit span, and returns the spans, by index in live, with the job
+// metadata of the events that may be inserted, by key. Both are nil when
+// no request is traced.
+func (b *Batcher) startCommits(live []*pending, first map[inbox.Key]*pending, start time.Time) ([]trace.Span, map[inbox.Key][]byte) {
+	var (
+		spans    []trace.Span
+		metadata map[inbox.Key][]byte
+	)
+	for i, p := range live {
+		if !trace.SpanFromContext(p.ctx).SpanContext().IsValid() {
+			continue
+		}
+		if spans == nil {
+			spans = make([]trace.Span, len(live))
+			for j := range spans {
+				spans[j] = trace.SpanFromContext(context.Background())
+			}
+			metadata = make(map[inbox.Key][]byte)
+		}
+		if !p.arrived.IsZero() {
+			recordBatchWait(p.ctx, p.arrived, start)
+		}
+		var md []byte
+		spans[i], md = startCommit(p.ctx, start, len(live))
+		// The same event twice in a batch gets one job: the first
+		// request's, as inbox rows are.
+		if k := (inbox.Key{Source: p.ev.Source, EventID: p.ev.EventID}); first[k] == p && md != nil {
+			metadata[k] = md
 		}
 	}
+	return spans, metadata
 }
 
 // commit stores events and enqueues a job for each new one, in one
 // transaction, and returns the keys it inserted and those refused because
 // their replay key was taken (see DuplicateBody). callers counts the
 // requests per source, so that those not inserted count as duplicates.
-func (b *Batcher) commit(deadline time.Time, events []inbox.NewEvent, callers map[string]int) (inserted, bodyDups map[inbox.Key]bool, err error) {
+//
+// metadata holds the trace context to store with each new event's job.
+func (b *Batcher) commit(deadline time.Time, events []inbox.NewEvent, callers map[string]int, metadata map[inbox.Key][]byte) (inserted, bodyDups map[inbox.Key]bool, err error) {
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	inserted = make(map[inbox.Key]bool, len(events))
@@ -312,16 +371,8 @@ func (b *Batcher) commit(deadline time.Time, events []inbox.NewEvent, callers ma
 		if len(rows) == 0 {
 			return nil
 		}
-		params := make([]river.InsertManyParams, len(rows))
-		for i, r := range rows {
-			params[i] = river.InsertManyParams{Args: hooklinetype.JobArgs{InboxID: r.ID, Source: r.Source, EventID: r.EventID, Type: r.Type, Object: r.Object}}
-		}
-		// COPY is the fastest insert River has; it would fail the whole batch
-		// on a unique-job conflict, but these jobs carry no unique options.
-		if _, err := b.river.InsertManyFastTx(ctx, tx, params); err != nil {
-			return fmt.Errorf("enqueue %d jobs: %w", len(params), err)
-		}
-		return nil
+		_, err = Enqueue(ctx, b.river, tx, rows, metadata)
+		return err
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("commit batch of %d events: %w", len(events), err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hookline/hookline/internal/inbox"
@@ -26,7 +27,10 @@ type batchBundle struct {
 func setupBatch(t *testing.T, opts ingest.BatchOptions) *batchBundle {
 	t.Helper()
 	db := pgtest.NewDB(t)
-	rc, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{Logger: slog.New(slog.DiscardHandler)})
+	rc, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{
+		Logger:     slog.New(slog.DiscardHandler),
+		Middleware: []rivertype.Middleware{&ingest.JobIDs{}},
+	})
 	require.NoError(t, err)
 	rec := &flushRecorder{}
 	opts.Observer = rec

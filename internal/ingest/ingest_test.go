@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hookline/hookline/internal/inbox"
@@ -25,7 +26,10 @@ type testBundle struct {
 func setup(t *testing.T) *testBundle {
 	t.Helper()
 	db := pgtest.NewDB(t)
-	rc, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{Logger: slog.New(slog.DiscardHandler)})
+	rc, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{
+		Logger:     slog.New(slog.DiscardHandler),
+		Middleware: []rivertype.Middleware{&ingest.JobIDs{}},
+	})
 	require.NoError(t, err)
 	return &testBundle{db: db, ingester: ingest.NewSingle(db.Pool, rc)}
 }

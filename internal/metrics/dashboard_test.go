@@ -41,6 +41,8 @@ func TestDashboardQueriesOnlyMetricsThatExist(t *testing.T) {
 	metrics.NewReceiver(reg)
 	metrics.NewIngest(reg)
 	metrics.NewWorker(reg)
+	reg.MustRegister(metrics.NewGate(gateCounts{}))
+	metrics.NewCatchup(reg)
 	reg.MustRegister(metrics.NewQueue(failingQuerier{}, "events", time.Second, discard))
 
 	dashboard, err := os.ReadFile("../../deploy/grafana/hookline.json")

@@ -81,3 +81,53 @@ func TestQueueCollectorLeavesOutQueueSeriesAndCountsTheErrorWhenTheQueryFails(t 
 	require.Nil(t, family(mfs, "hookline_queue_oldest_available_age_seconds"))
 	require.Equal(t, 1.0, sample(t, mfs, "hookline_queue_query_errors_total", nil).GetCounter().GetValue())
 }
+
+// TestQueueCollectorSplitsRunningJobsByWhatTheWorkersGatesReported: River
+// counts jobs waiting at a throttle gate as running; the split says how
+// many of them execute.
+func TestQueueCollectorSplitsRunningJobsByWhatTheWorkersGatesReported(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t)
+	rc, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{Logger: discard})
+	require.NoError(t, err)
+	ctx := context.Background()
+	for range 10 {
+		_, err := rc.Insert(ctx, hooklinetype.JobArgs{InboxID: 1, Source: "bank", EventID: "e"}, nil)
+		require.NoError(t, err)
+	}
+	_, err = db.Pool.Exec(ctx, `
+		UPDATE river_job SET state = 'running', attempt = 1, attempted_at = now() WHERE queue = 'events';
+		INSERT INTO worker_processes (id, host, pid, configured_limit, effective_limit, jobs_executing, jobs_waiting, last_seen_at) VALUES
+			('a', 'host-a', 1, 8, 1, 1, 4, now()),
+			('b', 'host-b', 2, 8, 1, 1, 3, now()),
+			('dead', 'host-c', 3, 8, 1, 5, 5, now() - interval '10 minutes')`)
+	require.NoError(t, err)
+	reg := metrics.NewRegistry()
+	reg.MustRegister(metrics.NewQueue(db.Pool, hooklinetype.Queue, 2*time.Second, discard))
+
+	mfs := gather(t, reg)
+	running := func(phase string) float64 {
+		return sample(t, mfs, "hookline_queue_running_jobs", map[string]string{"phase": phase}).GetGauge().GetValue()
+	}
+	require.Equal(t, 10.0, sample(t, mfs, "hookline_queue_jobs", map[string]string{"state": "running"}).GetGauge().GetValue())
+	require.Equal(t, 2.0, running("executing"))
+	require.Equal(t, 7.0, running("waiting_at_gate"))
+	require.Equal(t, 1.0, running("unreported"), "the dead process's report is too old to count")
+}
+
+// gateCounts is a fixed throttle gate.
+type gateCounts struct{ executing, waiting int }
+
+func (g gateCounts) Counts() (int, int) { return g.executing, g.waiting }
+
+func TestGateCollectorReportsTheJobsExecutingAndWaitingAtTheGate(t *testing.T) {
+	t.Parallel()
+	reg := metrics.NewRegistry()
+	reg.MustRegister(metrics.NewGate(gateCounts{executing: 2, waiting: 46}))
+	mfs := gather(t, reg)
+	jobs := func(phase string) float64 {
+		return sample(t, mfs, "hookline_worker_jobs_running", map[string]string{"phase": phase}).GetGauge().GetValue()
+	}
+	require.Equal(t, 2.0, jobs("executing"))
+	require.Equal(t, 46.0, jobs("waiting_at_gate"))
+}

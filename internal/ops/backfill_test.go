@@ -368,7 +368,7 @@ func TestBackfillRacingAReceiverLeavesTheKeyToTheReceiversRow(t *testing.T) {
 	defer rx.Rollback(ctx) //nolint:errcheck
 	ev := inbox.NewEvent{Source: "hooks", EventID: "new", Type: "push", Payload: []byte(`{"same":1}`), ReplayKey: bodyKey(`{"same":1}`)}
 	require.NoError(t, inbox.LockReplayKeys(ctx, rx, []inbox.NewEvent{ev}))
-	newID, created, err := inbox.Insert(ctx, rx, ev)
+	newRow, created, err := inbox.Insert(ctx, rx, ev)
 	require.NoError(t, err)
 	require.True(t, created)
 
@@ -386,7 +386,7 @@ func TestBackfillRacingAReceiverLeavesTheKeyToTheReceiversRow(t *testing.T) {
 	res := <-done
 	require.Zero(t, res.Keyed)
 	require.Equal(t, int64(1), res.SharedBody)
-	require.Equal(t, newID, res.SharedBodyExamples[0].HeldByID)
+	require.Equal(t, newRow.ID, res.SharedBodyExamples[0].HeldByID)
 	require.Zero(t, res.Retries, "the lock kept the batch from racing")
 	require.Nil(t, e.key(t, old))
 }
@@ -403,7 +403,7 @@ func TestBackfillRetriesABatchThatAReceiverWithoutTheLocksBeatToAKey(t *testing.
 	rx, err := e.db.Pool.Begin(ctx)
 	require.NoError(t, err)
 	defer rx.Rollback(ctx) //nolint:errcheck
-	newID, created, err := inbox.Insert(ctx, rx, inbox.NewEvent{
+	newRow, created, err := inbox.Insert(ctx, rx, inbox.NewEvent{
 		Source: "hooks", EventID: "new", Type: "push", Payload: []byte(`{"same":1}`), ReplayKey: bodyKey(`{"same":1}`),
 	})
 	require.NoError(t, err)
@@ -424,7 +424,7 @@ func TestBackfillRetriesABatchThatAReceiverWithoutTheLocksBeatToAKey(t *testing.
 	require.Equal(t, 1, res.Retries)
 	require.Zero(t, res.Keyed)
 	require.Equal(t, int64(1), res.SharedBody)
-	require.Equal(t, newID, res.SharedBodyExamples[0].HeldByID)
+	require.Equal(t, newRow.ID, res.SharedBodyExamples[0].HeldByID)
 	require.Nil(t, e.key(t, old))
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hookline/hookline/internal/riverdb"
+	"github.com/hookline/hookline/internal/throttle"
 )
 
 // ErrDrainTimeout is returned, wrapped, by Drain when jobs remain at the
@@ -15,9 +16,12 @@ var ErrDrainTimeout = errors.New("queue not drained before the timeout")
 
 // DrainProgress is one observation of a drain in progress.
 type DrainProgress struct {
-	Backlog   Backlog       `json:"backlog"`
-	Remaining int64         `json:"remaining"`
-	Elapsed   time.Duration `json:"-"`
+	Backlog Backlog `json:"backlog"`
+	// Running splits Backlog.Running by what the workers' throttle gates
+	// reported: under a throttle, most running jobs may be waiting.
+	Running   throttle.Running `json:"running"`
+	Remaining int64            `json:"remaining"`
+	Elapsed   time.Duration    `json:"-"`
 	// Rate is the fall in Remaining per second, smoothed over the recent
 	// polls; 0 until two polls were made or while the backlog grows.
 	Rate float64 `json:"rate_per_second"`
@@ -44,10 +48,12 @@ type DrainResult struct {
 	Queue   string `json:"queue"`
 	Drained bool   `json:"drained"`
 	// Initial and Remaining are the backlog at the first and last polls.
-	Initial   int64         `json:"initial"`
-	Remaining int64         `json:"remaining"`
-	Backlog   Backlog       `json:"backlog"`
-	Elapsed   time.Duration `json:"-"`
+	Initial   int64   `json:"initial"`
+	Remaining int64   `json:"remaining"`
+	Backlog   Backlog `json:"backlog"`
+	// Running splits Backlog.Running at the last poll (DrainProgress).
+	Running throttle.Running `json:"running"`
+	Elapsed time.Duration    `json:"-"`
 	// ElapsedSeconds is Elapsed, for JSON.
 	ElapsedSeconds float64 `json:"elapsed_seconds"`
 	Rate           float64 `json:"rate_per_second"`
@@ -85,12 +91,12 @@ func (c *Client) Drain(ctx context.Context, opts DrainOpts) (DrainResult, error)
 		if ctx.Err() != nil {
 			return res, fmt.Errorf("drain queue %s: interrupted with %d jobs remaining: %w", c.queue, res.Remaining, ctx.Err())
 		}
-		return res, fmt.Errorf("drain queue %s: %d jobs remain after %s (available %d, running %d, retryable %d, scheduled %d, pending %d): %w",
-			c.queue, res.Remaining, opts.Timeout, res.Backlog.Available, res.Backlog.Running, res.Backlog.Retryable,
-			res.Backlog.Scheduled, res.Backlog.Pending, ErrDrainTimeout)
+		return res, fmt.Errorf("drain queue %s: %d jobs remain after %s (available %d, running %d of which %d wait at the throttle gate, retryable %d, scheduled %d, pending %d): %w",
+			c.queue, res.Remaining, opts.Timeout, res.Backlog.Available, res.Backlog.Running, res.Running.WaitingAtGate,
+			res.Backlog.Retryable, res.Backlog.Scheduled, res.Backlog.Pending, ErrDrainTimeout)
 	}
 	for first := true; ; first = false {
-		b, paused, err := c.backlog(pollCtx)
+		b, running, paused, err := c.backlog(pollCtx)
 		if err != nil {
 			if pollCtx.Err() != nil && !first {
 				return timedOut()
@@ -112,11 +118,11 @@ func (c *Client) Drain(ctx context.Context, opts DrainOpts) (DrainResult, error)
 			}
 		}
 		prev, prevAt = remaining, now
-		res.Remaining, res.Backlog, res.Rate, res.Paused = remaining, b, rate, paused
+		res.Remaining, res.Backlog, res.Running, res.Rate, res.Paused = remaining, b, running, rate, paused
 		res.Elapsed = now.Sub(start)
 		res.ElapsedSeconds = res.Elapsed.Seconds()
 		if opts.Progress != nil {
-			p := DrainProgress{Backlog: b, Remaining: remaining, Elapsed: res.Elapsed, Rate: rate, Paused: paused}
+			p := DrainProgress{Backlog: b, Running: running, Remaining: remaining, Elapsed: res.Elapsed, Rate: rate, Paused: paused}
 			if rate > 0 {
 				eta := time.Duration(float64(remaining) / rate * float64(time.Second)).Round(time.Second)
 				p.ETA = &eta
@@ -135,28 +141,33 @@ func (c *Client) Drain(ctx context.Context, opts DrainOpts) (DrainResult, error)
 	}
 }
 
-// Backlog counts the queue's jobs that will still run on their own, and
+// Backlog counts the queue's jobs that will still run on their own, splits
+// the running ones by what the workers' throttle gates reported, and
 // reports whether the queue is paused.
-func (c *Client) Backlog(ctx context.Context) (Backlog, bool, error) {
-	b, paused, err := c.backlog(ctx)
+func (c *Client) Backlog(ctx context.Context) (Backlog, throttle.Running, bool, error) {
+	b, running, paused, err := c.backlog(ctx)
 	if err != nil {
-		return Backlog{}, false, fmt.Errorf("backlog of queue %s: %w", c.queue, err)
+		return Backlog{}, throttle.Running{}, false, fmt.Errorf("backlog of queue %s: %w", c.queue, err)
 	}
-	return b, paused, nil
+	return b, running, paused, nil
 }
 
-func (c *Client) backlog(ctx context.Context) (Backlog, bool, error) {
+func (c *Client) backlog(ctx context.Context) (Backlog, throttle.Running, bool, error) {
 	counts, err := riverdb.CountJobs(ctx, c.pool, c.queue, riverdb.LiveStates())
 	if err != nil {
-		return Backlog{}, false, err
+		return Backlog{}, throttle.Running{}, false, err
 	}
 	var b Backlog
 	for state, n := range counts.ByState {
 		b.set(state, n)
 	}
+	executing, waiting, err := throttle.GateCounts(ctx, c.pool, throttle.AnnouncedWithin)
+	if err != nil {
+		return Backlog{}, throttle.Running{}, false, err
+	}
 	paused, err := riverdb.QueuePaused(ctx, c.pool, c.queue)
 	if err != nil {
-		return Backlog{}, false, err
+		return Backlog{}, throttle.Running{}, false, err
 	}
-	return b, paused, nil
+	return b, throttle.SplitRunning(b.Running, executing, waiting), paused, nil
 }

@@ -80,21 +80,28 @@ type EventFilter struct {
 	Status string
 	// Limit caps the events returned, newest first; 50 if zero.
 	Limit int
+	// Before, if set, keeps events with an inbox id below it: the next page
+	// starts before the last event of the previous one (keyset
+	// pagination), so a page costs the same however deep it is.
+	Before int64
 }
 
 // columns of an EventSummary, over inbox_events e and a job j.
 const eventSummaryColumns = `
 	e.id, e.source, e.event_id, e.event_type, e.received_at, coalesce(e.object_key, ''),
-	coalesce(e.event_time, e.received_at), e.processed_at, coalesce(e.superseded_by, ''), e.pruned_at,
+	coalesce(e.event_time, e.received_at), e.processed_at, coalesce(e.superseded_by, ''), e.pruned_at, e.job_id IS NULL,
 	` + riverdb.JobColumns
 
 // ListEvents returns the events that match f, newest (highest inbox id)
 // first.
 //
-// Statuses that are River states are found from river_job, through River's
-// (state, queue) index, so listing the dead letters reads only the jobs in
-// that state. The other statuses walk the inbox backwards from the newest
-// event, so a rare one ("received") reads far back: bound it with Since.
+// Without a status, or with "processed", "unprocessed" or "received", it
+// walks the inbox backwards from the newest event (or from f.Before) and
+// reads each listed event's jobs by primary key, so a page costs the same
+// at any size of the inbox or of river_job; a filter that few events match
+// reads further back: bound it with Since. Statuses that are River states
+// are found from river_job, through River's (state, queue) index, so
+// listing the dead letters reads only the jobs in that state.
 func (c *Client) ListEvents(ctx context.Context, f EventFilter) ([]EventSummary, error) {
 	if f.Status != "" && !slices.Contains(Statuses, f.Status) {
 		return nil, fmt.Errorf("list events: unknown status %q: want one of %s", f.Status, strings.Join(Statuses, ", "))
@@ -120,16 +127,19 @@ func (c *Client) ListEvents(ctx context.Context, f EventFilter) ([]EventSummary,
 	if !f.Since.IsZero() {
 		where = append(where, "e.received_at >= "+arg(f.Since))
 	}
+	below := ""
+	if f.Before > 0 {
+		below = arg(f.Before)
+		where = append(where, "e.id < "+below)
+	}
 
 	var from string
 	switch states := jobStatesFor(f.Status); {
 	case states != nil:
 		// The event's latest job is in one of the states: find the jobs in
 		// those states, keep the latest of their event, and join the inbox.
-		from = riverdb.JobsWithInbox
-		where = append(where,
-			riverdb.IsLatestJobIn("$1", arg(c.queue), arg(riverdb.Names(states))),
-			"e.processed_at IS NULL")
+		from = riverdb.JobsInStatesWithInbox("$1", arg(c.queue), arg(riverdb.Names(states)), below)
+		where = append(where, riverdb.IsLatestJob, "e.processed_at IS NULL")
 	default:
 		switch f.Status {
 		case StatusProcessed:
@@ -157,16 +167,43 @@ func (c *Client) ListEvents(ctx context.Context, f EventFilter) ([]EventSummary,
 		if err != nil {
 			return err
 		}
-		events, err = pgx.CollectRows(rows, scanEventSummary)
-		return err
+		var listed []listedEvent
+		if listed, err = pgx.CollectRows(rows, scanEventSummary); err != nil {
+			return err
+		}
+		events = make([]EventSummary, 0, len(listed))
+		for _, l := range listed {
+			if l.legacy && l.Job == nil {
+				// Stored before the inbox recorded its job: look the job up
+				// through args, one indexed lookup per such event on the page.
+				jobs, err := riverdb.JobsOf(ctx, tx, hooklinetype.JobKind, l.InboxID)
+				if err != nil {
+					return err
+				}
+				if len(jobs) > 0 {
+					l.Job = &jobs[0]
+				}
+				l.Status = statusOf(l.ProcessedAt, l.SupersededBy, l.Job)
+				if !matchesStatus(f.Status, l.EventSummary) {
+					continue
+				}
+			}
+			events = append(events, l.EventSummary)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list events (%s): %w", describeFilter(f), err)
 	}
-	if events == nil {
-		events = []EventSummary{}
-	}
 	return events, nil
+}
+
+// matchesStatus reports whether ev, whose job was looked up after the
+// query, still has a status the filter asked for. Only "received" depends
+// on the job among the statuses that walk the inbox; the River states' query
+// found the job itself.
+func matchesStatus(status string, ev EventSummary) bool {
+	return status != StatusReceived || ev.Status == StatusReceived
 }
 
 // jobStatesFor returns the River states that status stands for, or nil
@@ -195,14 +232,25 @@ func describeFilter(f EventFilter) string {
 	if !f.Since.IsZero() {
 		parts = append(parts, "since "+f.Since.Format(time.RFC3339))
 	}
+	if f.Before > 0 {
+		parts = append(parts, fmt.Sprintf("before %d", f.Before))
+	}
 	if f.Status != "" {
 		parts = append(parts, "status "+f.Status)
 	}
 	return strings.Join(parts, ", ")
 }
 
-func scanEventSummary(row pgx.CollectableRow) (EventSummary, error) {
-	var ev EventSummary
+// listedEvent is a row of the list query. legacy is set for a row stored
+// before the inbox recorded its job (job_id NULL).
+type listedEvent struct {
+	EventSummary
+	legacy bool
+}
+
+func scanEventSummary(row pgx.CollectableRow) (listedEvent, error) {
+	var l listedEvent
+	ev := &l.EventSummary
 	var (
 		jobID                  *int64
 		state, lastError       *string
@@ -211,10 +259,10 @@ func scanEventSummary(row pgx.CollectableRow) (EventSummary, error) {
 		createdAt, finalizedAt *time.Time
 	)
 	err := row.Scan(&ev.InboxID, &ev.Source, &ev.EventID, &ev.Type, &ev.ReceivedAt, &ev.Object, &ev.EventTime,
-		&ev.ProcessedAt, &ev.SupersededBy, &ev.PrunedAt,
+		&ev.ProcessedAt, &ev.SupersededBy, &ev.PrunedAt, &l.legacy,
 		&jobID, &state, &attempt, &maxAttempts, &replay, &createdAt, &finalizedAt, &lastError)
 	if err != nil {
-		return ev, err
+		return l, err
 	}
 	if jobID != nil {
 		ev.Job = &JobSummary{
@@ -223,7 +271,7 @@ func scanEventSummary(row pgx.CollectableRow) (EventSummary, error) {
 		}
 	}
 	ev.Status = statusOf(ev.ProcessedAt, ev.SupersededBy, ev.Job)
-	return ev, nil
+	return l, nil
 }
 
 func statusOf(processedAt *time.Time, supersededBy string, latest *JobSummary) string {
@@ -257,6 +305,17 @@ type ReplayRecord struct {
 	Reason     string    `json:"reason"`
 }
 
+// RecoveryRecord is a row of recovery_audit: the event was stored by
+// catch-up, from the provider's API, not from a signed delivery.
+type RecoveryRecord struct {
+	ID          int64     `json:"id"`
+	JobID       int64     `json:"job_id"`
+	Origin      string    `json:"origin"`
+	RecoveredBy string    `json:"recovered_by"`
+	RecoveredAt time.Time `json:"recovered_at"`
+	Reason      string    `json:"reason"`
+}
+
 // EventDetail is one event with all its jobs and replays.
 type EventDetail struct {
 	EventSummary
@@ -273,6 +332,9 @@ type EventDetail struct {
 	// Watermark is the newest event of the event's object that an ordered
 	// handler has applied, or nil if none has.
 	Watermark *Watermark `json:"watermark,omitempty"`
+	// Recovery is set when catch-up stored the event from the provider's
+	// API; nil for an event that came by signed delivery.
+	Recovery *RecoveryRecord `json:"recovery"`
 }
 
 // Watermark is a row of object_watermarks: the newest event, by event time
@@ -291,15 +353,16 @@ func (c *Client) GetEvent(ctx context.Context, source, eventID string, withPaylo
 	var d EventDetail
 	err := c.readTx(ctx, func(tx pgx.Tx) error {
 		var apiVersion *string
+		var jobID *int64
 		err := tx.QueryRow(ctx, `
 			SELECT id, source, event_id, event_type, api_version, received_at, coalesce(object_key, ''),
-			       coalesce(event_time, received_at), processed_at, coalesce(superseded_by, ''), pruned_at,
+			       coalesce(event_time, received_at), processed_at, coalesce(superseded_by, ''), pruned_at, job_id,
 			       octet_length(payload),
 			       CASE WHEN $3 THEN payload END,
 			       CASE WHEN $3 THEN headers END
 			FROM inbox_events WHERE source = $1 AND event_id = $2`, source, eventID, withPayload,
 		).Scan(&d.InboxID, &d.Source, &d.EventID, &d.Type, &apiVersion, &d.ReceivedAt, &d.Object, &d.EventTime,
-			&d.ProcessedAt, &d.SupersededBy, &d.PrunedAt, &d.PayloadBytes, &d.Payload, &d.Headers)
+			&d.ProcessedAt, &d.SupersededBy, &d.PrunedAt, &jobID, &d.PayloadBytes, &d.Payload, &d.Headers)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrEventNotFound
 		}
@@ -308,9 +371,6 @@ func (c *Client) GetEvent(ctx context.Context, source, eventID string, withPaylo
 		}
 		d.APIVersion = deref(apiVersion)
 
-		if d.Jobs, err = riverdb.JobsOf(ctx, tx, hooklinetype.JobKind, d.InboxID); err != nil {
-			return err
-		}
 		if d.Object != "" {
 			var w Watermark
 			err := tx.QueryRow(ctx, `SELECT event_id, event_time, updated_at FROM object_watermarks
@@ -333,7 +393,39 @@ func (c *Client) GetEvent(ctx context.Context, source, eventID string, withPaylo
 		if err != nil {
 			return fmt.Errorf("list replays: %w", err)
 		}
-		return nil
+
+		// By the inbox id too: the key of an event pruned and delivered
+		// again names a row that catch-up did not store.
+		rows, err = tx.Query(ctx, `
+			SELECT id, job_id, origin, recovered_by, recovered_at, reason
+			FROM recovery_audit WHERE source = $1 AND event_id = $2 AND inbox_id = $3`, source, eventID, d.InboxID)
+		if err != nil {
+			return fmt.Errorf("read recovery: %w", err)
+		}
+		rec, err := pgx.CollectRows(rows, pgx.RowToStructByPos[RecoveryRecord])
+		if err != nil {
+			return fmt.Errorf("read recovery: %w", err)
+		}
+		if len(rec) > 0 {
+			d.Recovery = &rec[0]
+		}
+
+		if jobID == nil {
+			// Stored before the inbox recorded its job: search args.
+			d.Jobs, err = riverdb.JobsOf(ctx, tx, hooklinetype.JobKind, d.InboxID)
+			return err
+		}
+		// The receiver's job and the replays' of this row; a replay of an
+		// earlier row with the same key (deleted, then delivered again) is
+		// listed among the replays but is not this row's job.
+		ids := []int64{*jobID}
+		for _, r := range d.Replays {
+			if r.InboxID == d.InboxID {
+				ids = append(ids, r.JobID)
+			}
+		}
+		d.Jobs, err = riverdb.JobsByID(ctx, tx, hooklinetype.JobKind, ids)
+		return err
 	})
 	if err != nil {
 		return EventDetail{}, fmt.Errorf("get event %s/%s: %w", source, eventID, err)

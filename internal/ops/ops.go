@@ -10,9 +10,11 @@
 //
 // Its SQL on River's own tables (river_job, river_queue, river_leader) is
 // in internal/riverdb, the one place to re-check when River is upgraded.
-// An inbox row's jobs are found with args @> {"inbox_id": id}, served by
-// River's GIN index on river_job.args; migrations/00004_replay_audit.sql
-// explains why no other index was added for it.
+// An inbox row's jobs are found by river_job's primary key: the receiver
+// records its job on the row (job_id), and replay_audit each replay's
+// (migrations/00009_inbox_job_id.sql). Rows stored before job_id existed
+// are looked up with args @> {"inbox_id": id}, through River's GIN index
+// on river_job.args.
 package ops
 
 import (

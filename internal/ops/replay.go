@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,13 +25,29 @@ var (
 	ErrQueued = errors.New("it already has a job waiting to run")
 )
 
-// ReplayOpts describe who replays and why, for replay_audit.
+// ReplayOpts describe who replays and why, for replay_audit, and who
+// watches.
 type ReplayOpts struct {
 	// By names the operator; required.
 	By string
 	// Reason is free text, stored as given.
 	Reason string
+	// Progress, if set, is called once the events are locked and after
+	// each chunk of replayChunk events, from the replaying goroutine. What
+	// it reports is not committed until the replay returns without error.
+	Progress func(ReplayProgress)
 }
+
+// ReplayProgress is how far a replay has got within its transaction.
+type ReplayProgress struct {
+	// Total is the number of events the replay picked and locked; Done of
+	// them were checked, Replayed re-enqueued and Skipped left alone.
+	Total, Done, Replayed, Skipped int
+}
+
+// replayChunk is how many events a replay checks and enqueues per
+// statement: a bulk replay of 10,000 events reports its progress 20 times.
+const replayChunk = 500
 
 // ReplaySelector picks the events of a bulk replay: those of Source
 // received at or after Since, of type Type if it is set.
@@ -123,8 +140,9 @@ func (c *Client) ReplayEvent(ctx context.Context, source, eventID string, opts R
 }
 
 // ReplayMatching replays, as ReplayEvent does, every event that sel picks,
-// in one transaction. Events that are pruned or still queued are skipped
-// and reported.
+// in one transaction, replayChunk events at a time, telling
+// opts.Progress after each chunk. Events that are pruned or still queued
+// are skipped and reported.
 func (c *Client) ReplayMatching(ctx context.Context, sel ReplaySelector, opts ReplayOpts) (ReplayResult, error) {
 	if err := sel.validate(); err != nil {
 		return ReplayResult{}, fmt.Errorf("replay events: %w", err)
@@ -190,84 +208,107 @@ func (c *Client) replay(ctx context.Context, opts ReplayOpts, where string, args
 		if err != nil {
 			return fmt.Errorf("lock events: %w", err)
 		}
-		if len(ids) == 0 {
-			return done(nil, nil)
+		progress := ReplayProgress{Total: len(ids)}
+		report := func() {
+			if opts.Progress != nil {
+				opts.Progress(progress)
+			}
 		}
-
-		type candidate struct {
-			ID                    int64
-			Source, EventID, Type string
-			Pruned, Queued        bool
-			Object, Newer         string
-		}
-		// The mark's comparison is the worker's: event time, then the
-		// event id's bytes (COLLATE "C").
-		rows, err = tx.Query(ctx, `
-			SELECT e.id, e.source, e.event_id, e.event_type, e.pruned_at IS NOT NULL, `+riverdb.HasLiveJob("$1", "$3")+`,
-			       coalesce(e.object_key, ''), coalesce(w.event_id, '')
-			FROM inbox_events e
-			LEFT JOIN object_watermarks w ON w.source = e.source AND w.object_key = e.object_key
-				AND (coalesce(e.event_time, e.received_at), e.event_id COLLATE "C") < (w.event_time, w.event_id COLLATE "C")
-			WHERE e.id = ANY($2) ORDER BY e.id`, hooklinetype.JobKind, ids, liveStates)
-		if err != nil {
-			return fmt.Errorf("check events: %w", err)
-		}
-		candidates, err := pgx.CollectRows(rows, pgx.RowToStructByPos[candidate])
-		if err != nil {
-			return fmt.Errorf("check events: %w", err)
-		}
-
+		report()
 		var replayed []Replayed
 		var skipped []Skipped
-		var params []river.InsertManyParams
-		for _, cd := range candidates {
-			switch {
-			case cd.Pruned:
-				skipped = append(skipped, Skipped{cd.ID, cd.Source, cd.EventID, ErrPruned.Error(), ErrPruned})
-			case cd.Queued:
-				skipped = append(skipped, Skipped{cd.ID, cd.Source, cd.EventID, ErrQueued.Error(), ErrQueued})
-			default:
-				r := Replayed{InboxID: cd.ID, Source: cd.Source, EventID: cd.EventID, Type: cd.Type}
-				if cd.Newer != "" {
-					r.Object, r.NewerApplied = cd.Object, cd.Newer
-				}
-				replayed = append(replayed, r)
-				params = append(params, river.InsertManyParams{Args: hooklinetype.JobArgs{
-					InboxID: cd.ID, Source: cd.Source, EventID: cd.EventID, Type: cd.Type, Object: cd.Object, Replay: true,
-				}})
-			}
-		}
-		if len(params) > 0 {
-			results, err := c.river.InsertManyTx(ctx, tx, params)
+		for chunk := range slices.Chunk(ids, replayChunk) {
+			r, s, err := c.replayLocked(ctx, tx, chunk, opts)
 			if err != nil {
-				return fmt.Errorf("insert %d replay jobs: %w", len(params), err)
+				return err
 			}
-			inboxIDs, jobIDs := make([]int64, len(replayed)), make([]int64, len(replayed))
-			sources, eventIDs := make([]string, len(replayed)), make([]string, len(replayed))
-			for i, r := range results {
-				replayed[i].JobID = r.Job.ID
-				inboxIDs[i], jobIDs[i], sources[i], eventIDs[i] = replayed[i].InboxID, r.Job.ID, replayed[i].Source, replayed[i].EventID
-			}
-			rows, err := tx.Query(ctx, `
-				INSERT INTO replay_audit (inbox_id, source, event_id, job_id, replayed_by, reason)
-				SELECT i, s, e, j, $5, $6
-				FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[]) AS u(i, s, e, j)
-				RETURNING job_id, id`, inboxIDs, sources, eventIDs, jobIDs, opts.By, opts.Reason)
-			if err != nil {
-				return fmt.Errorf("write replay audit: %w", err)
-			}
-			auditIDs := make(map[int64]int64, len(replayed))
-			var jobID, auditID int64
-			if _, err := pgx.ForEachRow(rows, []any{&jobID, &auditID}, func() error {
-				auditIDs[jobID] = auditID
-				return nil
-			}); err != nil {
-				return fmt.Errorf("write replay audit: %w", err)
-			}
-			for i := range replayed {
-				replayed[i].AuditID = auditIDs[replayed[i].JobID]
-			}
+			replayed, skipped = append(replayed, r...), append(skipped, s...)
+			progress.Done += len(chunk)
+			progress.Replayed += len(r)
+			progress.Skipped += len(s)
+			report()
 		}
 		return done(replayed, skipped)
 	})
+}
+
+// replayLocked re-enqueues, within tx, the events ids (locked by tx) that
+// are neither pruned nor still queued, with their audit rows, and says
+// which it replayed and which it skipped.
+func (c *Client) replayLocked(ctx context.Context, tx pgx.Tx, ids []int64, opts ReplayOpts) ([]Replayed, []Skipped, error) {
+	type candidate struct {
+		ID                    int64
+		Source, EventID, Type string
+		Pruned, Queued        bool
+		Object, Newer         string
+	}
+	// The mark's comparison is the worker's: event time, then the event
+	// id's bytes (COLLATE "C").
+	rows, err := tx.Query(ctx, `
+		SELECT e.id, e.source, e.event_id, e.event_type, e.pruned_at IS NOT NULL, `+riverdb.HasLiveJob("$1", "$3")+`,
+		       coalesce(e.object_key, ''), coalesce(w.event_id, '')
+		FROM inbox_events e
+		LEFT JOIN object_watermarks w ON w.source = e.source AND w.object_key = e.object_key
+			AND (coalesce(e.event_time, e.received_at), e.event_id COLLATE "C") < (w.event_time, w.event_id COLLATE "C")
+		WHERE e.id = ANY($2) ORDER BY e.id`, hooklinetype.JobKind, ids, liveStates)
+	if err != nil {
+		return nil, nil, fmt.Errorf("check events: %w", err)
+	}
+	candidates, err := pgx.CollectRows(rows, pgx.RowToStructByPos[candidate])
+	if err != nil {
+		return nil, nil, fmt.Errorf("check events: %w", err)
+	}
+
+	var replayed []Replayed
+	var skipped []Skipped
+	var params []river.InsertManyParams
+	for _, cd := range candidates {
+		switch {
+		case cd.Pruned:
+			skipped = append(skipped, Skipped{cd.ID, cd.Source, cd.EventID, ErrPruned.Error(), ErrPruned})
+		case cd.Queued:
+			skipped = append(skipped, Skipped{cd.ID, cd.Source, cd.EventID, ErrQueued.Error(), ErrQueued})
+		default:
+			r := Replayed{InboxID: cd.ID, Source: cd.Source, EventID: cd.EventID, Type: cd.Type}
+			if cd.Newer != "" {
+				r.Object, r.NewerApplied = cd.Object, cd.Newer
+			}
+			replayed = append(replayed, r)
+			params = append(params, river.InsertManyParams{Args: hooklinetype.JobArgs{
+				InboxID: cd.ID, Source: cd.Source, EventID: cd.EventID, Type: cd.Type, Object: cd.Object, Replay: true,
+			}})
+		}
+	}
+	if len(params) > 0 {
+		results, err := c.river.InsertManyTx(ctx, tx, params)
+		if err != nil {
+			return nil, nil, fmt.Errorf("insert %d replay jobs: %w", len(params), err)
+		}
+		inboxIDs, jobIDs := make([]int64, len(replayed)), make([]int64, len(replayed))
+		sources, eventIDs := make([]string, len(replayed)), make([]string, len(replayed))
+		for i, r := range results {
+			replayed[i].JobID = r.Job.ID
+			inboxIDs[i], jobIDs[i], sources[i], eventIDs[i] = replayed[i].InboxID, r.Job.ID, replayed[i].Source, replayed[i].EventID
+		}
+		rows, err := tx.Query(ctx, `
+			INSERT INTO replay_audit (inbox_id, source, event_id, job_id, replayed_by, reason)
+			SELECT i, s, e, j, $5, $6
+			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[]) AS u(i, s, e, j)
+			RETURNING job_id, id`, inboxIDs, sources, eventIDs, jobIDs, opts.By, opts.Reason)
+		if err != nil {
+			return nil, nil, fmt.Errorf("write replay audit: %w", err)
+		}
+		auditIDs := make(map[int64]int64, len(replayed))
+		var jobID, auditID int64
+		if _, err := pgx.ForEachRow(rows, []any{&jobID, &auditID}, func() error {
+			auditIDs[jobID] = auditID
+			return nil
+		}); err != nil {
+			return nil, nil, fmt.Errorf("write replay audit: %w", err)
+		}
+		for i := range replayed {
+			replayed[i].AuditID = auditIDs[replayed[i].JobID]
+		}
+	}
+	return replayed, skipped, nil
 }

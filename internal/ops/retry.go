@@ -11,9 +11,12 @@ import (
 	"github.com/hookline/hookline/hooklinetype"
 )
 
-// RetryResult lists the dead-lettered jobs that RetryDiscarded re-drove.
+// RetryResult lists the jobs that RetryDiscarded or RetryCancelled
+// re-drove.
 type RetryResult struct {
-	Queue  string `json:"queue"`
+	Queue string `json:"queue"`
+	// State is the state the jobs were in: discarded or cancelled.
+	State  string `json:"state"`
 	Source string `json:"source,omitempty"`
 	DryRun bool   `json:"dry_run"`
 	// JobIDs are the jobs made available again (or, in a dry run, those
@@ -22,7 +25,7 @@ type RetryResult struct {
 	Count  int     `json:"count"`
 }
 
-// retryPage is how many discarded jobs are listed at a time.
+// retryPage is how many jobs are listed at a time.
 const retryPage = 500
 
 // RetryDiscarded re-drives the dead letters of the queue: every event job
@@ -32,11 +35,26 @@ const retryPage = 500
 // an event already processed in the meantime is completed without effect.
 // With dryRun, it only lists them.
 func (c *Client) RetryDiscarded(ctx context.Context, source string, dryRun bool) (RetryResult, error) {
-	res := RetryResult{Queue: c.queue, Source: source, DryRun: dryRun, JobIDs: []int64{}}
+	return c.retry(ctx, rivertype.JobStateDiscarded, source, dryRun)
+}
+
+// RetryCancelled is RetryDiscarded for the event jobs in state cancelled:
+// those whose handler returned a permanent error, and those an operator
+// cancelled. River's cleaner deletes cancelled jobs a day after they end
+// (CancelledJobRetentionPeriod); an event whose job is gone can be applied
+// with a replay instead.
+func (c *Client) RetryCancelled(ctx context.Context, source string, dryRun bool) (RetryResult, error) {
+	return c.retry(ctx, rivertype.JobStateCancelled, source, dryRun)
+}
+
+// retry makes every event job of the queue in state (of source, if it is
+// not empty) available again, or with dryRun only lists them.
+func (c *Client) retry(ctx context.Context, state rivertype.JobState, source string, dryRun bool) (RetryResult, error) {
+	res := RetryResult{Queue: c.queue, State: string(state), Source: source, DryRun: dryRun, JobIDs: []int64{}}
 	params := river.NewJobListParams().
 		Queues(c.queue).
 		Kinds(hooklinetype.JobKind).
-		States(rivertype.JobStateDiscarded).
+		States(state).
 		OrderBy(river.JobListOrderByID, river.SortOrderAsc).
 		First(retryPage)
 	if source != "" {
@@ -45,13 +63,13 @@ func (c *Client) RetryDiscarded(ctx context.Context, source string, dryRun bool)
 	for {
 		list, err := c.river.JobList(ctx, params)
 		if err != nil {
-			return res, fmt.Errorf("list discarded jobs of queue %s%s: %w", c.queue, forSource(source), err)
+			return res, fmt.Errorf("list %s jobs of queue %s%s: %w", state, c.queue, forSource(source), err)
 		}
 		for _, job := range list.Jobs {
 			if !dryRun {
 				if _, err := c.river.JobRetry(ctx, job.ID); err != nil {
-					return res, fmt.Errorf("retry job %d (event %s), after retrying %d: %w",
-						job.ID, eventOf(job), res.Count, err)
+					return res, fmt.Errorf("retry %s job %d (event %s), after retrying %d: %w",
+						state, job.ID, eventOf(job), res.Count, err)
 				}
 			}
 			res.JobIDs = append(res.JobIDs, job.ID)

@@ -9,6 +9,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/hookline/hookline/internal/riverdb"
+	"github.com/hookline/hookline/internal/shed"
 	"github.com/hookline/hookline/internal/throttle"
 )
 
@@ -77,9 +78,6 @@ type Leader = riverdb.Leader
 // minutes (riverdb.WorkerActivity).
 type WorkerActivity = riverdb.WorkerActivity
 
-// announcedWithin is how recent a worker_processes row must be to count.
-const announcedWithin = 30 * time.Second
-
 // Connection groups the current database's client connections by
 // application name and client address, as pg_stat_activity shows them.
 // Every Hookline process (receivers, workers, this hookctl) appears here;
@@ -99,6 +97,14 @@ type Status struct {
 	// At is the database's clock when the snapshot was taken.
 	At   time.Time   `json:"at"`
 	Jobs StateCounts `json:"jobs"`
+	// Running splits Jobs.Running, which counts the jobs waiting at the
+	// workers' throttle gates too, by what the gates reported.
+	Running throttle.Running `json:"running"`
+	// Throttle is the global concurrency limit (hookctl throttle); each
+	// announced worker's share is its effective_limit.
+	Throttle throttle.Setting `json:"throttle"`
+	// Sheds are the per-source rate limits in force (hookctl shed).
+	Sheds []shed.Active `json:"sheds"`
 	// OldestAvailableAgeSeconds is how long the oldest available job has
 	// been ready to run (now - scheduled_at), or nil when none is available.
 	OldestAvailableAgeSeconds *float64 `json:"oldest_available_age_seconds"`
@@ -135,7 +141,8 @@ type Status struct {
 // few seconds.
 func (c *Client) Status(ctx context.Context) (Status, error) {
 	st := Status{
-		Queue: c.queue, Queues: []QueueRow{}, Announced: []throttle.Process{}, Workers: []WorkerActivity{}, Connections: []Connection{},
+		Queue: c.queue, Sheds: []shed.Active{}, Queues: []QueueRow{}, Announced: []throttle.Process{},
+		Workers: []WorkerActivity{}, Connections: []Connection{},
 	}
 	err := c.readTx(ctx, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, `SELECT now()`).Scan(&st.At); err != nil {
@@ -156,6 +163,9 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 			`SELECT coalesce(sum(count), 0) FROM inbox_duplicates WHERE at > now() - interval '1 hour'`,
 		).Scan(&st.DuplicatesLastHour); err != nil {
 			return fmt.Errorf("count duplicates in the last hour: %w", err)
+		}
+		if err := c.statusLevers(ctx, tx, &st); err != nil {
+			return err
 		}
 		return c.statusProcesses(ctx, tx, &st)
 	})
@@ -209,12 +219,18 @@ func (c *Client) statusProcesses(ctx context.Context, tx pgx.Tx, st *Status) err
 		return fmt.Errorf("look for worker_processes: %w", err)
 	}
 	if st.WorkerRegistry {
-		announced, err := throttle.LiveProcesses(ctx, tx, announcedWithin)
+		announced, err := throttle.LiveProcesses(ctx, tx, throttle.AnnouncedWithin)
 		if err != nil {
 			return err
 		}
 		st.Announced = append(st.Announced, announced...)
 	}
+	var executing, waiting int64
+	for _, p := range st.Announced {
+		executing += int64(p.Executing)
+		waiting += int64(p.WaitingAtGate)
+	}
+	st.Running = throttle.SplitRunning(st.Jobs.Running, executing, waiting)
 
 	workers, err := riverdb.RecentWorkers(ctx, tx, c.queue)
 	if err != nil {
@@ -237,5 +253,20 @@ func (c *Client) statusProcesses(ctx context.Context, tx pgx.Tx, st *Status) err
 		return fmt.Errorf("list database connections: %w", err)
 	}
 	st.Connections = append(st.Connections, conns...)
+	return nil
+}
+
+// statusLevers reads what the operators have set: the throttle and the
+// sheds.
+func (c *Client) statusLevers(ctx context.Context, tx pgx.Tx, st *Status) error {
+	var err error
+	if st.Throttle, err = throttle.Current(ctx, tx); err != nil {
+		return err
+	}
+	sheds, err := shed.List(ctx, tx)
+	if err != nil {
+		return err
+	}
+	st.Sheds = append(st.Sheds, sheds...)
 	return nil
 }

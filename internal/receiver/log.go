@@ -3,10 +3,7 @@ package receiver
 import (
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 )
@@ -15,8 +12,10 @@ import (
 const (
 	logSource  = "hookline.source"
 	logEventID = "hookline.event_id"
-	logOutcome = "hookline.outcome"
-	logReason  = "hookline.reason"
+	// Only on the request's span: the event's type, from a verified body.
+	logEventType = "hookline.event_type"
+	logOutcome   = "hookline.outcome"
+	logReason    = "hookline.reason"
 	// Only on signature failures.
 	logSecretsTried = "hookline.secrets_tried"
 	logBodySHA256   = "hookline.body_sha256"
@@ -67,39 +66,4 @@ func logRequests(logger *slog.Logger, rec Recorder) echo.MiddlewareFunc {
 			return nil
 		}
 	}
-}
-
-// errorHandler answers every error as {"error": message}, in the style of
-// the messages above: echo's own ("Method Not Allowed") and the envelope's
-// ("event id is missing") are made into sentences. Messages of errors that
-// are not *echo.HTTPError stay internal.
-func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
-	return func(err error, c echo.Context) {
-		if c.Response().Committed {
-			return
-		}
-		code, msg := http.StatusInternalServerError, "Internal error"
-		if he, ok := err.(*echo.HTTPError); ok {
-			code = he.Code
-			s, ok := he.Message.(string)
-			if !ok || s == http.StatusText(code) {
-				// "Method Not Allowed" → "Method not allowed"
-				s = strings.ToLower(http.StatusText(code))
-			}
-			msg = sentence(s)
-		} else {
-			logger.Error("unhandled error", "error", err)
-		}
-		if c.Request().Method == http.MethodHead {
-			_ = c.NoContent(code)
-			return
-		}
-		_ = c.JSON(code, map[string]string{"error": msg})
-	}
-}
-
-// sentence capitalises msg's first letter.
-func sentence(msg string) string {
-	r, n := utf8.DecodeRuneInString(msg)
-	return string(unicode.ToUpper(r)) + msg[n:]
 }

@@ -13,11 +13,14 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hookline/hookline/internal/envelope"
 	"github.com/hookline/hookline/internal/health"
+	"github.com/hookline/hookline/internal/httpserver"
 	"github.com/hookline/hookline/internal/inbox"
 	"github.com/hookline/hookline/internal/ingest"
+	"github.com/hookline/hookline/internal/tracing"
 	"github.com/hookline/hookline/internal/verify"
 )
 
@@ -84,12 +87,21 @@ type Options struct {
 	Recorder Recorder
 	// Metrics, if set, is served at /metrics.
 	Metrics http.Handler
+	// Ready are conditions /readyz checks after the database ping, such as
+	// the database having this build's migrations.
+	Ready []health.Check
 	// TrustedProxies are the networks of the proxies (ingress, load
 	// balancer) whose X-Forwarded-For the receiver believes when it decides
 	// a client's address for Source.AllowIPs. Empty means the TCP peer is
 	// the client and X-Forwarded-For is ignored. Loopback, link-local and
 	// private addresses are trusted only if listed here.
 	TrustedProxies []netip.Prefix
+	// Tracer, if set, traces each webhook request (a span with children
+	// for verification and envelope parsing); nil turns tracing off.
+	Tracer trace.Tracer
+	// TraceIncoming says what to do with a request's traceparent header:
+	// ignore it (the default), link to it, or continue its trace.
+	TraceIncoming tracing.Incoming
 }
 
 // Recorder receives one report per answered webhook request. It is an
@@ -108,8 +120,12 @@ func New(logger *slog.Logger, sources []Source, ing Ingester, db health.Pinger, 
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
-	e.HTTPErrorHandler = errorHandler(logger)
+	e.HTTPErrorHandler = httpserver.ErrorHandler(logger)
 	e.IPExtractor = ipExtractor(opts.TrustedProxies)
+	// Outside the request log, so that its line carries the trace's ids.
+	if opts.Tracer != nil {
+		e.Use(traceRequests(opts.Tracer, opts.TraceIncoming))
+	}
 	e.Use(logRequests(logger, opts.Recorder))
 	// Inside the request log, so that a request that panics is still
 	// logged and counted, as a 500.
@@ -121,7 +137,7 @@ func New(logger *slog.Logger, sources []Source, ing Ingester, db health.Pinger, 
 // addRoutes lists every route the receiver serves.
 func addRoutes(e *echo.Echo, logger *slog.Logger, sources []Source, ing Ingester, db health.Pinger, opts Options) {
 	e.GET("/healthz", health.Live())
-	e.GET("/readyz", health.Ready(db))
+	e.GET("/readyz", health.Ready(db, opts.Ready...))
 	if opts.Metrics != nil {
 		e.GET(metricsPath, echo.WrapHandler(opts.Metrics))
 	}

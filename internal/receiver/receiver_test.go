@@ -410,6 +410,26 @@ func TestWebhookAnswers503WithRetryAfterWhenDatabaseIsUnreachable(t *testing.T) 
 	}
 }
 
+func TestWebhookLogsAnUnreachableDatabaseOnceNotOnEveryRequest(t *testing.T) {
+	t.Parallel()
+	for _, mode := range modes {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, setupOpts{unreachableDB: true, batch: mode.batch})
+			for i := range 5 {
+				r := b.postBank(t, bankEvent(fmt.Sprintf("tr_down_%d", i), 1), bankSecret)
+				require.Equal(t, http.StatusServiceUnavailable, r.status)
+			}
+			logs := b.logs.String()
+			require.Equal(t, 5, strings.Count(logs, `"outcome":"unavailable"`), "every request keeps its line:\n%s", logs)
+			require.Equal(t, 1, strings.Count(logs, `"msg":"could not store event"`), "the error is logged once a minute:\n%s", logs)
+			if mode.batch {
+				require.Equal(t, 1, strings.Count(logs, `"msg":"batch failed; answering its requests 503"`), logs)
+			}
+		})
+	}
+}
+
 func TestRoutes(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{})

@@ -18,16 +18,19 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/tidwall/gjson"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 
 	"github.com/hookline/hookline/internal/envelope"
 	"github.com/hookline/hookline/internal/inbox"
+	"github.com/hookline/hookline/internal/logging"
 	"github.com/hookline/hookline/internal/verify"
 )
 
 // The answers senders see, in one style: a sentence without a final stop,
-// starting with a capital (errorHandler enforces the capital on messages
-// from elsewhere). The signature message is the same whatever failed, so a
-// forger learns nothing from it.
+// starting with a capital (httpserver.ErrorHandler enforces the capital on
+// messages from elsewhere). The signature message is the same whatever
+// failed, so a forger learns nothing from it.
 const (
 	msgUnknownSource    = "Unknown source"
 	msgUnreadable       = "The request body could not be read"
@@ -59,6 +62,10 @@ func handleWebhook(logger *slog.Logger, sources []Source, ing Ingester, opts Opt
 		byName[s.Name] = s
 	}
 	retryAfter := strconv.Itoa(max(1, int(opts.RetryAfter.Seconds())))
+	// While the database is down every request fails the same way; each
+	// still has its request line, with outcome "unavailable", but the
+	// error is logged when failures start and then once a minute.
+	storeFailures := logging.NewFailures(logger, "could not store event", logging.DefaultEvery)
 
 	return func(c echo.Context) error {
 		src, ok := byName[c.Param("source")]
@@ -133,13 +140,22 @@ func handleWebhook(logger *slog.Logger, sources []Source, ing Ingester, opts Opt
 			return echo.NewHTTPError(http.StatusBadRequest, msgUnreadable)
 		}
 
-		if err := src.Verifier.Verify(c.Request().Header, body); err != nil {
+		span := startSpan(c.Request().Context(), opts.Tracer, SpanVerify)
+		err = src.Verifier.Verify(c.Request().Header, body)
+		if err != nil {
 			c.Set(logOutcome, "bad_signature")
+			// The reason is one of a fixed set; the error's text is not
+			// recorded, lest it ever quote a header.
+			span.SetStatus(codes.Error, "bad signature")
 			var ve *verify.Error
 			if errors.As(err, &ve) {
 				c.Set(logReason, string(ve.Reason))
 				c.Set(logSecretsTried, strconv.Itoa(ve.SecretsTried))
+				span.SetAttributes(attribute.String("hookline.verify.reason", string(ve.Reason)))
 			}
+		}
+		span.End()
+		if err != nil {
 			// A digest lets an operator match the failure with the sender's
 			// own records without the body ever reaching the logs.
 			sum := sha256.Sum256(body)
@@ -154,12 +170,20 @@ func handleWebhook(logger *slog.Logger, sources []Source, ing Ingester, opts Opt
 			}
 		}
 
+		span = startSpan(c.Request().Context(), opts.Tracer, SpanEnvelope)
 		env, err := src.Envelope.Extract(c.Request().Header, body)
 		if err != nil {
+			// The message may quote the body: it goes to the sender only.
+			span.SetStatus(codes.Error, "malformed")
+			span.End()
 			c.Set(logOutcome, "malformed")
 			return echo.NewHTTPError(http.StatusBadRequest, err.Error())
 		}
+		span.End()
 		c.Set(logEventID, env.ID)
+		if opts.Tracer != nil {
+			c.Set(logEventType, env.Type) // for the span; boxing it costs an allocation
+		}
 		if len(src.EventTypes) > 0 && !src.EventTypes[env.Type] {
 			c.Set(logOutcome, "type_refused")
 			return echo.NewHTTPError(http.StatusBadRequest, msgTypeRefused)
@@ -183,10 +207,11 @@ func handleWebhook(logger *slog.Logger, sources []Source, ing Ingester, opts Opt
 		outcome, err := ing.Ingest(ctx, ev)
 		if err != nil {
 			c.Set(logOutcome, "unavailable")
-			logger.WarnContext(ctx, "could not store event", "source", src.Name, "event_id", env.ID, "error", err)
+			storeFailures.Fail(err, "source", src.Name, "event_id", env.ID)
 			c.Response().Header().Set("Retry-After", retryAfter)
 			return echo.NewHTTPError(http.StatusServiceUnavailable, msgUnavailable)
 		}
+		storeFailures.OK()
 		c.Set(logOutcome, outcome.String())
 		return c.JSON(http.StatusOK, map[string]bool{"received": true})
 	}

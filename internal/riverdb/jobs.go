@@ -136,20 +136,51 @@ type Job struct {
 const JobColumns = `j.id, j.state::text, j.attempt, j.max_attempts, coalesce((j.args->>'replay')::boolean, false),
 	j.created_at, j.finalized_at, coalesce(j.errors[array_length(j.errors, 1)]->>'error', '')`
 
+// JobIDSequence is the sequence behind river_job.id. The inbox reserves
+// each new event's job id from it (inbox.Insert), in the statement that
+// stores the row, so that no job id is ever reserved twice, and River then
+// inserts the job with that id (ingest.JobIDs).
+const JobIDSequence = "river_job_id_seq"
+
 // JobsOf lists the jobs of kind that belong to the inbox row inboxID,
-// newest first, through River's GIN index on args.
+// newest first, by searching args through River's GIN index. It is the
+// fallback for rows stored before the inbox recorded its job (job_id NULL);
+// JobsByID is the lookup for the others.
+//
+// The containment is a constant, {"inbox_id": N}, not built in SQL: the
+// planner cannot fold jsonb_build_object($2) (it is only stable), and for
+// the unknown value it guessed a selectivity that made it read all of
+// river_job instead of the index.
 func JobsOf(ctx context.Context, q Querier, kind string, inboxID int64) ([]Job, error) {
 	rows, err := q.Query(ctx, `
 		SELECT `+JobColumns+`
 		FROM river_job j
-		WHERE j.kind = $1 AND j.args @> jsonb_build_object('inbox_id', $2::bigint)
-		ORDER BY j.id DESC`, kind, inboxID)
+		WHERE j.kind = $1 AND j.args @> $2::jsonb
+		ORDER BY j.id DESC`, kind, fmt.Sprintf(`{"inbox_id": %d}`, inboxID))
 	if err != nil {
-		return nil, fmt.Errorf("list jobs: %w", err)
+		return nil, fmt.Errorf("list jobs of inbox row %d: %w", inboxID, err)
 	}
 	jobs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Job])
 	if err != nil {
-		return nil, fmt.Errorf("list jobs: %w", err)
+		return nil, fmt.Errorf("list jobs of inbox row %d: %w", inboxID, err)
+	}
+	return jobs, nil
+}
+
+// JobsByID returns the jobs of kind among ids that are still in river_job,
+// newest first, by primary key.
+func JobsByID(ctx context.Context, q Querier, kind string, ids []int64) ([]Job, error) {
+	rows, err := q.Query(ctx, `
+		SELECT `+JobColumns+`
+		FROM river_job j
+		WHERE j.id = ANY($2) AND j.kind = $1
+		ORDER BY j.id DESC`, kind, ids)
+	if err != nil {
+		return nil, fmt.Errorf("list jobs %v: %w", ids, err)
+	}
+	jobs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Job])
+	if err != nil {
+		return nil, fmt.Errorf("list jobs %v: %w", ids, err)
 	}
 	return jobs, nil
 }
@@ -166,37 +197,60 @@ func HasLiveJob(kindParam, statesParam string) string {
 		  AND lj.state = ANY(` + statesParam + `))`
 }
 
-// JobsWithInbox is a FROM item: each job j joined to its inbox row e.
-// Filter it with IsLatestJobIn.
-const JobsWithInbox = `river_job j JOIN inbox_events e ON e.id = (j.args->>'inbox_id')::bigint`
-
-// IsLatestJobIn returns an SQL condition, over JobsWithInbox, that keeps
-// the jobs of kind in queue whose state is one of states and that are the
-// latest job of kind of their inbox row. Finding the jobs first reads only
-// those in the states, through River's (state, queue, ...) index, so
-// listing the dead letters does not walk the inbox. kindParam, queueParam
-// and statesParam are the placeholders the caller binds to the kind, the
+// JobsInStatesWithInbox returns a FROM item: the jobs of kind in queue
+// whose state is one of states, as j, each joined to its inbox row e,
+// newest inbox row first. Filter it with IsLatestJob.
+//
+// The jobs are found through River's (state, queue, ...) index, so
+// listing the dead letters reads only the jobs in those states, not the
+// inbox. Their inbox ids (in args) are sorted before anything else is
+// read, behind OFFSET 0, so that a page of 50 joins the inbox, and checks
+// for later replays, about 50 times rather than once per job in the
+// states; reading the jobs' rows for their args remains, one per job.
+// belowParam, if not empty, is the placeholder of an inbox id that the
+// rows must be below (keyset pagination). kindParam, queueParam and
+// statesParam are the placeholders the caller binds to the kind, the
 // queue and Names(states).
-func IsLatestJobIn(kindParam, queueParam, statesParam string) string {
-	return `j.kind = ` + kindParam + ` AND j.queue = ` + queueParam + ` AND j.state = ANY(` + statesParam + `)
-		AND NOT EXISTS (SELECT 1 FROM river_job later
-			WHERE later.kind = ` + kindParam + ` AND later.args @> jsonb_build_object('inbox_id', e.id) AND later.id > j.id)`
+func JobsInStatesWithInbox(kindParam, queueParam, statesParam, belowParam string) string {
+	below := ""
+	if belowParam != "" {
+		below = ` AND (args->>'inbox_id')::bigint < ` + belowParam
+	}
+	return `(SELECT id, (args->>'inbox_id')::bigint AS inbox_id FROM river_job
+			WHERE kind = ` + kindParam + ` AND queue = ` + queueParam + ` AND state = ANY(` + statesParam + `)` + below + `
+			ORDER BY inbox_id DESC, id DESC OFFSET 0) c
+		JOIN inbox_events e ON e.id = c.inbox_id
+		JOIN river_job j ON j.id = c.id`
 }
 
+// IsLatestJob is an SQL condition, on a job j of an inbox row e, that
+// keeps j if it is the latest job of e still in river_job. A job is
+// superseded only by a later replay of its event, so the condition looks
+// for one in replay_audit and checks, by primary key, that its job is
+// left.
+const IsLatestJob = `NOT EXISTS (SELECT 1 FROM replay_audit r JOIN river_job later ON later.id = r.job_id
+		WHERE r.source = e.source AND r.event_id = e.event_id AND r.inbox_id = e.id AND r.job_id > j.id)`
+
+// JobIDsOf is an SQL array, over an inbox row e, of the ids of every job
+// enqueued for it: the receiver's (e.job_id, NULL for rows stored before
+// the inbox recorded it) and each replay's, from replay_audit.
+const JobIDsOf = `(ARRAY(SELECT r.job_id FROM replay_audit r
+		WHERE r.source = e.source AND r.event_id = e.event_id AND r.inbox_id = e.id) || e.job_id)`
+
 // InboxWithLatestJob returns a FROM item: each inbox row e with its latest
-// job of kind as j, or with j's columns NULL when it has none. kindParam is
-// the placeholder the caller binds to the kind.
+// job of kind still in river_job as j, or with j's columns NULL when none
+// is left. kindParam is the placeholder the caller binds to the kind.
 //
-// OFFSET 0 keeps the planner from reading river_job_pkey backwards to
-// satisfy ORDER BY id DESC LIMIT 1, which scans the whole table for an old
-// event, instead of using the GIN index on args.
+// The jobs are read by primary key from JobIDsOf, so each row costs a probe
+// of replay_audit's (source, event_id) index and one of river_job_pkey
+// per job, whatever the size of river_job. A row stored before the inbox
+// recorded its job (job_id NULL) and with no replay job left finds no job
+// here; the caller looks it up with JobsOf.
 func InboxWithLatestJob(kindParam string) string {
 	return `inbox_events e
 		LEFT JOIN LATERAL (
-			SELECT * FROM (
-				SELECT id, state, attempt, max_attempts, args, created_at, finalized_at, errors
-				FROM river_job
-				WHERE kind = ` + kindParam + ` AND args @> jsonb_build_object('inbox_id', e.id)
-				OFFSET 0) jobs
+			SELECT id, state, attempt, max_attempts, args, created_at, finalized_at, errors
+			FROM river_job
+			WHERE id = ANY(` + JobIDsOf + `) AND kind = ` + kindParam + `
 			ORDER BY id DESC LIMIT 1) j ON true`
 }

@@ -15,7 +15,10 @@
 //
 // The queries take an inbox row as inbox_events aliased e, and a job as
 // river_job aliased j. A job finds its inbox row through args.inbox_id
-// (hooklinetype.JobArgs), which River's GIN index on args serves.
+// (hooklinetype.JobArgs) and the inbox's primary key; an inbox row finds
+// its jobs by river_job's primary key, from its job_id and replay_audit
+// (JobIDsOf), or, for rows stored before it had a job_id, through River's
+// GIN index on args.
 package riverdb
 
 import (

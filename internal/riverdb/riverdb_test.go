@@ -116,6 +116,12 @@ func TestRiverSchemaHasWhatTheQueriesUse(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"state", "queue", "priority", "scheduled_at", "id"}, keys,
 		"river_job_prioritized_fetching_index. %s", recheck)
+
+	// The inbox reserves job ids from the sequence that River's inserts
+	// draw from, so that a reserved id is never another job's.
+	var seq string
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT pg_get_serial_sequence('river_job', 'id')::regclass::text`).Scan(&seq))
+	require.Equal(t, riverdb.JobIDSequence, seq, "river_job.id's sequence. %s", recheck)
 }
 
 // Every query and SQL fragment runs on a migrated database, so a column
@@ -162,8 +168,8 @@ func TestQueriesRunOnRiversSchema(t *testing.T) {
 		args      []any
 	}{
 		{"HasLiveJob", `SELECT e.id FROM inbox_events e WHERE ` + riverdb.HasLiveJob("$1", "$2"), []any{kind, live}},
-		{"JobsWithInbox, IsLatestJobIn", `SELECT e.id, ` + riverdb.JobColumns + `
-			FROM ` + riverdb.JobsWithInbox + ` WHERE ` + riverdb.IsLatestJobIn("$1", "$2", "$3"), []any{kind, queue, live}},
+		{"JobsInStatesWithInbox, IsLatestJob", `SELECT e.id, ` + riverdb.JobColumns + `
+			FROM ` + riverdb.JobsInStatesWithInbox("$1", "$2", "$3", "$4") + ` WHERE ` + riverdb.IsLatestJob, []any{kind, queue, live, 10}},
 		{"InboxWithLatestJob", `SELECT e.id, ` + riverdb.JobColumns + ` FROM ` + riverdb.InboxWithLatestJob("$1"), []any{kind}},
 	} {
 		rows, err := db.Pool.Query(ctx, q.sql, q.args...)

@@ -16,6 +16,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/time/rate"
+
+	"github.com/hookline/hookline/internal/logging"
 )
 
 // keyPrefix prefixes a source's setting in hookline_settings.
@@ -107,13 +109,20 @@ func (l *Limiter) Refresh(ctx context.Context, q Querier) error {
 }
 
 // Run refreshes every interval until ctx ends. A failed refresh keeps the
-// limits in force: a database blip must not lift a shed.
+// limits in force: a database blip must not lift a shed. Failures are
+// logged when they start, then once a minute with a count, and when they
+// stop: a database that is down must not write a line every interval.
 func (l *Limiter) Run(ctx context.Context, q Querier, interval time.Duration, logger *slog.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	failures := logging.NewFailures(logger, "could not refresh shed limits", logging.DefaultEvery)
 	for {
-		if err := l.Refresh(ctx, q); err != nil && !errors.Is(err, context.Canceled) {
-			logger.Warn("could not refresh shed limits", "error", err)
+		err := l.Refresh(ctx, q)
+		switch {
+		case err == nil:
+			failures.OK()
+		case !errors.Is(err, context.Canceled) && ctx.Err() == nil:
+			failures.Fail(err)
 		}
 		select {
 		case <-ctx.Done():
@@ -121,6 +130,42 @@ func (l *Limiter) Run(ctx context.Context, q Querier, interval time.Duration, lo
 		case <-t.C:
 		}
 	}
+}
+
+// Active is a source's shed limit in force.
+type Active struct {
+	Source string `json:"source"`
+	// Rate is the events per second each receiver admits from the source.
+	Rate  float64   `json:"rate"`
+	SetBy string    `json:"set_by"`
+	SetAt time.Time `json:"set_at"`
+}
+
+// List returns the shed limits in force, by source.
+func List(ctx context.Context, q Querier) ([]Active, error) {
+	rows, err := q.Query(ctx, `
+		SELECT substr(key, length($1) + 1), value, updated_by, updated_at
+		FROM hookline_settings WHERE starts_with(key, $1) ORDER BY key`, keyPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("list shed limits: %w", err)
+	}
+	active, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Active, error) {
+		var a Active
+		var value []byte
+		if err := r.Scan(&a.Source, &value, &a.SetBy, &a.SetAt); err != nil {
+			return a, err
+		}
+		var st Setting
+		if err := json.Unmarshal(value, &st); err != nil {
+			return a, fmt.Errorf("shed setting for %q=%s: %w", a.Source, value, err)
+		}
+		a.Rate = st.Rate
+		return a, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list shed limits: %w", err)
+	}
+	return active, nil
 }
 
 // Beginner starts transactions; *pgxpool.Pool is one.

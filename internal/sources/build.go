@@ -515,3 +515,15 @@ func looksLikeSecret(s string) bool {
 	}
 	return strings.ContainsAny(s, "0123456789") && strings.ContainsFunc(s, unicode.IsLetter)
 }
+
+// Extractor returns where a provider of type typ (stripe, github, …) puts
+// an event's id, type and API version, as its sources read them by
+// default, and whether typ is known. Catch-up reads events it lists from a
+// provider's API with it, so that they get the keys a delivery would.
+func Extractor(typ string) (envelope.Extractor, bool) {
+	d, ok := typeDefaults[typ]
+	if !ok {
+		return envelope.Extractor{}, false
+	}
+	return envelope.Extractor{ID: d.id, Type: d.eventType, APIVersion: d.apiVersion, ReadObjects: d.readObjects}, true
+}

@@ -6,9 +6,12 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/hookline/hookline/internal/logging"
 )
 
 // Controller keeps one worker process's Gate at its share of the global
@@ -33,6 +36,12 @@ type Controller struct {
 	logger *slog.Logger
 	id     string
 	host   string
+	// announced is set once the process's row is in worker_processes;
+	// until then there is nothing to withdraw.
+	announced atomic.Bool
+	// Failures to reach the database are logged when they start, then once
+	// a minute: a database that is down must not write a line a second.
+	connFailures, refreshFailures *logging.Failures
 }
 
 // NewController returns a controller for gate that announces this process
@@ -42,8 +51,10 @@ func NewController(pool *pgxpool.Pool, gate *Gate, configured int, logger *slog.
 	return &Controller{
 		Configured: configured, Interval: time.Second,
 		gate: gate, pool: pool, logger: logger,
-		id:   fmt.Sprintf("%s/%d/%d", host, os.Getpid(), time.Now().UnixNano()),
-		host: host,
+		id:              fmt.Sprintf("%s/%d/%d", host, os.Getpid(), time.Now().UnixNano()),
+		host:            host,
+		connFailures:    logging.NewFailures(logger, "throttle controller lost its connection; retrying", logging.DefaultEvery),
+		refreshFailures: logging.NewFailures(logger, "could not refresh the concurrency limit", logging.DefaultEvery),
 	}
 }
 
@@ -61,7 +72,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			break
 		}
-		c.logger.Warn("throttle controller lost its connection; retrying", "error", err, "in", backoff)
+		c.connFailures.Fail(err, "in", backoff)
 		select {
 		case <-ctx.Done():
 		case <-time.After(backoff):
@@ -94,18 +105,26 @@ func (c *Controller) listen(ctx context.Context) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+Channel); err != nil {
 		return fmt.Errorf("listen on %s: %w", Channel, err)
 	}
+	c.connFailures.OK()
 	for {
-		if err := c.refresh(ctx, staleAfter); err != nil && ctx.Err() == nil {
+		switch err := c.refresh(ctx, staleAfter); {
+		case err == nil:
+			c.refreshFailures.OK()
+		case ctx.Err() == nil:
 			// Keep the last limit: a database blip must not open the gate.
-			c.logger.Warn("could not refresh the concurrency limit", "error", err)
+			c.refreshFailures.Fail(err)
 		}
 		waitCtx, cancel := context.WithTimeout(ctx, interval)
 		_, err := conn.Conn().WaitForNotification(waitCtx)
+		// Read before cancel, after which waitCtx.Err() is never nil: a
+		// dead connection would then pass for a timeout, and the loop
+		// would spin on it, refreshing as fast as the CPU allows.
+		timedOut := waitCtx.Err() != nil
 		cancel()
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err != nil && waitCtx.Err() == nil {
+		if err != nil && !timedOut {
 			// A dead connection must not go back to the pool.
 			conn.Hijack().Close(context.WithoutCancel(ctx))
 			return fmt.Errorf("wait for %s: %w", Channel, err)
@@ -113,7 +132,8 @@ func (c *Controller) listen(ctx context.Context) error {
 	}
 }
 
-// refresh announces the process and sets the gate to its share.
+// refresh announces the process, with its gate's counts, and sets the gate
+// to its share.
 func (c *Controller) refresh(ctx context.Context, staleAfter time.Duration) error {
 	limit, set, err := GlobalLimit(ctx, c.pool)
 	if err != nil {
@@ -136,13 +156,19 @@ func (c *Controller) refresh(ctx context.Context, staleAfter time.Duration) erro
 		slices.Sort(ids)
 		effective = min(c.Configured, share(limit, ids, c.id))
 	}
+	// What the gate holds goes with the heartbeat, so hookctl status can
+	// tell jobs executing from jobs River counts as running that wait here.
+	executing, waiting := c.gate.Counts()
 	_, err = c.pool.Exec(ctx, `
-		INSERT INTO worker_processes (id, host, pid, configured_limit, effective_limit) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (id) DO UPDATE SET last_seen_at = now(), effective_limit = EXCLUDED.effective_limit`,
-		c.id, c.host, os.Getpid(), c.Configured, effective)
+		INSERT INTO worker_processes (id, host, pid, configured_limit, effective_limit, jobs_executing, jobs_waiting)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (id) DO UPDATE SET last_seen_at = now(), effective_limit = EXCLUDED.effective_limit,
+			jobs_executing = EXCLUDED.jobs_executing, jobs_waiting = EXCLUDED.jobs_waiting`,
+		c.id, c.host, os.Getpid(), c.Configured, effective, executing, waiting)
 	if err != nil {
 		return fmt.Errorf("announce worker %s: %w", c.id, err)
 	}
+	c.announced.Store(true)
 	if old := c.gate.Limit(); old != effective {
 		c.gate.SetLimit(effective)
 		c.logger.Info("concurrency limit changed", "from", old, "to", effective, "global", limit, "global_set", set)
@@ -155,6 +181,9 @@ func (c *Controller) refresh(ctx context.Context, staleAfter time.Duration) erro
 
 // withdraw removes the process's row so others take its share at once.
 func (c *Controller) withdraw() {
+	if !c.announced.Load() {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if _, err := c.pool.Exec(ctx, `DELETE FROM worker_processes WHERE id = $1`, c.id); err != nil {

@@ -32,6 +32,7 @@ type Gate struct {
 	mu      sync.Mutex
 	limit   int
 	active  int
+	waiting int
 	changed chan struct{} // closed and replaced when a slot may have opened
 	maxWait time.Duration
 }
@@ -67,6 +68,14 @@ func (g *Gate) Active() int {
 	return g.active
 }
 
+// Counts returns, at one instant, the jobs past the gate (executing) and
+// those waiting for a slot. River counts both as running.
+func (g *Gate) Counts() (executing, waiting int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.active, g.waiting
+}
+
 func (g *Gate) wakeLocked() {
 	close(g.changed)
 	g.changed = make(chan struct{})
@@ -77,24 +86,8 @@ func (g *Gate) Work(ctx context.Context, job *rivertype.JobRow, doInner func(con
 	if job.Queue != g.queue {
 		return doInner(ctx)
 	}
-	deadline := time.NewTimer(g.maxWait)
-	defer deadline.Stop()
-	for {
-		g.mu.Lock()
-		if g.active < g.limit {
-			g.active++
-			g.mu.Unlock()
-			break
-		}
-		wake := g.changed
-		g.mu.Unlock()
-		select {
-		case <-wake:
-		case <-deadline.C:
-			return river.JobSnooze(time.Second)
-		case <-ctx.Done():
-			return ctx.Err() // shutdown: River makes the job available again
-		}
+	if err := g.enter(ctx); err != nil {
+		return err
 	}
 	defer func() {
 		g.mu.Lock()
@@ -103,4 +96,36 @@ func (g *Gate) Work(ctx context.Context, job *rivertype.JobRow, doInner func(con
 		g.mu.Unlock()
 	}()
 	return doInner(ctx)
+}
+
+// enter waits for a slot, counted as waiting meanwhile, and takes it; or
+// returns the error that sends the job back to the queue.
+func (g *Gate) enter(ctx context.Context) error {
+	var deadline <-chan time.Time
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for g.active >= g.limit {
+		if deadline == nil {
+			t := time.NewTimer(g.maxWait)
+			defer t.Stop()
+			deadline = t.C
+			g.waiting++
+			// Deferred after the Unlock above, so it runs before it, under the lock.
+			defer func() { g.waiting-- }()
+		}
+		wake := g.changed
+		g.mu.Unlock()
+		select {
+		case <-wake:
+		case <-deadline:
+			g.mu.Lock()
+			return river.JobSnooze(time.Second)
+		case <-ctx.Done():
+			g.mu.Lock()
+			return ctx.Err() // shutdown: River makes the job available again
+		}
+		g.mu.Lock()
+	}
+	g.active++
+	return nil
 }

@@ -41,6 +41,33 @@ func GlobalLimit(ctx context.Context, q Querier) (int, bool, error) {
 	return n, true, nil
 }
 
+// Setting is the global limit as an operator left it.
+type Setting struct {
+	// Limit is the global limit, or nil when none is set: each process then
+	// runs up to its own WORKER_CONCURRENCY.
+	Limit *int `json:"limit"`
+	// SetBy and SetAt say who set the limit and when; nil without one.
+	SetBy *string    `json:"set_by"`
+	SetAt *time.Time `json:"set_at"`
+}
+
+// Current returns the global limit with who set it and when.
+func Current(ctx context.Context, q Querier) (Setting, error) {
+	var s Setting
+	var n int
+	var by string
+	var at time.Time
+	err := q.QueryRow(ctx, `SELECT value::int, updated_by, updated_at FROM hookline_settings WHERE key = $1`, LimitKey).Scan(&n, &by, &at)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return s, nil
+	}
+	if err != nil {
+		return s, fmt.Errorf("read %s: %w", LimitKey, err)
+	}
+	s.Limit, s.SetBy, s.SetAt = &n, &by, &at
+	return s, nil
+}
+
 // SetGlobalLimit sets the limit, or clears it when n is negative, and
 // notifies the workers in the same transaction, so they hear of it exactly
 // when it is visible.
@@ -67,19 +94,27 @@ func SetGlobalLimit(ctx context.Context, db Beginner, n int, by string) error {
 
 // Process is a worker process that announced itself recently.
 type Process struct {
-	ID              string    `json:"id"`
-	Host            string    `json:"host"`
-	PID             int       `json:"pid"`
-	ConfiguredLimit int       `json:"configured_limit"`
-	EffectiveLimit  int       `json:"effective_limit"`
-	StartedAt       time.Time `json:"started_at"`
-	LastSeenAt      time.Time `json:"last_seen_at"`
+	ID   string `json:"id"`
+	Host string `json:"host"`
+	PID  int    `json:"pid"`
+	// ConfiguredLimit is the process's WORKER_CONCURRENCY, and
+	// EffectiveLimit what it runs at most now: its share of the global
+	// limit when one is set.
+	ConfiguredLimit int `json:"configured_limit"`
+	EffectiveLimit  int `json:"effective_limit"`
+	// Executing counts the jobs past its gate, and WaitingAtGate those
+	// River has fetched, and counts as running, that wait for a slot; both
+	// as of LastSeenAt.
+	Executing     int       `json:"executing"`
+	WaitingAtGate int       `json:"waiting_at_gate"`
+	StartedAt     time.Time `json:"started_at"`
+	LastSeenAt    time.Time `json:"last_seen_at"`
 }
 
 // LiveProcesses returns the worker processes seen within staleAfter, by id.
 func LiveProcesses(ctx context.Context, q Querier, staleAfter time.Duration) ([]Process, error) {
 	rows, err := q.Query(ctx, `
-		SELECT id, host, pid, configured_limit, effective_limit, started_at, last_seen_at
+		SELECT id, host, pid, configured_limit, effective_limit, jobs_executing, jobs_waiting, started_at, last_seen_at
 		FROM worker_processes WHERE last_seen_at > now() - $1::interval ORDER BY id`, staleAfter)
 	if err != nil {
 		return nil, fmt.Errorf("list worker processes: %w", err)

@@ -165,3 +165,98 @@ func TestControllerRecoversFromALostConnection(t *testing.T) {
 	require.Eventually(t, func() bool { return gate.Limit() == 5 }, 10*time.Second, 10*time.Millisecond,
 		"the controller reconnects and applies the new limit")
 }
+
+func TestGateCountsJobsWaitingForASlotApartFromThoseExecuting(t *testing.T) {
+	t.Parallel()
+	gate := throttle.NewGate(hooklinetype.Queue, 1, time.Minute)
+	release := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	results := make(chan error, 3)
+	for range 3 {
+		go func() {
+			results <- gate.Work(ctx, &rivertype.JobRow{Queue: hooklinetype.Queue}, func(context.Context) error { <-release; return nil })
+		}()
+	}
+	counts := func() [2]int { e, w := gate.Counts(); return [2]int{e, w} }
+	require.Eventually(t, func() bool { return counts() == [2]int{1, 2} }, 5*time.Second, time.Millisecond,
+		"one job executes and two wait")
+
+	gate.SetLimit(2)
+	require.Eventually(t, func() bool { return counts() == [2]int{2, 1} }, 5*time.Second, time.Millisecond,
+		"a raised limit admits a waiting job")
+
+	cancel() // shutdown: the waiting job leaves the gate, uncounted
+	require.ErrorIs(t, <-results, context.Canceled)
+	require.Equal(t, [2]int{2, 0}, counts())
+	close(release)
+	require.NoError(t, <-results)
+	require.NoError(t, <-results)
+	require.Equal(t, [2]int{0, 0}, counts())
+}
+
+func TestGateStopsCountingAJobItSnoozes(t *testing.T) {
+	t.Parallel()
+	gate := throttle.NewGate(hooklinetype.Queue, 0, 20*time.Millisecond)
+	err := gate.Work(context.Background(), &rivertype.JobRow{Queue: hooklinetype.Queue}, func(context.Context) error { return nil })
+	var snooze *river.JobSnoozeError
+	require.ErrorAs(t, err, &snooze)
+	executing, waiting := gate.Counts()
+	require.Zero(t, executing)
+	require.Zero(t, waiting)
+}
+
+func TestSplitRunningAddsUpToRiversCount(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name                        string
+		running, executing, waiting int64
+		want                        throttle.Running
+	}{
+		{"as reported", 48, 2, 46, throttle.Running{Executing: 2, WaitingAtGate: 46}},
+		{"jobs no live worker reported", 10, 2, 5, throttle.Running{Executing: 2, WaitingAtGate: 5, Unreported: 3}},
+		{"jobs finished since the heartbeat", 5, 4, 3, throttle.Running{Executing: 2, WaitingAtGate: 3}},
+		{"more waiting reported than running", 2, 1, 4, throttle.Running{WaitingAtGate: 2}},
+		{"nothing running", 0, 3, 3, throttle.Running{}},
+		{"no worker reports", 7, 0, 0, throttle.Running{Unreported: 7}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := throttle.SplitRunning(tt.running, tt.executing, tt.waiting)
+			require.Equal(t, tt.want, got)
+			require.Equal(t, tt.running, got.Executing+got.WaitingAtGate+got.Unreported)
+		})
+	}
+}
+
+// TestControllerReportsItsGatesCountsWithItsHeartbeat: the counts that
+// status and the queue metrics read come from each worker's heartbeat.
+func TestControllerReportsItsGatesCountsWithItsHeartbeat(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t)
+	ctx := context.Background()
+	gate := throttle.NewGate(hooklinetype.Queue, 1, time.Minute)
+	ctl := throttle.NewController(db.Pool, gate, 1, slog.New(slog.DiscardHandler))
+	ctl.Interval = 50 * time.Millisecond
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { _ = ctl.Run(runCtx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	release := make(chan struct{})
+	defer close(release)
+	for range 3 {
+		go func() {
+			_ = gate.Work(runCtx, &rivertype.JobRow{Queue: hooklinetype.Queue}, func(context.Context) error { <-release; return nil })
+		}()
+	}
+	require.Eventually(t, func() bool {
+		procs, err := throttle.LiveProcesses(ctx, db.Pool, 5*time.Second)
+		require.NoError(t, err)
+		return len(procs) == 1 && procs[0].Executing == 1 && procs[0].WaitingAtGate == 2
+	}, 5*time.Second, 20*time.Millisecond)
+	executing, waiting, err := throttle.GateCounts(ctx, db.Pool, 5*time.Second)
+	require.NoError(t, err)
+	require.Equal(t, []int64{1, 2}, []int64{executing, waiting})
+}

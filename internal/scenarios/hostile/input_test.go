@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/hookline/hookline/internal/clustertest"
 	"github.com/hookline/hookline/internal/ledgertest"
+	"github.com/hookline/hookline/internal/verify"
 )
 
 // maxBody is the receiver's MAX_BODY_BYTES in these tests: small enough to
@@ -38,13 +40,16 @@ type hostileCase struct {
 
 // TestHostileInputGetsAClearStatusAndStoresNothing sends each hostile
 // request to a real receiver and checks its answer, that nothing was
-// stored, and (at cleanup) that no secret or body text was logged. It ends
-// with a normal delivery, which must still succeed.
+// stored, and (at cleanup) that no secret, body text or signature was
+// logged or exported in a span: the receiver traces every request to its
+// standard output (OTEL_TRACES_EXPORTER=console), which the cluster's log
+// check reads. It ends with a normal delivery, which must still succeed.
 func TestHostileInputGetsAClearStatusAndStoresNothing(t *testing.T) {
 	t.Parallel()
 	c := clustertest.New(t)
 	c.Forbid(ledgertest.Canary)
-	r := c.StartReceiver(t, fmt.Sprintf("MAX_BODY_BYTES=%d", maxBody))
+	r := c.StartReceiver(t, fmt.Sprintf("MAX_BODY_BYTES=%d", maxBody),
+		"OTEL_TRACES_EXPORTER=console", "OTEL_BSP_SCHEDULE_DELAY=100")
 
 	var cases []hostileCase
 	add := func(name string, raw []byte, msg string, status ...int) {
@@ -178,6 +183,17 @@ func TestHostileInputGetsAClearStatusAndStoresNothing(t *testing.T) {
 	add("3000 headers within the limit but no signature get 400",
 		post(bankPath, many[:3000], bbody), "Invalid signature", 400)
 
+	// Trace headers from the internet are ignored, so nothing of them
+	// reaches a span; nor does a signature, valid for another body.
+	otherSig := verify.SignHMAC(clustertest.BankSecret, bankBody(nextID("other")))
+	c.Forbid(otherSig)
+	add("a signature for another body, with trace headers carrying the canary, gets 400",
+		post(bankPath, []string{verify.HMACHeader + ": " + otherSig,
+			"Traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+			"Tracestate: vendor=" + ledgertest.Canary,
+			"Baggage: memo=" + ledgertest.Canary}, bbody),
+		"Invalid signature", 400)
+
 	// Path traversal: each carries a validly signed bank event, so a path
 	// that some layer normalised into /api/webhooks/bank would be stored.
 	for _, target := range []string{
@@ -236,4 +252,12 @@ func TestHostileInputGetsAClearStatusAndStoresNothing(t *testing.T) {
 	events, jobs := stored(t, c)
 	require.Equal(t, 1, events)
 	require.Equal(t, 1, jobs)
+
+	// A clean stop flushes the last spans, so that the log check at
+	// cleanup sees every one; they must be there, or it proves nothing.
+	require.NoError(t, r.Stop(t, syscall.SIGTERM, 30*time.Second))
+	out := r.Out.String()
+	require.Contains(t, out, `"Name":"hookline.receive"`)
+	require.Contains(t, out, `"Name":"hookline.verify"`)
+	require.Contains(t, out, `"Name":"hookline.commit"`)
 }

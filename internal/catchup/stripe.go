@@ -1,0 +1,254 @@
+package catchup
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/form"
+	"github.com/tidwall/gjson"
+
+	"github.com/hookline/hookline/internal/envelope"
+	"github.com/hookline/hookline/internal/sources"
+)
+
+// OriginStripeAPI is the recovery_audit origin of events listed from
+// Stripe's Events API.
+const OriginStripeAPI = "stripe_api"
+
+// StripeOptions configure a StripeLister.
+type StripeOptions struct {
+	// Key is the API key: a restricted key with read access to Events is
+	// enough. It is sent to the API and nowhere else: not in errors, not
+	// in logs.
+	Key string
+	// URL is the API's base URL; empty is https://api.stripe.com. Tests
+	// point it at stripe-mock or an httptest server.
+	URL string
+	// Since lists events created at or after it; required.
+	Since time.Time
+	// Type, if set, lists only events of this type; Stripe accepts a
+	// wildcard such as charge.*.
+	Type string
+	// FailedOnly lists only events that some webhook endpoint has not
+	// received successfully (Stripe's delivery_success=false).
+	FailedOnly bool
+	// PageSize is the events per request, 1 to 100 (the default).
+	PageSize int
+	// MaxRetries is how many times a page is asked for again after a
+	// 429, a 5xx or a network error, waiting longer each time. Default 6;
+	// negative for none.
+	MaxRetries int
+	// Backoff is the wait before retry n (1, 2, …) when the API does not
+	// say how long; default 1s, 2s, 4s … up to 30s, with jitter.
+	Backoff func(n int) time.Duration
+	// OnRetry, if set, is told of each wait before a retry.
+	OnRetry func(n int, wait time.Duration, err error)
+	// HTTPClient, if set, sends the requests; default one with a 60s
+	// timeout.
+	HTTPClient *http.Client
+}
+
+// StripeLister lists events through stripe-go's backend, newest first, as
+// Stripe's Events API returns them.
+type StripeLister struct {
+	backend stripe.Backend
+	opts    StripeOptions
+	ext     envelope.Extractor
+}
+
+// NewStripe returns a lister of the events opts select.
+func NewStripe(opts StripeOptions) (*StripeLister, error) {
+	switch {
+	case opts.Key == "":
+		return nil, errors.New("stripe: no API key (set STRIPE_API_KEY or STRIPE_API_KEY_FILE)")
+	case opts.Since.IsZero():
+		return nil, errors.New("stripe: no start time")
+	case opts.PageSize < 0 || opts.PageSize > 100:
+		return nil, fmt.Errorf("stripe: page size %d out of range [1, 100]", opts.PageSize)
+	}
+	if opts.PageSize == 0 {
+		opts.PageSize = 100
+	}
+	if opts.MaxRetries == 0 {
+		opts.MaxRetries = 6
+	}
+	if opts.Backoff == nil {
+		opts.Backoff = defaultBackoff
+	}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = &http.Client{Timeout: 60 * time.Second}
+	}
+	cfg := &stripe.BackendConfig{
+		HTTPClient: opts.HTTPClient,
+		// Retries are the lister's own, so that a 429 waits too: stripe-go
+		// retries a rate-limited request only when Stripe says it is a lock
+		// timeout.
+		MaxNetworkRetries: stripe.Int64(0),
+		// stripe-go would log request errors to stderr itself.
+		LeveledLogger:   &stripe.LeveledLogger{Level: stripe.LevelNull},
+		EnableTelemetry: stripe.Bool(false),
+	}
+	if opts.URL != "" {
+		cfg.URL = stripe.String(opts.URL)
+	}
+	ext, _ := sources.Extractor("stripe")
+	return &StripeLister{backend: stripe.GetBackendWithConfig(stripe.APIBackend, cfg), opts: opts, ext: ext}, nil
+}
+
+// defaultBackoff doubles from 1s to 30s, with up to a quarter more at
+// random so that several clients spread out.
+func defaultBackoff(n int) time.Duration {
+	d := min(time.Second<<min(n-1, 5), 30*time.Second)
+	return d + rand.N(d/4+1)
+}
+
+// Page implements Lister. The cursor is the id of the last event of the
+// previous page (Stripe's starting_after).
+func (l *StripeLister) Page(ctx context.Context, cursor string) (Page, error) {
+	for n := 0; ; n++ {
+		page, err := l.page(ctx, cursor)
+		if err == nil {
+			return page, nil
+		}
+		err = redact(err, l.opts.Key)
+		wait, retry := l.retryAfter(err, n+1)
+		if !retry || n >= l.opts.MaxRetries || ctx.Err() != nil {
+			if n > 0 {
+				return Page{}, fmt.Errorf("after %d retries: %w", n, err)
+			}
+			return Page{}, err
+		}
+		if l.opts.OnRetry != nil {
+			l.opts.OnRetry(n+1, wait, err)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return Page{}, fmt.Errorf("waiting to retry: %w (last error: %w)", ctx.Err(), err)
+		case <-t.C:
+		}
+	}
+}
+
+// retryAfter says whether err is worth a retry, and after how long: what
+// the API's Retry-After says, if anything, else the backoff.
+func (l *StripeLister) retryAfter(err error, n int) (time.Duration, bool) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return 0, false
+	}
+	var se *stripe.Error
+	if !errors.As(err, &se) {
+		return l.opts.Backoff(n), true // a network error
+	}
+	if se.HTTPStatusCode != http.StatusTooManyRequests && se.HTTPStatusCode < 500 {
+		return 0, false
+	}
+	if se.LastResponse != nil && se.LastResponse.Header != nil {
+		if s, err := strconv.Atoi(se.LastResponse.Header.Get("Retry-After")); err == nil && s >= 0 {
+			return min(time.Duration(s)*time.Second, 2*time.Minute), true
+		}
+	}
+	return l.opts.Backoff(n), true
+}
+
+// page asks for one page, once.
+func (l *StripeLister) page(ctx context.Context, cursor string) (Page, error) {
+	p := &stripe.EventListParams{CreatedRange: &stripe.RangeQueryParams{GreaterThanOrEqual: l.opts.Since.Unix()}}
+	p.Context = ctx
+	p.Limit = stripe.Int64(int64(l.opts.PageSize))
+	if cursor != "" {
+		p.StartingAfter = stripe.String(cursor)
+	}
+	if l.opts.Type != "" {
+		p.Type = stripe.String(l.opts.Type)
+	}
+	if l.opts.FailedOnly {
+		p.DeliverySuccess = stripe.Bool(false)
+	}
+	list := &stripe.EventList{}
+	// As event.Client.List sends each page, one request at a time, so that
+	// a page can be retried and resumed from its cursor.
+	values := &form.Values{}
+	form.AppendTo(values, p)
+	if err := l.backend.CallRaw(http.MethodGet, "/v1/events", l.opts.Key, values, p.GetParams(), list); err != nil {
+		return Page{}, err
+	}
+	if list.LastResponse == nil {
+		return Page{}, errors.New("no response body")
+	}
+	// The typed list says whether there is more; the raw body keeps each
+	// event as Stripe rendered it, which is what a delivery carries.
+	var raw struct {
+		Data []json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(list.LastResponse.RawJSON, &raw); err != nil {
+		return Page{}, fmt.Errorf("read events list: %w", err)
+	}
+	var page Page
+	for i, r := range raw.Data {
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, r); err != nil {
+			return Page{}, fmt.Errorf("read event %d of the page: %w", i, err)
+		}
+		body := buf.Bytes()
+		env, err := l.ext.Extract(nil, body)
+		if err != nil {
+			page.Refused = append(page.Refused, Refusal{EventID: oneLine(gjson.GetBytes(body, "id").String()), Reason: err.Error()})
+			continue
+		}
+		page.Events = append(page.Events, Event{
+			ID: env.ID, Type: env.Type, APIVersion: env.APIVersion,
+			Created: time.Unix(gjson.GetBytes(body, "created").Int(), 0).UTC(),
+			Payload: body,
+		})
+	}
+	if list.HasMore {
+		if len(raw.Data) == 0 {
+			return Page{}, errors.New("the API said there are more events but sent none")
+		}
+		page.Next = gjson.GetBytes(raw.Data[len(raw.Data)-1], "id").String()
+		if page.Next == "" {
+			return Page{}, errors.New("the last event of a page has no id to continue after")
+		}
+	}
+	return page, nil
+}
+
+// oneLine bounds an id read from a refused event, for reports.
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 80 {
+		s = s[:80] + "…"
+	}
+	q := strconv.QuoteToGraphic(s)
+	return q[1 : len(q)-1]
+}
+
+// redacted is an error whose message has a secret cut out.
+type redacted struct {
+	msg string
+	err error
+}
+
+func (r *redacted) Error() string { return r.msg }
+func (r *redacted) Unwrap() error { return r.err }
+
+// redact returns err with every occurrence of secret in its message
+// replaced, keeping the chain for errors.As. Stripe masks keys in its own
+// messages; this holds for any server, and for errors that quote a URL.
+func redact(err error, secret string) error {
+	if secret == "" || !strings.Contains(err.Error(), secret) {
+		return err
+	}
+	return &redacted{msg: strings.ReplaceAll(err.Error(), secret, "[redacted]"), err: err}
+}
