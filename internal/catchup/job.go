@@ -9,7 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
+
+	"github.com/hookline/hookline/internal/riverdb"
 )
 
 // Queue is the worker's maintenance queue, which retention shares
@@ -32,8 +33,7 @@ func (JobArgs) Kind() string { return "catchup_stripe" }
 func (JobArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: Queue, MaxAttempts: 1, UniqueOpts: river.UniqueOpts{
 		ByQueue: true,
-		ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
-			rivertype.JobStateRetryable, rivertype.JobStateScheduled},
+		ByState: riverdb.LiveStates(),
 	}}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/hookline/hookline/internal/ops"
+	"github.com/hookline/hookline/internal/riverdb"
 )
 
 // Queue is the queue of maintenance jobs; the throttle gate leaves it alone.
@@ -25,9 +26,16 @@ type Args struct{}
 func (Args) Kind() string { return "prune_inbox" }
 
 // InsertOpts implements river.JobArgsWithInsertOpts: one run at a time, and
-// never retried for long; the next period runs anyway.
+// never retried for long; the next period runs anyway. Unique only while a
+// run is live: River's default unique states include completed, so the
+// next period's run would be a duplicate of the last completed one until
+// River's cleaner deleted it, a day later, and hourly retention would run
+// about once a day.
 func (Args) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: Queue, MaxAttempts: 3, UniqueOpts: river.UniqueOpts{ByQueue: true}}
+	return river.InsertOpts{Queue: Queue, MaxAttempts: 3, UniqueOpts: river.UniqueOpts{
+		ByQueue: true,
+		ByState: riverdb.LiveStates(),
+	}}
 }
 
 // Worker runs ops.Prune.

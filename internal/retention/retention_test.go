@@ -68,3 +68,29 @@ func TestNewWorkerRefusesKeysThatDieBeforePayloads(t *testing.T) {
 	_, err := retention.NewWorker(nil, ops.PruneOpts{OlderThan: 48 * time.Hour, KeepKeysFor: 24 * time.Hour}, slog.New(slog.DiscardHandler))
 	require.ErrorContains(t, err, "must be longer than")
 }
+
+// TestACompletedRunDoesNotHoldBackTheNextPeriodsRun: River's default
+// unique states include completed, under which the periodic enqueuer's
+// next run was skipped as a duplicate of the last completed one until
+// River's cleaner deleted it, a day later. A live run still holds it back.
+func TestACompletedRunDoesNotHoldBackTheNextPeriodsRun(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t)
+	ctx := context.Background()
+	client, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+
+	first, err := client.Insert(ctx, retention.Args{}, nil)
+	require.NoError(t, err)
+	require.False(t, first.UniqueSkippedAsDuplicate)
+	again, err := client.Insert(ctx, retention.Args{}, nil)
+	require.NoError(t, err)
+	require.True(t, again.UniqueSkippedAsDuplicate, "a second run while the first is queued")
+
+	// As River's completer leaves a run that has finished.
+	_, err = db.Pool.Exec(ctx, `UPDATE river_job SET state = 'completed', finalized_at = now() WHERE id = $1`, first.Job.ID)
+	require.NoError(t, err)
+	next, err := client.Insert(ctx, retention.Args{}, nil)
+	require.NoError(t, err)
+	require.False(t, next.UniqueSkippedAsDuplicate, "the next period's run after a completed one")
+}
