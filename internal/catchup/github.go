@@ -113,7 +113,7 @@ func NewGitHub(opts GitHubOptions) (*GitHub, error) {
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{Timeout: 60 * time.Second}
 	}
-	base, err := url.Parse(cmpOr(opts.URL, "https://api.github.com"))
+	base, err := url.Parse(cmp.Or(opts.URL, "https://api.github.com"))
 	if err != nil || base.Host == "" {
 		return nil, fmt.Errorf("github: API URL %q is not a URL", opts.URL)
 	}
@@ -124,13 +124,6 @@ func NewGitHub(opts GitHubOptions) (*GitHub, error) {
 		g.path = fmt.Sprintf("/orgs/%s/hooks/%d", opts.Org, opts.HookID)
 	}
 	return g, nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // apiError is a GitHub answer other than the one expected.
@@ -148,36 +141,20 @@ func (e *apiError) Error() string {
 // do sends one request, retrying rate limits and server errors, and
 // returns the answer's body and headers for a status in want.
 func (g *GitHub) do(ctx context.Context, method, path string, query url.Values, want int) ([]byte, http.Header, error) {
-	for n := 0; ; n++ {
-		body, h, err := g.once(ctx, method, path, query, want)
-		if err == nil {
-			return body, h, nil
-		}
-		err = redact(err, g.opts.Token)
-		wait, retry := g.retryAfter(err, n+1)
-		if !retry || n >= g.opts.MaxRetries || ctx.Err() != nil {
-			if n > 0 {
-				return nil, nil, fmt.Errorf("after %d retries: %w", n, err)
-			}
-			return nil, nil, err
-		}
-		if g.opts.OnRetry != nil {
-			g.opts.OnRetry(n+1, wait, err)
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, nil, fmt.Errorf("waiting to retry: %w (last error: %w)", ctx.Err(), err)
-		case <-t.C:
-		}
+	type answer struct {
+		body []byte
+		h    http.Header
 	}
+	a, err := retry(ctx, g.opts.MaxRetries, g.opts.OnRetry, g.opts.Token, func() (answer, error) {
+		body, h, err := g.once(ctx, method, path, query, want)
+		return answer{body, h}, err
+	}, g.retryAfter)
+	return a.body, a.h, err
 }
 
+// retryAfter is as StripeLister.retryAfter, for GitHub's answers: a 403
+// counts as a rate limit when GitHub says it is one.
 func (g *GitHub) retryAfter(err error, n int) (time.Duration, bool) {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return 0, false
-	}
 	var ae *apiError
 	if !errors.As(err, &ae) {
 		return g.opts.Backoff(n), true // a network error

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -104,48 +103,16 @@ func NewStripe(opts StripeOptions) (*StripeLister, error) {
 	return &StripeLister{backend: stripe.GetBackendWithConfig(stripe.APIBackend, cfg), opts: opts, ext: ext}, nil
 }
 
-// defaultBackoff doubles from 1s to 30s, with up to a quarter more at
-// random so that several clients spread out.
-func defaultBackoff(n int) time.Duration {
-	d := min(time.Second<<min(n-1, 5), 30*time.Second)
-	return d + rand.N(d/4+1)
-}
-
 // Page implements Lister. The cursor is the id of the last event of the
 // previous page (Stripe's starting_after).
 func (l *StripeLister) Page(ctx context.Context, cursor string) (Page, error) {
-	for n := 0; ; n++ {
-		page, err := l.page(ctx, cursor)
-		if err == nil {
-			return page, nil
-		}
-		err = redact(err, l.opts.Key)
-		wait, retry := l.retryAfter(err, n+1)
-		if !retry || n >= l.opts.MaxRetries || ctx.Err() != nil {
-			if n > 0 {
-				return Page{}, fmt.Errorf("after %d retries: %w", n, err)
-			}
-			return Page{}, err
-		}
-		if l.opts.OnRetry != nil {
-			l.opts.OnRetry(n+1, wait, err)
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return Page{}, fmt.Errorf("waiting to retry: %w (last error: %w)", ctx.Err(), err)
-		case <-t.C:
-		}
-	}
+	return retry(ctx, l.opts.MaxRetries, l.opts.OnRetry, l.opts.Key,
+		func() (Page, error) { return l.page(ctx, cursor) }, l.retryAfter)
 }
 
 // retryAfter says whether err is worth a retry, and after how long: what
 // the API's Retry-After says, if anything, else the backoff.
 func (l *StripeLister) retryAfter(err error, n int) (time.Duration, bool) {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return 0, false
-	}
 	var se *stripe.Error
 	if !errors.As(err, &se) {
 		return l.opts.Backoff(n), true // a network error
@@ -232,23 +199,4 @@ func oneLine(s string) string {
 	}
 	q := strconv.QuoteToGraphic(s)
 	return q[1 : len(q)-1]
-}
-
-// redacted is an error whose message has a secret cut out.
-type redacted struct {
-	msg string
-	err error
-}
-
-func (r *redacted) Error() string { return r.msg }
-func (r *redacted) Unwrap() error { return r.err }
-
-// redact returns err with every occurrence of secret in its message
-// replaced, keeping the chain for errors.As. Stripe masks keys in its own
-// messages; this holds for any server, and for errors that quote a URL.
-func redact(err error, secret string) error {
-	if secret == "" || !strings.Contains(err.Error(), secret) {
-		return err
-	}
-	return &redacted{msg: strings.ReplaceAll(err.Error(), secret, "[redacted]"), err: err}
 }
