@@ -97,19 +97,14 @@ SQL is internal/ops.BackfillReplayKeys. Reads DATABASE_URL.`,
 			for _, s := range guarded {
 				o := opts
 				o.Source, o.WithType = s.Name, s.ReplayGuard == receiver.GuardBodyAndType
-				drawn := false
+				line := statusLine{w: progress}
 				if isTerminal(progress) {
 					o.Progress = func(r ops.BackfillResult) {
-						// \r returns to the line's start and ESC[K erases
-						// what is left of a longer previous line.
-						fmt.Fprintf(progress, "\r%s: keyed %d, sharing a body %d\x1b[K", r.Source, r.Keyed, r.SharedBody)
-						drawn = true
+						line.draw(fmt.Sprintf("%s: keyed %d, sharing a body %d", r.Source, r.Keyed, r.SharedBody))
 					}
 				}
 				res, err := client.BackfillReplayKeys(cmd.Context(), o)
-				if drawn {
-					fmt.Fprint(progress, "\r\x1b[K")
-				}
+				line.erase()
 				if err != nil {
 					return err
 				}

@@ -209,15 +209,14 @@ func printCatchup(out io.Writer, sum catchup.Summary, since time.Time) {
 // progress draws a one-line bar on a terminal: how far back in time the
 // listing has got, since the API lists newest first and says no total.
 type progress struct {
-	w     io.Writer
+	line  statusLine
 	on    bool
 	since time.Time
 	start time.Time
-	drawn bool
 }
 
 func newProgress(w io.Writer, on bool, since time.Time) *progress {
-	return &progress{w: w, on: on, since: since, start: time.Now()}
+	return &progress{line: statusLine{w: w}, on: on, since: since, start: time.Now()}
 }
 
 func (p *progress) update(s catchup.Summary) {
@@ -230,20 +229,14 @@ func (p *progress) update(s catchup.Summary) {
 	}
 	const width = 30
 	n := int(frac * width)
-	fmt.Fprintf(p.w, "\r\033[K[%s%s] %3.0f%%  listed %d, already stored %d, stored %d", strings.Repeat("#", n), strings.Repeat("-", width-n),
-		frac*100, s.Listed, s.AlreadyStored, s.Stored)
-	p.drawn = true
+	p.line.draw(fmt.Sprintf("[%s%s] %3.0f%%  listed %d, already stored %d, stored %d", strings.Repeat("#", n), strings.Repeat("-", width-n),
+		frac*100, s.Listed, s.AlreadyStored, s.Stored))
 }
 
 // note prints a line above the bar.
 func (p *progress) note(msg string) {
-	p.done()
-	fmt.Fprintln(p.w, msg)
-	p.drawn = false
+	p.line.erase()
+	fmt.Fprintln(p.line.w, msg)
 }
 
-func (p *progress) done() {
-	if p.drawn {
-		fmt.Fprint(p.w, "\r\033[K")
-	}
-}
+func (p *progress) done() { p.line.erase() }

@@ -80,19 +80,19 @@ Ctrl-C. Reads DATABASE_URL.`,
 type drainPrinter struct {
 	out         io.Writer
 	terminal    bool
-	drawn       bool
+	line        statusLine
 	last        int64
 	lastPrinted time.Time
 	warnedPause bool
 }
 
 func newDrainPrinter(out io.Writer, terminal bool) *drainPrinter {
-	return &drainPrinter{out: out, terminal: terminal, last: -1}
+	return &drainPrinter{out: out, terminal: terminal, line: statusLine{w: out}, last: -1}
 }
 
 func (p *drainPrinter) show(pr ops.DrainProgress) {
 	if pr.Paused && !p.warnedPause {
-		p.clear()
+		p.line.erase()
 		fmt.Fprintln(p.out, "warning: the queue is paused, so it cannot drain: run `hookctl resume`")
 		p.warnedPause = true
 	}
@@ -108,10 +108,7 @@ func (p *drainPrinter) show(pr ops.DrainProgress) {
 		fmtAge(pr.Elapsed.Round(time.Second)), pr.Remaining, b.Available, describeRunning(b.Running, pr.Running),
 		b.Retryable, b.Scheduled, b.Pending, rate, eta)
 	if p.terminal {
-		// \r returns to the line's start and ESC[K erases what is left of
-		// a longer previous line.
-		fmt.Fprintf(p.out, "\r%s\x1b[K", line)
-		p.drawn = true
+		p.line.draw(line)
 		return
 	}
 	if pr.Remaining != p.last || time.Since(p.lastPrinted) >= 30*time.Second {
@@ -120,17 +117,11 @@ func (p *drainPrinter) show(pr ops.DrainProgress) {
 	}
 }
 
-func (p *drainPrinter) clear() {
-	if p.drawn {
-		fmt.Fprint(p.out, "\r\x1b[K")
-	}
-}
-
-// finish ends the redrawn line.
+// finish ends the redrawn line, leaving the last count on the screen.
 func (p *drainPrinter) finish() {
-	if p.drawn {
+	if p.line.drawn {
 		fmt.Fprintln(p.out)
-		p.drawn = false
+		p.line.drawn = false
 	}
 }
 

@@ -246,29 +246,24 @@ func printReplaySummary(out io.Writer, sum replaySummary, sel ops.ReplaySelector
 
 // replayPrinter redraws a bulk replay's progress on one terminal line.
 type replayPrinter struct {
-	out   io.Writer
+	line  statusLine
 	start time.Time
-	drawn bool
 }
 
 func newReplayPrinter(out io.Writer, start time.Time) *replayPrinter {
-	return &replayPrinter{out: out, start: start}
+	return &replayPrinter{line: statusLine{w: out}, start: start}
 }
 
 func (p *replayPrinter) show(pr ops.ReplayProgress) {
-	// \r returns to the line's start and ESC[K erases what is left of a
-	// longer previous line.
-	fmt.Fprintf(p.out, "\rreplaying: %d of %d events checked (%d%%), %d replayed, %d skipped, %s\x1b[K",
-		pr.Done, pr.Total, percent(pr.Done, pr.Total), pr.Replayed, pr.Skipped, fmtAge(time.Since(p.start)))
-	p.drawn = true
+	p.line.draw(fmt.Sprintf("replaying: %d of %d events checked (%d%%), %d replayed, %d skipped, %s",
+		pr.Done, pr.Total, percent(pr.Done, pr.Total), pr.Replayed, pr.Skipped, fmtAge(time.Since(p.start))))
 }
 
 // finish erases the line, so that the result starts on a clean one. A nil
 // printer, for output that is not a terminal, does nothing.
 func (p *replayPrinter) finish() {
-	if p != nil && p.drawn {
-		fmt.Fprint(p.out, "\r\x1b[K")
-		p.drawn = false
+	if p != nil {
+		p.line.erase()
 	}
 }
 
