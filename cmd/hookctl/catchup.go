@@ -126,9 +126,7 @@ summary and every event recovered.`,
 			bar.done()
 			// The key never leaves the lister in an error, but this is the
 			// last place to be sure.
-			if runErr != nil && strings.Contains(runErr.Error(), so.Key) {
-				runErr = errors.New(strings.ReplaceAll(runErr.Error(), so.Key, "[redacted]"))
-			}
+			runErr = catchup.Redact(runErr, so.Key)
 			out := cmd.OutOrStdout()
 			if asJSON {
 				if err := writeJSON(out, stripeReport{Summary: sum, Since: t.UTC().Truncate(time.Second), Error: errString(runErr)}); err != nil {

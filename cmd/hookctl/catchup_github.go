@@ -72,9 +72,8 @@ look the events up in the inbox under --source.`,
 			}
 			defer pool.Close()
 			sum, runErr := catchup.RedeliverGitHub(cmd.Context(), g, pool, source, dryRun)
-			if runErr != nil && strings.Contains(runErr.Error(), opts.Token) {
-				runErr = errors.New(strings.ReplaceAll(runErr.Error(), opts.Token, "[redacted]"))
-			}
+			// As for Stripe's key: the last place to be sure.
+			runErr = catchup.Redact(runErr, opts.Token)
 			out := cmd.OutOrStdout()
 			if asJSON {
 				if err := writeJSON(out, struct {

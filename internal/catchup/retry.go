@@ -23,7 +23,7 @@ func retry[T any](ctx context.Context, max int, onRetry func(n int, wait time.Du
 		if err == nil {
 			return v, nil
 		}
-		err = redact(err, secret)
+		err = Redact(err, secret)
 		var d time.Duration
 		again := !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 		if again {
@@ -64,11 +64,12 @@ type redacted struct {
 func (r *redacted) Error() string { return r.msg }
 func (r *redacted) Unwrap() error { return r.err }
 
-// redact returns err with every occurrence of secret in its message
+// Redact returns err with every occurrence of secret in its message
 // replaced, keeping the chain for errors.As. Stripe masks keys in its own
 // messages; this holds for any server, and for errors that quote a URL.
-func redact(err error, secret string) error {
-	if secret == "" || !strings.Contains(err.Error(), secret) {
+// A nil err stays nil.
+func Redact(err error, secret string) error {
+	if err == nil || secret == "" || !strings.Contains(err.Error(), secret) {
 		return err
 	}
 	return &redacted{msg: strings.ReplaceAll(err.Error(), secret, "[redacted]"), err: err}
