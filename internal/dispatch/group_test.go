@@ -68,23 +68,9 @@ func setupGroups(t *testing.T, mux *hooklinetype.Mux, ids ...string) *groupBundl
 		require.Equal(t, ingest.Accepted, outcome)
 	}
 	rec := &groupRecorder{}
-	workers := river.NewWorkers()
-	river.AddWorker(workers, dispatch.NewWorker(db.Pool, mux, logger, dispatch.WorkerOpts{
+	client, events := startWorker(t, db, mux, dispatch.WorkerOpts{
 		GroupMaxSize: max(2, len(ids)), GroupMaxWait: 300 * time.Millisecond, Observer: rec,
-	}))
-	client, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{
-		FetchCooldown: 10 * time.Millisecond, FetchPollInterval: 50 * time.Millisecond, Logger: logger,
-		Queues: map[string]river.QueueConfig{hooklinetype.Queue: {MaxWorkers: len(ids)}}, TestOnly: true, Workers: workers,
-	})
-	require.NoError(t, err)
-	events, cancel := client.Subscribe(river.EventKindJobCompleted, river.EventKindJobFailed, river.EventKindJobCancelled)
-	t.Cleanup(cancel)
-	require.NoError(t, client.Start(context.Background()))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(t, client.Stop(ctx))
-	})
+	}, len(ids))
 	return &groupBundle{db: db, client: client, observer: rec, events: events}
 }
 

@@ -142,22 +142,7 @@ func setupOrderedAfter(t *testing.T, mux *hooklinetype.Mux, group bool, before f
 	if group {
 		opts.GroupMaxSize, opts.GroupMaxWait = max(2, len(evs)), 300*time.Millisecond
 	}
-	workers := river.NewWorkers()
-	river.AddWorker(workers, dispatch.NewWorker(db.Pool, mux, logger, opts))
-	b.client, err = river.NewClient(riverpgxv5.New(db.Pool), &river.Config{
-		FetchCooldown: 10 * time.Millisecond, FetchPollInterval: 50 * time.Millisecond, Logger: logger,
-		Queues: map[string]river.QueueConfig{hooklinetype.Queue: {MaxWorkers: max(5, len(evs))}}, TestOnly: true, Workers: workers,
-	})
-	require.NoError(t, err)
-	events, cancel := b.client.Subscribe(river.EventKindJobCompleted, river.EventKindJobFailed, river.EventKindJobCancelled)
-	t.Cleanup(cancel)
-	b.events = events
-	require.NoError(t, b.client.Start(ctx))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(t, b.client.Stop(ctx))
-	})
+	b.client, b.events = startWorker(t, db, mux, opts, max(5, len(evs)))
 	return b
 }
 

@@ -34,14 +34,24 @@ type testBundle struct {
 func setup(t *testing.T, mux *hooklinetype.Mux) *testBundle {
 	t.Helper()
 	db := pgtest.NewDB(t)
+	client, events := startWorker(t, db, mux, dispatch.WorkerOpts{}, 5)
+	return &testBundle{db: db, client: client, events: events}
+}
+
+// startWorker starts a River client whose Worker, made with mux and opts,
+// works the events queue of db with up to maxWorkers jobs at once; it is
+// stopped when the test ends. events reports each job that completes,
+// fails (retried or not) or is cancelled.
+func startWorker(t *testing.T, db *pgtest.DB, mux *hooklinetype.Mux, opts dispatch.WorkerOpts, maxWorkers int) (client *river.Client[pgx.Tx], events <-chan *river.Event) {
+	t.Helper()
 	logger := slog.New(slog.DiscardHandler)
 	workers := river.NewWorkers()
-	river.AddWorker(workers, dispatch.NewWorker(db.Pool, mux, logger, dispatch.WorkerOpts{}))
+	river.AddWorker(workers, dispatch.NewWorker(db.Pool, mux, logger, opts))
 	client, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{
 		FetchCooldown:     10 * time.Millisecond,
 		FetchPollInterval: 50 * time.Millisecond,
 		Logger:            logger,
-		Queues:            map[string]river.QueueConfig{hooklinetype.Queue: {MaxWorkers: 5}},
+		Queues:            map[string]river.QueueConfig{hooklinetype.Queue: {MaxWorkers: maxWorkers}},
 		TestOnly:          true,
 		Workers:           workers,
 	})
@@ -54,7 +64,7 @@ func setup(t *testing.T, mux *hooklinetype.Mux) *testBundle {
 		defer cancel()
 		require.NoError(t, client.Stop(ctx))
 	})
-	return &testBundle{db: db, client: client, events: events}
+	return client, events
 }
 
 // ingestBank stores a bank event and enqueues its job, as the receiver does.
