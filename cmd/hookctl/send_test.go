@@ -37,16 +37,16 @@ type sendBundle struct {
 func setupSend(t *testing.T) *sendBundle {
 	t.Helper()
 	b := setup(t)
-	env := map[string]string{"STRIPE_WEBHOOK_SECRET": sendStripeSecret, "BANK_WEBHOOK_SECRET": sendBankSecret}
-	inner := b.getenv
-	b.getenv = func(k string) string {
-		if v, ok := env[k]; ok {
-			return v
-		}
-		return inner(k)
-	}
+	b.getenv = b.withEnv(map[string]string{"STRIPE_WEBHOOK_SECRET": sendStripeSecret, "BANK_WEBHOOK_SECRET": sendBankSecret})
 	srcs, _, err := sources.Load(b.getenv, "", 5*time.Minute)
 	require.NoError(t, err)
+	return serveSend(t, b, srcs)
+}
+
+// serveSend starts a real receiver of srcs on b's database, stopped when
+// the test ends.
+func serveSend(t *testing.T, b *testBundle, srcs []receiver.Source) *sendBundle {
+	t.Helper()
 	h := receiver.New(slog.New(slog.DiscardHandler), srcs, ingest.NewSingle(b.db.Pool, b.river), b.db.Pool, receiver.Options{
 		MaxBodyBytes: 1 << 20, IngestTimeout: 5 * time.Second, RetryAfter: time.Second,
 	})
@@ -251,26 +251,14 @@ func setupSendWithFile(t *testing.T) *sendBundle {
 	b := setup(t)
 	file := filepath.Join(t.TempDir(), "sources.yaml")
 	require.NoError(t, os.WriteFile(file, []byte(sendSourcesFile), 0o600))
-	env := map[string]string{"HOOKLINE_SOURCES": file, "CUR": "current-secret", "PREV": "previous-secret",
-		"SVIX_CUR": "whsec_Y3VycmVudC1zZWNyZXQ="}
-	inner := b.getenv
-	b.getenv = func(k string) string {
-		if v, ok := env[k]; ok {
-			return v
-		}
-		return inner(k)
-	}
+	b.getenv = b.withEnv(map[string]string{"HOOKLINE_SOURCES": file, "CUR": "current-secret", "PREV": "previous-secret",
+		"SVIX_CUR": "whsec_Y3VycmVudC1zZWNyZXQ="})
 	// The receiver must start without the source whose secret is unset.
 	f, err := sources.ReadFile(file)
 	require.NoError(t, err)
 	srcs, _, err := sources.Build(b.getenv, f.Sources[:len(f.Sources)-1])
 	require.NoError(t, err)
-	h := receiver.New(slog.New(slog.DiscardHandler), srcs, ingest.NewSingle(b.db.Pool, b.river), b.db.Pool, receiver.Options{
-		MaxBodyBytes: 1 << 20, IngestTimeout: 5 * time.Second, RetryAfter: time.Second,
-	})
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return &sendBundle{testBundle: b, url: srv.URL}
+	return serveSend(t, b, srcs)
 }
 
 func TestSendSignsForEachSchemeOfTheSourcesFile(t *testing.T) {
