@@ -140,7 +140,6 @@ func stripeError(w http.ResponseWriter, status int, typ, msg string) {
 	w.Write(b)
 }
 
-// Afters returns the starting_after of each request so far, "" for none.
 // Queries returns the raw query of each request so far.
 func (f *Fake) Queries() []string {
 	f.Mu.Lock()
@@ -152,6 +151,7 @@ func (f *Fake) Queries() []string {
 	return out
 }
 
+// Afters returns the starting_after of each request so far, "" for none.
 func (f *Fake) Afters() []string {
 	f.Mu.Lock()
 	defer f.Mu.Unlock()
