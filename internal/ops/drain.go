@@ -141,17 +141,9 @@ func (c *Client) Drain(ctx context.Context, opts DrainOpts) (DrainResult, error)
 	}
 }
 
-// Backlog counts the queue's jobs that will still run on their own, splits
+// backlog counts the queue's jobs that will still run on their own, splits
 // the running ones by what the workers' throttle gates reported, and
 // reports whether the queue is paused.
-func (c *Client) Backlog(ctx context.Context) (Backlog, throttle.Running, bool, error) {
-	b, running, paused, err := c.backlog(ctx)
-	if err != nil {
-		return Backlog{}, throttle.Running{}, false, fmt.Errorf("backlog of queue %s: %w", c.queue, err)
-	}
-	return b, running, paused, nil
-}
-
 func (c *Client) backlog(ctx context.Context) (Backlog, throttle.Running, bool, error) {
 	counts, err := riverdb.CountJobs(ctx, c.pool, c.queue, riverdb.LiveStates())
 	if err != nil {
