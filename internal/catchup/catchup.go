@@ -260,12 +260,7 @@ func (s *Store) missing(ctx context.Context, source string, evs []Event) ([]Reco
 	for i, ev := range evs {
 		keys[i] = inbox.Key{Source: source, EventID: ev.ID}
 	}
-	var found map[inbox.Key]bool
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		var err error
-		found, err = inbox.Existing(ctx, tx, keys)
-		return err
-	})
+	found, err := existing(ctx, s.pool, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -278,4 +273,16 @@ func (s *Store) missing(ctx context.Context, source string, evs []Event) ([]Reco
 		}
 	}
 	return out, nil
+}
+
+// existing returns which of keys the inbox holds, for a dry run or for
+// GitHub's failed deliveries: a read that writes nothing.
+func existing(ctx context.Context, pool *pgxpool.Pool, keys []inbox.Key) (map[inbox.Key]bool, error) {
+	var found map[inbox.Key]bool
+	err := pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		var err error
+		found, err = inbox.Existing(ctx, tx, keys)
+		return err
+	})
+	return found, err
 }

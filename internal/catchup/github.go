@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/hookline/hookline/internal/inbox"
@@ -345,11 +344,7 @@ func RedeliverGitHub(ctx context.Context, g *GitHub, pool *pgxpool.Pool, source 
 	}
 	var found map[inbox.Key]bool
 	if len(keys) > 0 {
-		err = pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-			found, err = inbox.Existing(ctx, tx, keys)
-			return err
-		})
-		if err != nil {
+		if found, err = existing(ctx, pool, keys); err != nil {
 			return sum, fmt.Errorf("look up failed deliveries in the inbox: %w", err)
 		}
 	}
