@@ -119,7 +119,9 @@ type Store struct {
 }
 
 // NewStore returns a Store that writes through pool and enqueues with rc,
-// which may be an insert-only River client that is never started.
+// which may be an insert-only River client that is never started. rc
+// should have the ingest.JobIDs middleware, as the receiver's has, or each
+// stored row is written a second time to record its job (ingest.Enqueue).
 func NewStore(pool *pgxpool.Pool, rc *river.Client[pgx.Tx]) *Store {
 	return &Store{pool: pool, river: rc}
 }
