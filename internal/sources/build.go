@@ -437,10 +437,7 @@ func locator(c Config, i int, field string, l *Locator, def envelope.Locator) (e
 // may hold a comma-separated list, or be given as X_FILE.
 func FromEnv(getenv func(string) string, stripeTolerance time.Duration) ([]Config, error) {
 	var cfgs []Config
-	for _, s := range []struct{ name, typ, env string }{
-		{"stripe", "stripe", "STRIPE_WEBHOOK_SECRET"},
-		{"bank", "hmac", "BANK_WEBHOOK_SECRET"},
-	} {
+	for _, s := range envSources {
 		values, err := config.Secrets(getenv, s.env)
 		if err != nil {
 			return nil, err

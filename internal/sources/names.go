@@ -2,8 +2,16 @@ package sources
 
 import "fmt"
 
-// envNames are the sources FromEnv declares when there is no sources file.
-var envNames = []string{"stripe", "bank"}
+// envSources are the sources FromEnv declares when there is no sources
+// file. FromEnv, Names and LoadSender all read them from here.
+var envSources = []envSource{
+	{"stripe", "stripe", "STRIPE_WEBHOOK_SECRET"},
+	{"bank", "hmac", "BANK_WEBHOOK_SECRET"},
+}
+
+// envSource is a source declared by a variable: its name, its type, and
+// the variable that holds its secrets.
+type envSource struct{ name, typ, env string }
 
 // Names returns the names of the sources a receiver with this
 // configuration serves, without resolving their secrets, so that an
@@ -12,7 +20,11 @@ var envNames = []string{"stripe", "bank"}
 // stripe and bank when path is empty (FromEnv).
 func Names(path string) ([]string, error) {
 	if path == "" {
-		return append([]string(nil), envNames...), nil
+		names := make([]string, len(envSources))
+		for i, s := range envSources {
+			names[i] = s.name
+		}
+		return names, nil
 	}
 	f, err := ReadFile(path)
 	if err != nil {

@@ -92,13 +92,11 @@ func (s Sender) Sign(body []byte, id, eventType string, now time.Time) (http.Hea
 func LoadSender(getenv func(string) string, path, name, secret string) (Sender, error) {
 	var c Config
 	if path == "" {
-		env := map[string]struct{ typ, env string }{
-			"stripe": {"stripe", "STRIPE_WEBHOOK_SECRET"},
-			"bank":   {"hmac", "BANK_WEBHOOK_SECRET"},
-		}[name]
-		if env.typ == "" {
+		i := slices.IndexFunc(envSources, func(s envSource) bool { return s.name == name })
+		if i < 0 {
 			return Sender{}, fmt.Errorf("unknown source %q: without HOOKLINE_SOURCES the sources are stripe and bank", name)
 		}
+		env := envSources[i]
 		c = Config{Name: name, Type: env.typ}
 		if secret == "" {
 			values, err := config.Secrets(getenv, env.env)
