@@ -29,14 +29,9 @@ func (b *testBundle) withSources(t *testing.T, yaml string) *testBundle {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "sources.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(yaml), 0o600))
-	env := map[string]string{"HOOKLINE_SOURCES": path, "HOOK_SECRET": "not-a-real-secret-for-tests"}
-	getenv := b.getenv
-	return &testBundle{db: b.db, river: b.river, getenv: func(k string) string {
-		if v, ok := env[k]; ok {
-			return v
-		}
-		return getenv(k)
-	}}
+	return &testBundle{db: b.db, river: b.river, getenv: b.withEnv(map[string]string{
+		"HOOKLINE_SOURCES": path, "HOOK_SECRET": "not-a-real-secret-for-tests",
+	})}
 }
 
 // addUnkeyed stores an event as receivers did before the replay guard:

@@ -16,17 +16,6 @@ import (
 	"github.com/hookline/hookline/internal/stripemocktest"
 )
 
-// withEnv returns b's environment with vars added.
-func (b *testBundle) withEnv(vars map[string]string) func(string) string {
-	base := b.getenv
-	return func(k string) string {
-		if v, ok := vars[k]; ok {
-			return v
-		}
-		return base(k)
-	}
-}
-
 func (b *testBundle) count(t *testing.T, query string) int {
 	t.Helper()
 	var n int

@@ -25,13 +25,7 @@ import (
 
 // setenv makes hookctl see k=v on top of the bundle's environment.
 func (b *testBundle) setenv(k, v string) {
-	base := b.getenv
-	b.getenv = func(key string) string {
-		if key == k {
-			return v
-		}
-		return base(key)
-	}
+	b.getenv = b.withEnv(map[string]string{k: v})
 }
 
 // runWorker runs the real worker (hookline.RunWorker) with concurrency

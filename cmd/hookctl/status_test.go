@@ -48,6 +48,17 @@ func setup(t *testing.T) *testBundle {
 	return &testBundle{db: db, river: rc, getenv: func(k string) string { return env[k] }}
 }
 
+// withEnv returns b's environment with vars added.
+func (b *testBundle) withEnv(vars map[string]string) func(string) string {
+	base := b.getenv
+	return func(k string) string {
+		if v, ok := vars[k]; ok {
+			return v
+		}
+		return base(k)
+	}
+}
+
 // hookctl runs the command line args through the cobra tree, as main does.
 func (b *testBundle) hookctl(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
