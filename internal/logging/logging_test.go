@@ -45,8 +45,18 @@ func TestDurationsAreLoggedAsStrings(t *testing.T) {
 	}
 }
 
-// clock is a fake time for Failures.
+// clock is a fake time for Failures and LimitRepeats.
 type clock struct{ t time.Time }
+
+// jsonLogger returns a JSON logger writing to buf, and a fake clock for
+// what it is given to, set to 2026-12-01 12:00 UTC.
+func jsonLogger(t *testing.T) (logger *slog.Logger, buf *bytes.Buffer, c *clock) {
+	t.Helper()
+	buf = &bytes.Buffer{}
+	logger, err := New(buf, "json", slog.LevelInfo)
+	require.NoError(t, err)
+	return logger, buf, &clock{t: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
+}
 
 func (c *clock) now() time.Time          { return c.t }
 func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
@@ -60,10 +70,7 @@ func decode(t *testing.T, line string) map[string]any {
 
 func TestFailuresLogTheFirstThenOncePerIntervalWithACountThenTheRecovery(t *testing.T) {
 	t.Parallel()
-	var buf bytes.Buffer
-	logger, err := New(&buf, "json", slog.LevelInfo)
-	require.NoError(t, err)
-	c := &clock{t: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
+	logger, buf, c := jsonLogger(t)
 	f := NewFailures(logger, "could not refresh shed limits", time.Minute)
 	f.now = c.now
 	down := errors.New("connection refused")
@@ -76,7 +83,7 @@ func TestFailuresLogTheFirstThenOncePerIntervalWithACountThenTheRecovery(t *test
 	f.OK()
 	f.OK()
 
-	got := lines(&buf)
+	got := lines(buf)
 	require.Len(t, got, 4, "the first failure, one line a minute (at 60 s and 120 s), the recovery:\n%s", buf.String())
 	first := decode(t, got[0])
 	require.Equal(t, "could not refresh shed limits", first["msg"])
@@ -105,16 +112,13 @@ func TestFailuresLogTheFirstThenOncePerIntervalWithACountThenTheRecovery(t *test
 	buf.Reset()
 	c.advance(time.Minute)
 	f.Fail(down)
-	require.Len(t, lines(&buf), 1)
-	require.NotContains(t, decode(t, lines(&buf)[0]), "repeated")
+	require.Len(t, lines(buf), 1)
+	require.NotContains(t, decode(t, lines(buf)[0]), "repeated")
 }
 
 func TestFailuresOfAFlappingOperationAreLoggedOncePerInterval(t *testing.T) {
 	t.Parallel()
-	var buf bytes.Buffer
-	logger, err := New(&buf, "json", slog.LevelInfo)
-	require.NoError(t, err)
-	c := &clock{t: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
+	logger, buf, c := jsonLogger(t)
 	f := NewFailures(logger, "could not store event", time.Minute)
 	f.now = c.now
 
@@ -127,7 +131,7 @@ func TestFailuresOfAFlappingOperationAreLoggedOncePerInterval(t *testing.T) {
 		}
 		c.advance(100 * time.Millisecond)
 	}
-	got := lines(&buf)
+	got := lines(buf)
 	require.Len(t, got, 4, "the first failure and its recovery, then the same a minute later:\n%s", buf.String())
 	require.Equal(t, "could not store event", decode(t, got[0])["msg"])
 	require.Equal(t, "recovered", decode(t, got[1])["msg"])
@@ -153,10 +157,7 @@ func TestDropRepeatedLinesPrintsPgxsTwoIdenticalAttemptsOnce(t *testing.T) {
 
 func TestLimitRepeatsPassesAWarningOrErrorOncePerIntervalWithACount(t *testing.T) {
 	t.Parallel()
-	var buf bytes.Buffer
-	base, err := New(&buf, "json", slog.LevelInfo)
-	require.NoError(t, err)
-	c := &clock{t: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
+	base, buf, c := jsonLogger(t)
 	h := LimitRepeats(base.Handler(), time.Minute)
 	h.(*repeatsHandler).state.now = c.now
 	logger := slog.New(h).With("component", "river")
@@ -173,9 +174,9 @@ func TestLimitRepeatsPassesAWarningOrErrorOncePerIntervalWithACount(t *testing.T
 		c.advance(500 * time.Millisecond)
 	}
 	logger.Warn("leadership.Elector: Error attempting reelection", "err", down)
-	require.Contains(t, lines(&buf)[len(lines(&buf))-1], `"err":"failed to connect to `+"`user=postgres database=x`: "+refused+`"`, "an error value too")
+	require.Contains(t, lines(buf)[len(lines(buf))-1], `"err":"failed to connect to `+"`user=postgres database=x`: "+refused+`"`, "an error value too")
 
-	got := lines(&buf)
+	got := lines(buf)
 	var fetch []map[string]any
 	infos := 0
 	for _, l := range got {
