@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -21,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hookline/hookline"
+	"github.com/hookline/hookline/internal/clustertest"
 	"github.com/hookline/hookline/internal/pgtest"
 	"github.com/hookline/hookline/internal/verify"
 )
@@ -56,24 +56,16 @@ type tracedPipeline struct {
 	handled     chan string
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().String()
-}
-
 func startTracedPipeline(t *testing.T, tp trace.TracerProvider, extraEnv map[string]string, group bool) *tracedPipeline {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &tracedPipeline{db: pgtest.NewDB(t), logs: &syncBuffer{}, handled: make(chan string, 10)}
 	logger := slog.New(slog.NewJSONHandler(p.logs, nil))
-	addr := freeAddr(t)
+	addr := clustertest.FreeAddr(t)
 	env := map[string]string{
 		"DATABASE_URL":          p.db.URL,
 		"RECEIVER_ADDR":         addr,
-		"WORKER_ADDR":           freeAddr(t),
+		"WORKER_ADDR":           clustertest.FreeAddr(t),
 		"STRIPE_WEBHOOK_SECRET": traceStripeSecret,
 		"BANK_WEBHOOK_SECRET":   "bank_trace_test_secret",
 		"WORKER_PRUNE_INTERVAL": "0",

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -37,15 +36,6 @@ type makeRun struct {
 	banner string
 }
 
-// freeAddr returns a loopback address with a port nothing listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // startMakeRun runs scripts/run.sh with env added to its environment, and
 // waits for its banner. The script and the processes it started stop when
 // t ends.
@@ -64,7 +54,7 @@ func startMakeRun(t *testing.T, dbURL, workerAddr string, env ...string) *makeRu
 			base = append(base, kv)
 		}
 	}
-	receiverAddr := freeAddr(t)
+	receiverAddr := clustertest.FreeAddr(t)
 	cmd.Env = append(base, append([]string{
 		"HOOKLINE_BIN=" + bin,
 		"DATABASE_URL=" + dbURL,
@@ -140,7 +130,7 @@ func TestMakeRunServesRiverUIWithTheDevelopmentPasswordItPrintsAndKeeps(t *testi
 	t.Parallel()
 	db := pgtest.NewEmptyDB(t)
 	passwordFile := filepath.Join(t.TempDir(), "dev", "riverui-password")
-	run := startMakeRun(t, db.URL, freeAddr(t), "HOOKLINE_DEV_RIVERUI_PASSWORD="+passwordFile)
+	run := startMakeRun(t, db.URL, clustertest.FreeAddr(t), "HOOKLINE_DEV_RIVERUI_PASSWORD="+passwordFile)
 
 	m := riverUIBanner.FindStringSubmatch(run.banner)
 	require.NotNil(t, m, "the banner says where River UI is and how to log in:\n%s", run.banner)
@@ -161,7 +151,7 @@ func TestMakeRunServesRiverUIWithTheDevelopmentPasswordItPrintsAndKeeps(t *testi
 	require.Equal(t, http.StatusUnauthorized, run.riverUI(t, "dev", "wrong"))
 
 	// A second run keeps the password, on a second database.
-	again := startMakeRun(t, pgtest.NewEmptyDB(t).URL, freeAddr(t), "HOOKLINE_DEV_RIVERUI_PASSWORD="+passwordFile)
+	again := startMakeRun(t, pgtest.NewEmptyDB(t).URL, clustertest.FreeAddr(t), "HOOKLINE_DEV_RIVERUI_PASSWORD="+passwordFile)
 	m = riverUIBanner.FindStringSubmatch(again.banner)
 	require.NotNil(t, m, again.banner)
 	require.Equal(t, password, m[2], "the password is generated once")
@@ -172,7 +162,7 @@ func TestMakeRunUsesCredentialsFromTheEnvironmentWithoutPrintingThem(t *testing.
 	t.Parallel()
 	db := pgtest.NewEmptyDB(t)
 	passwordFile := filepath.Join(t.TempDir(), "riverui-password")
-	run := startMakeRun(t, db.URL, freeAddr(t), "HOOKLINE_DEV_RIVERUI_PASSWORD="+passwordFile,
+	run := startMakeRun(t, db.URL, clustertest.FreeAddr(t), "HOOKLINE_DEV_RIVERUI_PASSWORD="+passwordFile,
 		"RIVERUI_USERNAME=ops", "RIVERUI_PASSWORD=env-secret-4f9a")
 	require.NotContains(t, run.banner, "env-secret-4f9a")
 	require.Contains(t, run.banner, "[run] River UI: http://"+run.adminAddr+"/riverui/ (with the RIVERUI_* credentials from the environment)")
@@ -186,7 +176,7 @@ func TestMakeRunLeavesRiverUIOffOnAnAddressThatIsNotLoopback(t *testing.T) {
 	db := pgtest.NewEmptyDB(t)
 	passwordFile := filepath.Join(t.TempDir(), "riverui-password")
 	// Every interface: reachable from other machines.
-	port := freeAddr(t)[len("127.0.0.1:"):]
+	port := clustertest.FreeAddr(t)[len("127.0.0.1:"):]
 	run := startMakeRun(t, db.URL, ":"+port, "HOOKLINE_DEV_RIVERUI_PASSWORD="+passwordFile)
 	require.Contains(t, run.banner, "River UI is off: WORKER_ADDR=:"+port+" is not a loopback address")
 	require.Contains(t, run.banner, "[run] River UI: off")
@@ -198,7 +188,7 @@ func TestMakeRunLeavesRiverUIOffOnAnAddressThatIsNotLoopback(t *testing.T) {
 func TestMakeRunStaysWithinItsConnectionBudgetUnderAFlood(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewEmptyDB(t)
-	run := startMakeRun(t, db.URL, freeAddr(t), "HOOKLINE_DEV_RIVERUI_PASSWORD="+filepath.Join(t.TempDir(), "riverui-password"))
+	run := startMakeRun(t, db.URL, clustertest.FreeAddr(t), "HOOKLINE_DEV_RIVERUI_PASSWORD="+filepath.Join(t.TempDir(), "riverui-password"))
 
 	// The most connections each process holds at once, sampled while 64
 	// clients post 2,000 signed deliveries, a tenth of them duplicates.
