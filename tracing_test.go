@@ -21,30 +21,12 @@ import (
 
 	"github.com/hookline/hookline"
 	"github.com/hookline/hookline/internal/clustertest"
+	"github.com/hookline/hookline/internal/logtest"
 	"github.com/hookline/hookline/internal/pgtest"
 	"github.com/hookline/hookline/internal/verify"
 )
 
 const traceStripeSecret = "whsec_trace_test_secret"
-
-// syncBuffer is a log destination that two goroutines may write and a
-// test read.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // tracedPipeline is a receiver and a worker in this process, on a fresh
 // database, both sending their spans to one in-memory recorder, or to
@@ -52,14 +34,14 @@ func (b *syncBuffer) String() string {
 type tracedPipeline struct {
 	db          *pgtest.DB
 	receiverURL string
-	logs        *syncBuffer
+	logs        *logtest.Buffer
 	handled     chan string
 }
 
 func startTracedPipeline(t *testing.T, tp trace.TracerProvider, extraEnv map[string]string, group bool) *tracedPipeline {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &tracedPipeline{db: pgtest.NewDB(t), logs: &syncBuffer{}, handled: make(chan string, 10)}
+	p := &tracedPipeline{db: pgtest.NewDB(t), logs: &logtest.Buffer{}, handled: make(chan string, 10)}
 	logger := slog.New(slog.NewJSONHandler(p.logs, nil))
 	addr := clustertest.FreeAddr(t)
 	env := map[string]string{
