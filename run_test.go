@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -260,7 +261,7 @@ func TestWorkerStartsOnAMigratedDatabaseAndIsReady(t *testing.T) {
 
 	msgs := b.msgs(t)
 	require.Contains(t, msgs, "River client started")
-	require.Less(t, indexOf(msgs, "admin server listening"), indexOf(msgs, "River client started"), "%q", msgs)
+	require.Less(t, slices.Index(msgs, "admin server listening"), slices.Index(msgs, "River client started"), "%q", msgs)
 	b.stop()
 	require.NoError(t, b.wait(t))
 }
@@ -310,15 +311,6 @@ func TestCheckTransactionsAgreesWithItsMessage(t *testing.T) {
 		require.ErrorContains(t, err, "keep it at most "+itoa(int64(tt.wantMost)))
 		require.NoError(t, checkTransactions(tt.wantMost, tt.size), "the most the message allows is accepted")
 	}
-}
-
-func indexOf(s []string, v string) int {
-	for i, x := range s {
-		if x == v {
-			return i
-		}
-	}
-	return -1
 }
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
