@@ -1,6 +1,7 @@
 -- +goose Up
--- The River job enqueued when the event was received, written by the
--- receiver in the same transaction as the row and the job. hookctl events
+-- The River job enqueued when the event was received. The insert reserves
+-- its id from River's sequence and the receiver inserts the job with it
+-- (ingest.JobIDs), in the same transaction as the row. hookctl events
 -- list and get join an event to its jobs by river_job's primary key: this
 -- job, and the replay jobs that replay_audit records. Before, they searched
 -- river_job.args for {"inbox_id": id} through River's GIN index, and the
@@ -19,9 +20,10 @@
 -- No index: nothing looks an event up by its job. A nullable column with
 -- no default changes only the catalog, under a brief lock that gives up
 -- after 5s rather than queue the receivers' inserts behind a long
--- transaction (rerun `hookctl migrate`). Setting it right after the insert
+-- transaction (rerun `hookctl migrate`). An enqueuer without ingest.JobIDs
+-- sets it right after the insert instead (inbox.SetJobs); that update
 -- changes no indexed column, so with the room that fillfactor 50 leaves
--- (00008) the update stays on the row's page (HOT).
+-- (00008) it stays on the row's page (HOT).
 SET LOCAL lock_timeout = '5s';
 ALTER TABLE inbox_events ADD COLUMN job_id bigint;
 
