@@ -7,7 +7,9 @@ import (
 	"time"
 )
 
-// DefaultEvery is how often Failures repeats a failure that goes on.
+// DefaultEvery is how often Failures repeats a failure that goes on, and
+// how often the worker's LimitRepeats passes one of River's repeated
+// messages.
 const DefaultEvery = time.Minute
 
 // Failures logs a failure that recurs, such as a poll of a database that
