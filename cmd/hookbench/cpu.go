@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -153,6 +154,9 @@ func (b *bench) cpuPhase(ctx context.Context, rep *report) error {
 		return map[string]*events{"stripe": st, "bank": newEvents(run+"b", benchSecret, b.o.dupShare, 2_000_000)}
 	}
 	for _, name := range []string{"bare", "verify-only"} {
+		if !b.o.cpuServers[name] {
+			continue
+		}
 		addr, err := freeAddr()
 		if err != nil {
 			return err
@@ -164,10 +168,30 @@ func (b *bench) cpuPhase(ctx context.Context, rep *report) error {
 		}
 		servers = append(servers, &cpuServer{name: name, p: p, ev: newEv("cpu" + strings.ReplaceAll(name, "-", ""))})
 	}
-	type recv struct{ name, bin, mode string }
-	recvs := []recv{{"single", b.o.binDir, "single"}, {"batch", b.o.binDir, "batch"}}
-	if b.o.compareBin != "" {
-		recvs = append(recvs, recv{"single (" + b.o.compareName + ")", b.o.compareBin, "single"}, recv{"batch (" + b.o.compareName + ")", b.o.compareBin, "batch"})
+	type recv struct {
+		name, bin, mode string
+		env             []string
+	}
+	var recvs []recv
+	for _, mode := range []string{"single", "batch"} {
+		if !b.o.cpuServers[mode] {
+			continue
+		}
+		recvs = append(recvs, recv{name: mode, bin: b.o.binDir, mode: mode})
+		if b.o.compareBin != "" {
+			recvs = append(recvs, recv{name: mode + " (" + b.o.compareName + ")", bin: b.o.compareBin, mode: mode})
+		}
+	}
+	for _, v := range b.o.variants {
+		name, rest, _ := strings.Cut(v, "=")
+		f := strings.Fields(rest)
+		r := recv{name: name, bin: f[0], mode: "batch", env: f[1:]}
+		for _, e := range r.env {
+			if m, ok := strings.CutPrefix(e, "INGEST_MODE="); ok {
+				r.mode = m
+			}
+		}
+		recvs = append(recvs, r)
 	}
 	for i, r := range recvs {
 		db, err := newDatabase(ctx, b.o.adminURL, fmt.Sprintf("cpu%d", i))
@@ -183,7 +207,7 @@ func (b *bench) cpuPhase(ctx context.Context, rep *report) error {
 			"DATABASE_URL=" + db.url, "DATABASE_MAX_CONNS=" + strconv.Itoa(b.o.poolConns),
 			"RECEIVER_ADDR=" + addr, "INGEST_MODE=" + r.mode,
 			"BANK_WEBHOOK_SECRET=" + benchSecret, "STRIPE_WEBHOOK_SECRET=" + benchStripeSecret,
-		}, b.o.cpuEnv...), "http://"+addr)
+		}, append(slices.Clone(b.o.cpuEnv), r.env...)...), "http://"+addr)
 		if err != nil {
 			db.drop(ctx)
 			return err

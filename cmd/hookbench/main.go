@@ -69,8 +69,12 @@ type options struct {
 	cpuConns    []int
 	cpuRounds   int
 	cpuEnv      []string
+	cpuServers  map[string]bool
 	compareBin  string
 	compareName string
+	// variants are more receivers for the CPU phase: name=bindir, then
+	// space-separated NAME=value settings.
+	variants []string
 }
 
 const (
@@ -108,8 +112,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cpuConns := fs.String("cpu-conns", "64,256", "connection counts of the CPU phase")
 	fs.IntVar(&o.cpuRounds, "cpu-rounds", 1, "rounds of the CPU phase, each running every configuration once per load")
 	cpuEnv := fs.String("cpu-env", "", "space-separated NAME=value settings added to the CPU phase's receivers (e.g. INGEST_BATCH_FLUSHERS=2)")
+	cpuServers := fs.String("cpu-servers", "bare,verify-only,single,batch", "configurations of the CPU phase (a profile may want batch alone)")
 	fs.StringVar(&o.compareBin, "compare-bin", "", "a folder with another receiver binary, run in the CPU phase beside -bin's (before and after a change)")
 	fs.StringVar(&o.compareName, "compare-name", "before", "what to call the -compare-bin receiver in the results")
+	fs.Func("variant", "another receiver for the CPU phase, as 'name=bindir NAME=value ...' (INGEST_MODE=single for single mode; batch by default); repeatable", func(v string) error {
+		if name, rest, ok := strings.Cut(v, "="); !ok || name == "" || strings.TrimSpace(rest) == "" {
+			return fmt.Errorf("want name=bindir [NAME=value ...], not %q", v)
+		}
+		o.variants = append(o.variants, v)
+		return nil
+	})
 	levels := fs.String("worker-levels", "50,200,500", "worker concurrencies to measure, each beside River's no-op rate")
 	phases := fs.String("phases", "ceiling,single,batch,cpu,traced,workers,drain,e2e,ordering", "phases to run, in order")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -123,6 +135,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("-cpu-conns: %w", err)
 	}
 	o.cpuEnv = strings.Fields(*cpuEnv)
+	o.cpuServers = map[string]bool{}
+	for _, s := range splitComma(*cpuServers) {
+		o.cpuServers[s] = true
+	}
 	self, err := os.Executable()
 	if err != nil {
 		return err
