@@ -23,6 +23,12 @@ func procCPU(pid int) float64 {
 	if err != nil {
 		return 0
 	}
+	return statCPU(b)
+}
+
+// statCPU reads utime + stime, in seconds, from the text of a
+// /proc/<pid>/stat file.
+func statCPU(b []byte) float64 {
 	// The command name, in parentheses, may hold spaces: count the fields
 	// after its closing parenthesis (field 3, state, is the first).
 	i := bytes.LastIndexByte(b, ')')
