@@ -76,6 +76,12 @@ type ReceiverConfig struct {
 	// BatchFlushers is the number of batch transactions in flight at once,
 	// each on its own connection.
 	BatchFlushers int `env:"INGEST_BATCH_FLUSHERS" envDefault:"4"`
+	// BatchFlush says when a batch closes: timer closes it
+	// INGEST_BATCH_MAX_WAIT after its first event (or at
+	// INGEST_BATCH_MAX_SIZE); free hands it to a flusher as soon as one is
+	// idle, so that a batch holds what arrived during the commits in
+	// flight, with the wait and the size as bounds (docs/BENCHMARKS.md).
+	BatchFlush string `env:"INGEST_BATCH_FLUSH" envDefault:"timer"`
 	// IngestTimeout bounds the store-and-enqueue transaction; past it the
 	// answer is 503 with Retry-After.
 	IngestTimeout time.Duration `env:"INGEST_TIMEOUT" envDefault:"5s"`
@@ -275,7 +281,7 @@ func RunReceiver(ctx context.Context, cfg ReceiverConfig) error {
 		ing = ingest.NewSingle(pool, rc)
 	case "batch":
 		b := ingest.NewBatcher(pool, rc, logger, ingest.BatchOptions{
-			MaxSize: cfg.BatchMaxSize, MaxWait: cfg.BatchMaxWait, Flushers: cfg.BatchFlushers, Timeout: cfg.IngestTimeout,
+			MaxSize: cfg.BatchMaxSize, MaxWait: cfg.BatchMaxWait, Flushers: cfg.BatchFlushers, FlushWhenFree: cfg.BatchFlush == "free", Timeout: cfg.IngestTimeout,
 			Observer: metrics.NewIngest(reg),
 		})
 		// Runs after the HTTP server has drained: flush what its last
@@ -329,7 +335,7 @@ func RunReceiver(ctx context.Context, cfg ReceiverConfig) error {
 		// nothing depends on it finishing.
 		defer debug.Close()
 	}
-	logger.Info("ingest mode", "mode", cfg.IngestMode, "batch_max_size", cfg.BatchMaxSize, "batch_max_wait", cfg.BatchMaxWait, "batch_flushers", cfg.BatchFlushers)
+	logger.Info("ingest mode", "mode", cfg.IngestMode, "batch_max_size", cfg.BatchMaxSize, "batch_max_wait", cfg.BatchMaxWait, "batch_flushers", cfg.BatchFlushers, "batch_flush", cfg.BatchFlush)
 	srv := httpserver.New(cfg.Addr, handler, httpserver.Timeouts{
 		ReadHeader: cfg.ReadHeaderTimeout, Read: cfg.ReadTimeout, Write: cfg.WriteTimeout, Idle: cfg.IdleTimeout,
 	})
@@ -373,6 +379,8 @@ func (c ReceiverConfig) Validate() error {
 		return fmt.Errorf("INGEST_BATCH_MAX_WAIT=%s must be positive", c.BatchMaxWait)
 	case c.IngestTimeout <= 0:
 		return fmt.Errorf("INGEST_TIMEOUT=%s must be positive", c.IngestTimeout)
+	case c.BatchFlush != "timer" && c.BatchFlush != "free":
+		return fmt.Errorf("INGEST_BATCH_FLUSH=%q: want timer or free", c.BatchFlush)
 	case c.BatchFlushers < 1:
 		return fmt.Errorf("INGEST_BATCH_FLUSHERS=%d must be at least 1", c.BatchFlushers)
 	case c.ReadHeaderTimeout <= 0, c.ReadTimeout <= 0, c.WriteTimeout <= 0, c.IdleTimeout <= 0:

@@ -15,12 +15,16 @@ import (
 	"github.com/hookline/hookline/internal/verify"
 )
 
-// events hands out signed bank events, each unique, with a share of
-// replays of events handed out before. It remembers which ones were
-// acknowledged, for the no-loss check at the end.
+// events hands out signed events of one source (bank, unless stripe is
+// set), each unique, with a share of replays of events handed out before.
+// It remembers which ones were acknowledged, for the no-loss check at the
+// end.
 type events struct {
-	run      string
-	secret   string
+	run    string
+	secret string
+	// stripe makes the events Stripe events, signed as Stripe signs them,
+	// for the stripe source; otherwise they are bank events.
+	stripe   bool
 	dupShare float64
 	next     atomic.Int64
 	acked    []atomic.Bool
@@ -45,10 +49,29 @@ func (e *events) pick() (n int64, ok bool) {
 
 func (e *events) id(n int64) string { return fmt.Sprintf("bench_%s_%d", e.run, n) }
 
+// path is the webhook path of the events' source.
+func (e *events) path() string {
+	if e.stripe {
+		return "/api/webhooks/stripe"
+	}
+	return "/api/webhooks/bank"
+}
+
 func (e *events) request(ctx context.Context, url string, n int64) *http.Request {
-	body := fmt.Appendf(nil, `{"id":%q,"type":"transfer.settled","account":"acc_%d","amount_cents":1}`, e.id(n), n%accounts)
+	var body []byte
+	if e.stripe {
+		// The shape of a Stripe event, at about the size of a small one.
+		body = fmt.Appendf(nil, `{"id":%q,"object":"event","api_version":"2023-10-16","created":%d,"livemode":false,"pending_webhooks":1,"type":"payment_intent.succeeded","data":{"object":{"id":"pi_%d","object":"payment_intent","amount":1250,"currency":"usd","customer":"cus_%d","status":"succeeded"}}}`,
+			e.id(n), time.Now().Unix(), n, n%accounts)
+	} else {
+		body = fmt.Appendf(nil, `{"id":%q,"type":"transfer.settled","account":"acc_%d","amount_cents":1}`, e.id(n), n%accounts)
+	}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	req.Header.Set(verify.HMACHeader, verify.SignHMAC(e.secret, body))
+	if e.stripe {
+		req.Header.Set(verify.StripeHeader, verify.SignStripe(e.secret, body, time.Now()))
+	} else {
+		req.Header.Set(verify.HMACHeader, verify.SignHMAC(e.secret, body))
+	}
 	req.Header.Set("Content-Type", "application/json")
 	return req
 }

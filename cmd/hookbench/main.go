@@ -2,15 +2,20 @@
 // machine, in one run, so that its ratios compare like with like:
 //
 //  1. a verify-only server (the receiver's HTTP stack and signature check,
-//     no database): the ceiling;
+//     no database): the ceiling; and beside it (the CPU phase) a bare
+//     net/http server that only checks the signature;
 //  2. the receiver with a transaction per request (INGEST_MODE=single);
 //  3. the receiver with group commit (INGEST_MODE=batch);
-//  4. the worker draining a backlog at several concurrencies, each beside
+//  4. the CPU phase: the bare ceiling, the verify-only server and both
+//     modes at 64 and 256 connections with Stripe and bank events, with
+//     the CPU seconds the server and Postgres spent per 1,000 acknowledged
+//     events, read from /proc;
+//  5. the worker draining a backlog at several concurrencies, each beside
 //     River draining the same backlog with a worker that does nothing, and
 //     the connections each held;
-//  5. two default workers draining a flood's backlog, as after the soak;
-//  6. the end-to-end latency from the receiver's 200 to the job's completion;
-//  7. ordered handlers: the worker draining 2,000 Stripe subscription
+//  6. two default workers draining a flood's backlog, as after the soak;
+//  7. the end-to-end latency from the receiver's 200 to the job's completion;
+//  8. ordered handlers: the worker draining 2,000 Stripe subscription
 //     events over 1,000 subscriptions through the example's ordered
 //     handler, with and without their object keys.
 //
@@ -60,13 +65,29 @@ type options struct {
 	e2eRate       float64
 	lightRate     float64
 	fetchCooldown time.Duration
+	// The CPU phase's settings.
+	cpuConns    []int
+	cpuRounds   int
+	cpuEnv      []string
+	cpuServers  map[string]bool
+	compareBin  string
+	compareName string
+	// variants are more receivers for the CPU phase: name=bindir, then
+	// space-separated NAME=value settings.
+	variants []string
 }
 
-const benchSecret = "hookbench-bank-secret"
+const (
+	benchSecret       = "hookbench-bank-secret"
+	benchStripeSecret = "whsec_hookbench"
+)
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 1 && args[1] == "ceiling-server" {
 		return serveCeiling(ctx, args[2:], stderr)
+	}
+	if len(args) > 1 && args[1] == "bare-server" {
+		return serveBare(ctx, args[2:])
 	}
 	if len(args) > 1 && args[1] == "noop-worker" {
 		return serveNoOp(ctx, os.Getenv, stderr)
@@ -88,14 +109,35 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&o.lightRate, "light-rate", 100, "events per second in the light-load latency phase")
 	fs.Float64Var(&o.e2eRate, "e2e-rate", 0, "events per second in the end-to-end latency phase (default: half the best measured worker rate, so the worker is not saturated)")
 	fs.DurationVar(&o.fetchCooldown, "fetch-cooldown", 0, "WORKER_FETCH_COOLDOWN for the worker phases (default: the worker's own default)")
+	cpuConns := fs.String("cpu-conns", "64,256", "connection counts of the CPU phase")
+	fs.IntVar(&o.cpuRounds, "cpu-rounds", 1, "rounds of the CPU phase, each running every configuration once per load")
+	cpuEnv := fs.String("cpu-env", "", "space-separated NAME=value settings added to the CPU phase's receivers (e.g. INGEST_BATCH_FLUSHERS=2)")
+	cpuServers := fs.String("cpu-servers", "bare,verify-only,single,batch", "configurations of the CPU phase (a profile may want batch alone)")
+	fs.StringVar(&o.compareBin, "compare-bin", "", "a folder with another receiver binary, run in the CPU phase beside -bin's (before and after a change)")
+	fs.StringVar(&o.compareName, "compare-name", "before", "what to call the -compare-bin receiver in the results")
+	fs.Func("variant", "another receiver for the CPU phase, as 'name=bindir NAME=value ...' (INGEST_MODE=single for single mode; batch by default); repeatable", func(v string) error {
+		if name, rest, ok := strings.Cut(v, "="); !ok || name == "" || strings.TrimSpace(rest) == "" {
+			return fmt.Errorf("want name=bindir [NAME=value ...], not %q", v)
+		}
+		o.variants = append(o.variants, v)
+		return nil
+	})
 	levels := fs.String("worker-levels", "50,200,500", "worker concurrencies to measure, each beside River's no-op rate")
-	phases := fs.String("phases", "ceiling,single,batch,traced,workers,drain,e2e,ordering", "phases to run, in order")
+	phases := fs.String("phases", "ceiling,single,batch,cpu,traced,workers,drain,e2e,ordering", "phases to run, in order")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
 	var err error
 	if o.workerLevels, err = parseInts(*levels); err != nil {
 		return fmt.Errorf("-worker-levels: %w", err)
+	}
+	if o.cpuConns, err = parseInts(*cpuConns); err != nil {
+		return fmt.Errorf("-cpu-conns: %w", err)
+	}
+	o.cpuEnv = strings.Fields(*cpuEnv)
+	o.cpuServers = map[string]bool{}
+	for _, s := range splitComma(*cpuServers) {
+		o.cpuServers[s] = true
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -106,7 +148,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rep := report{Options: o.describe(), Machine: machineFacts(ctx, o.adminURL)}
 	steps := map[string]func(context.Context, *report) error{
 		"ceiling": b.ceiling, "single": b.single, "batch": b.batch, "traced": b.traced, "workers": b.workers, "drain": b.soakDrain, "e2e": b.endToEnd,
-		"ordering": b.ordering,
+		"ordering": b.ordering, "cpu": b.cpuPhase,
 	}
 	for _, name := range splitComma(*phases) {
 		step, ok := steps[name]

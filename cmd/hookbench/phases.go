@@ -63,7 +63,7 @@ func (b *bench) ceiling(ctx context.Context, rep *report) error {
 	if err != nil {
 		return err
 	}
-	p, err := startProcess(ctx, b.self, []string{"ceiling-server", "-addr", addr, "-bank-secret", benchSecret}, nil, "http://"+addr)
+	p, err := startProcess(ctx, b.self, []string{"ceiling-server", "-addr", addr, "-bank-secret", benchSecret, "-stripe-secret", benchStripeSecret}, nil, "http://"+addr)
 	if err != nil {
 		return err
 	}
@@ -115,7 +115,7 @@ func (b *bench) receiver(ctx context.Context, rep *report, mode, name string, en
 	p, err := startProcess(ctx, filepath.Join(b.o.binDir, "receiver"), nil, append([]string{
 		"DATABASE_URL=" + db.url, "DATABASE_MAX_CONNS=" + strconv.Itoa(b.o.poolConns),
 		"RECEIVER_ADDR=" + addr, "INGEST_MODE=" + mode,
-		"BANK_WEBHOOK_SECRET=" + benchSecret, "STRIPE_WEBHOOK_SECRET=unused",
+		"BANK_WEBHOOK_SECRET=" + benchSecret, "STRIPE_WEBHOOK_SECRET=" + benchStripeSecret,
 	}, env...), "http://"+addr)
 	if err != nil {
 		return err
@@ -202,7 +202,7 @@ func (b *bench) endToEnd(ctx context.Context, rep *report) error {
 	if err != nil {
 		return err
 	}
-	base := []string{"DATABASE_URL=" + db.url, "DATABASE_MAX_CONNS=" + strconv.Itoa(b.o.poolConns), "BANK_WEBHOOK_SECRET=" + benchSecret, "STRIPE_WEBHOOK_SECRET=unused"}
+	base := []string{"DATABASE_URL=" + db.url, "DATABASE_MAX_CONNS=" + strconv.Itoa(b.o.poolConns), "BANK_WEBHOOK_SECRET=" + benchSecret, "STRIPE_WEBHOOK_SECRET=" + benchStripeSecret}
 	recv, err := startProcess(ctx, filepath.Join(b.o.binDir, "receiver"), nil, append(base, "RECEIVER_ADDR="+raddr), "http://"+raddr)
 	if err != nil {
 		return err

@@ -28,8 +28,10 @@ type report struct {
 	EndToEndCurve []e2eResult `json:"end_to_end_curve"`
 	// Ordering is the worker with ordered handlers beside unordered ones.
 	Ordering *orderingResult `json:"ordering,omitempty"`
-	Targets  []target        `json:"targets"`
-	Lost     []string        `json:"lost,omitempty"`
+	// CPU is the CPU phase: each configuration at each load.
+	CPU     []cpuResult `json:"cpu,omitempty"`
+	Targets []target    `json:"targets"`
+	Lost    []string    `json:"lost,omitempty"`
 }
 
 // target is one of the goals set for this machine, and whether it was met.
@@ -58,6 +60,20 @@ func (r *report) evaluate() {
 	add("batch / single throughput", "≥ 4x", fmt.Sprintf("%.2fx", bs), bs >= 4)
 	bc := ratio(batch.Max.Rate, ceiling.Max.Rate)
 	add("batch / verify-only throughput", "≥ 40%", fmt.Sprintf("%.0f%%", 100*bc), bc >= 0.4)
+	for _, conns := range splitInts(r.Options["cpu-conns"]) {
+		for _, kind := range []string{"stripe", "bank"} {
+			bare, ok1 := r.cpuMean("bare", kind, conns)
+			bt, ok2 := r.cpuMean("batch", kind, conns)
+			sg, ok3 := r.cpuMean("single", kind, conns)
+			if !ok1 || !ok2 || !ok3 {
+				continue
+			}
+			x := ratio(bt.Rate, bare.Rate)
+			add(fmt.Sprintf("batch / bare ceiling, %s events, %d connections", kind, conns), "≥ 0.45", fmt.Sprintf("%.2f", x), x >= 0.45)
+			y := ratio(bt.Rate, sg.Rate)
+			add(fmt.Sprintf("batch / single, %s events, %d connections", kind, conns), "≥ 4x", fmt.Sprintf("%.2fx", y), y >= 4)
+		}
+	}
 	add("batch p99 at 80% of its maximum", "≤ 50 ms", fmt.Sprintf("%.1f ms", batch.At80.P99), batch.At80.P99 <= 50)
 	if batch.Big != nil {
 		add(fmt.Sprintf("receiver peak RSS (incl. %s connections)", r.Options["big-conns"]), "< 150 MB", fmt.Sprintf("%.0f MB", batch.PeakRSSMB), batch.PeakRSSMB < 150)
@@ -116,6 +132,7 @@ func (r *report) markdown() string {
 		fmt.Fprintf(&b, "\nBatch mode with %s connections: %.0f events/s, p99 %.1f ms, %d failed.\n",
 			r.Options["big-conns"], batch.Big.Rate, batch.Big.P99, batch.Big.Failed)
 	}
+	r.cpuMarkdown(&b)
 	fmt.Fprintf(&b, "\n## Worker (backlog of %s events, example handler, grouped)\n\n", r.Options["backlog"])
 	fmt.Fprintf(&b, "The median of %s runs per concurrency, each a River no-op drain then a worker drain of the same backlog; the range is the lowest and highest ratio.\n\n", r.Options["worker-runs"])
 	fmt.Fprintf(&b, "| Concurrency | Worker jobs/s | River no-op jobs/s | Worker / River | Range | Worker connections (max) | River no-op connections (max) |\n|---:|---:|---:|---:|---|---:|---:|\n")
@@ -182,6 +199,7 @@ func (o options) describe() map[string]string {
 	return map[string]string{
 		"duration": o.duration.String(), "conns": fmt.Sprint(o.conns), "big-conns": fmt.Sprint(o.bigConns),
 		"dup": fmt.Sprint(o.dupShare), "pool-conns": fmt.Sprint(o.poolConns), "backlog": fmt.Sprint(o.backlog), "drain-backlog": fmt.Sprint(o.drainBacklog), "worker-runs": fmt.Sprint(o.workerRuns), "ordering-runs": fmt.Sprint(o.orderingRuns),
+		"cpu-conns": fmt.Sprint(o.cpuConns), "cpu-rounds": fmt.Sprint(o.cpuRounds), "cpu-env": strings.Join(o.cpuEnv, " "), "compare-bin": o.compareBin,
 		"e2e-rate": fmt.Sprint(o.e2eRate), "light-rate": fmt.Sprint(o.lightRate), "worker-levels": fmt.Sprint(o.workerLevels),
 	}
 }

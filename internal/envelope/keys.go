@@ -56,7 +56,7 @@ func CheckKeys(body []byte, paths []string) (KeyProblem, int) {
 	s := keyScanner{fold: map[string]map[string]string{"": {}}}
 	for _, p := range paths {
 		parent := ""
-		for _, step := range strings.Split(p, ".") {
+		for step := range strings.SplitSeq(p, ".") {
 			folded := foldCase(step)
 			s.fold[parent][folded] = step
 			if parent != "" {
@@ -276,6 +276,23 @@ func hex4[T string | []byte](raw T, at int) (rune, bool) {
 // (and so encoding/json's field matching) treats as equal to it: each rune
 // becomes the smallest rune of its case-folding orbit.
 func foldCase(s string) string {
+	// The orbit of an ASCII letter is its two cases and, for k and s, a
+	// rune above ASCII (U+212A KELVIN SIGN, U+017F LONG S): its least is
+	// the upper case. Other ASCII runes fold to themselves. Keys are
+	// almost always ASCII, and this path costs no SimpleFold walk, and no
+	// allocation when s has no lower-case letter.
+	if ascii, lower := asciiCase(s); ascii {
+		if !lower {
+			return s
+		}
+		b := []byte(s)
+		for i, c := range b {
+			if 'a' <= c && c <= 'z' {
+				b[i] = c - ('a' - 'A')
+			}
+		}
+		return string(b)
+	}
 	var b strings.Builder
 	for _, r := range s {
 		least := r
@@ -285,4 +302,19 @@ func foldCase(s string) string {
 		b.WriteRune(least)
 	}
 	return b.String()
+}
+
+// asciiCase reports whether s is all ASCII, and whether it holds a
+// lower-case letter.
+func asciiCase(s string) (ascii, lower bool) {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return false, false
+		}
+		if 'a' <= c && c <= 'z' {
+			lower = true
+		}
+	}
+	return true, lower
 }

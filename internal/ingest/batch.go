@@ -33,6 +33,12 @@ type BatchOptions struct {
 	// Flushers is how many batch transactions may be in flight at once.
 	// Default 4. The pool needs at least this many connections.
 	Flushers int
+	// FlushWhenFree hands the open batch to a flusher as soon as one is
+	// idle, rather than MaxWait after its first event: a lone event waits
+	// for no timer, and under load each batch holds what arrived during
+	// the commits in flight, so its size follows the commit latency.
+	// MaxWait and MaxSize still close a batch while every flusher is busy.
+	FlushWhenFree bool
 	// Timeout bounds each batch transaction. Default 5s.
 	Timeout time.Duration
 	// Observer, if set, is told about every flush, for metrics.
@@ -181,7 +187,8 @@ func (b *Batcher) Close(ctx context.Context) error {
 }
 
 // collect groups arriving events into batches, closing each at MaxSize or
-// MaxWait after its first event, and hands them to the flushers.
+// MaxWait after its first event (or, with FlushWhenFree, when a flusher is
+// idle), and hands them to the flushers.
 func (b *Batcher) collect() {
 	defer close(b.flushes)
 	var (
@@ -195,7 +202,16 @@ func (b *Batcher) collect() {
 		cur = batch{}
 	}
 	for {
+		// A send on a nil channel never proceeds: the batch goes to an idle
+		// flusher only when FlushWhenFree is set and it holds an event.
+		var idle chan batch
+		if b.opts.FlushWhenFree && len(cur.items) > 0 {
+			idle = b.flushes
+		}
 		select {
+		case idle <- cur:
+			timer.Stop()
+			cur = batch{}
 		case p, ok := <-b.in:
 			if !ok {
 				if len(cur.items) > 0 {

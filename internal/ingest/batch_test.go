@@ -262,3 +262,55 @@ func TestBatcherCountsDuplicatesPerSourceInItsTransaction(t *testing.T) {
 	require.NoError(t, b.db.Pool.QueryRow(ctx, `SELECT coalesce(sum(count), 0) FROM inbox_duplicates WHERE source = 'bank'`).Scan(&dups))
 	require.Equal(t, 3, dups, "the repeat within the batch and the two replays")
 }
+
+// TestBatcherWithFlushWhenFreeSendsALoneEventAtOnce: with FlushWhenFree, an
+// event reaching an idle batcher is flushed at once, not MaxWait later.
+func TestBatcherWithFlushWhenFreeSendsALoneEventAtOnce(t *testing.T) {
+	t.Parallel()
+	b := setupBatch(t, ingest.BatchOptions{MaxWait: time.Hour, Flushers: 1, FlushWhenFree: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	outcome, err := b.batcher.Ingest(ctx, event("lone"))
+	require.NoError(t, err, "an hour's MaxWait must not hold a lone event")
+	require.Equal(t, ingest.Accepted, outcome)
+}
+
+// TestBatcherWithFlushWhenFreeBatchesWhatArrivesDuringACommit: while the
+// only flusher is busy, arriving events gather into one batch, which goes
+// as soon as the flusher is free, long before MaxWait.
+func TestBatcherWithFlushWhenFreeBatchesWhatArrivesDuringACommit(t *testing.T) {
+	t.Parallel()
+	b := setupBatch(t, ingest.BatchOptions{MaxWait: time.Hour, Flushers: 1, FlushWhenFree: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	// Another transaction holds the first event's key, uncommitted: the
+	// flusher's insert waits on it until it rolls back.
+	blocker, err := b.db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	// A failed test must still give the connection back, or closing the
+	// pool would wait for it forever.
+	t.Cleanup(func() { _ = blocker.Rollback(context.Background()) })
+	_, err = inbox.InsertMany(ctx, blocker, []inbox.NewEvent{event("held")})
+	require.NoError(t, err)
+	first := make(chan error, 1)
+	go func() { _, err := b.batcher.Ingest(ctx, event("held")); first <- err }()
+	require.Eventually(t, func() bool {
+		var waiting int
+		_ = b.db.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
+		return waiting > 0
+	}, 10*time.Second, 10*time.Millisecond, "the flusher waits on the held key")
+
+	rest := events("during", 5)
+	done := make(chan []error, 1)
+	go func() { _, errs := b.ingestAll(ctx, rest); done <- errs }()
+	// The five are queued behind the busy flusher before it is freed.
+	time.Sleep(200 * time.Millisecond)
+	require.NoError(t, blocker.Rollback(ctx))
+	require.NoError(t, <-first)
+	for _, err := range <-done {
+		require.NoError(t, err, "the batch went when the flusher was free, not after MaxWait")
+	}
+	sizes, _ := b.observer.snapshot()
+	require.Equal(t, []int{1, 5}, sizes)
+}

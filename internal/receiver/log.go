@@ -47,13 +47,17 @@ func logRequests(logger *slog.Logger, rec Recorder) echo.MiddlewareFunc {
 				source, _ := c.Get(logSource).(string)
 				rec.Request(source, outcome, latency)
 			}
-			attrs := []slog.Attr{
+			keys := [...]string{logSource, logEventID, logOutcome, logReason, logSecretsTried, logBodySHA256, logClientIP}
+			// Room for every field at once: appending past four would
+			// reallocate on every webhook request.
+			attrs := make([]slog.Attr, 0, 4+len(keys))
+			attrs = append(attrs,
 				slog.String("method", c.Request().Method),
 				slog.String("path", c.Request().URL.Path),
 				slog.Int("status", c.Response().Status),
 				slog.Duration("latency", latency),
-			}
-			for _, k := range []string{logSource, logEventID, logOutcome, logReason, logSecretsTried, logBodySHA256, logClientIP} {
+			)
+			for _, k := range keys {
 				if v, ok := c.Get(k).(string); ok && v != "" {
 					attrs = append(attrs, slog.String(k[len("hookline."):], v))
 				}

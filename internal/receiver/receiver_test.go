@@ -499,3 +499,22 @@ func TestWebhookShedAnswers429UntilLifted(t *testing.T) {
 	events, _ := b.counts(t)
 	require.Equal(t, 3, events, "the shed event was not stored; its retry was")
 }
+
+// TestWebhookAnswersTheSameBytesWithAndWithoutAQueryString: the 200's body
+// and content type are exactly what echo's JSON encoder writes, whether
+// the fast path answers (no query string) or echo does (?pretty indents).
+func TestWebhookAnswersTheSameBytesWithAndWithoutAQueryString(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	body := []byte(`{"id":"tr_bytes","type":"transfer.settled"}`)
+	r := b.postBank(t, body, bankSecret)
+	require.Equal(t, http.StatusOK, r.status, r.body)
+	require.Equal(t, "{\"received\":true}\n", r.body)
+	require.Equal(t, "application/json", r.header.Get("Content-Type"))
+
+	body = []byte(`{"id":"tr_pretty","type":"transfer.settled"}`)
+	r = post(t, b.url+"/api/webhooks/bank?pretty", body, http.Header{verify.HMACHeader: {verify.SignHMAC(bankSecret, body)}})
+	require.Equal(t, http.StatusOK, r.status, r.body)
+	require.Equal(t, "{\n  \"received\": true\n}\n", r.body, "echo still indents on ?pretty")
+	require.Equal(t, "application/json", r.header.Get("Content-Type"))
+}
