@@ -55,8 +55,8 @@ type Observer interface {
 
 // Batcher ingests events with group commit: concurrent events share one
 // transaction, which inserts them all into the inbox with one statement and
-// enqueues a job for each new one with one COPY. Each caller still gets its
-// own answer, and only after the commit.
+// enqueues a job for each new one with one InsertManyTx (Enqueue). Each
+// caller still gets its own answer, and only after the commit.
 //
 // On this project's 2-core benchmark machine a commit costs far more than
 // the inserts in it, so sharing commits multiplies throughput; see
