@@ -69,8 +69,8 @@ func opts(by string) catchup.Options {
 
 func lister(t *testing.T, f *stripemocktest.Fake, url string, mod ...func(*catchup.StripeOptions)) *catchup.StripeLister {
 	t.Helper()
-	o := catchup.StripeOptions{Key: f.Key, URL: url, Since: time.Now().Add(-72 * time.Hour), PageSize: 100,
-		Backoff: func(int) time.Duration { return time.Millisecond }}
+	o := catchup.StripeOptions{Key: f.Key, URL: url, Since: time.Now().Add(-72 * time.Hour),
+		Requests: catchup.Requests{PageSize: 100, Backoff: func(int) time.Duration { return time.Millisecond }}}
 	for _, m := range mod {
 		m(&o)
 	}
@@ -98,7 +98,7 @@ func TestStripeListerRequestsAreValidStripeAPICalls(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			b := setup(t)
-			o := catchup.StripeOptions{Key: "sk_test_123", URL: url, Since: time.Unix(1_000_000_000, 0), MaxRetries: -1}
+			o := catchup.StripeOptions{Key: "sk_test_123", URL: url, Since: time.Unix(1_000_000_000, 0), Requests: catchup.Requests{MaxRetries: -1}}
 			tt.mod(&o)
 			l, err := catchup.NewStripe(o)
 			require.NoError(t, err)

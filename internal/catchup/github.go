@@ -45,16 +45,9 @@ type GitHubOptions struct {
 	HookID int64
 	// Since: deliveries made before it are not looked at.
 	Since time.Time
-	// PageSize is the deliveries per request, 1 to 100 (the default).
-	PageSize int
-	// MaxRetries, Backoff and OnRetry are as in StripeOptions, for a
-	// rate limit (429, or 403 with no requests left) or a 5xx.
-	MaxRetries int
-	Backoff    func(n int) time.Duration
-	OnRetry    func(n int, wait time.Duration, err error)
-	// HTTPClient, if set, sends the requests; default one with a 60s
-	// timeout.
-	HTTPClient *http.Client
+	// Requests: deliveries per page, and retries after a rate limit
+	// (429, or 403 with no requests left), a 5xx or a network error.
+	Requests
 }
 
 // Delivery is one delivery attempt of a hook, as GitHub lists it.
@@ -97,20 +90,10 @@ func NewGitHub(opts GitHubOptions) (*GitHub, error) {
 		return nil, errors.New("github: no hook id")
 	case opts.Since.IsZero():
 		return nil, errors.New("github: no start time")
-	case opts.PageSize < 0 || opts.PageSize > 100:
-		return nil, fmt.Errorf("github: page size %d out of range [1, 100]", opts.PageSize)
 	}
-	if opts.PageSize == 0 {
-		opts.PageSize = 100
-	}
-	if opts.MaxRetries == 0 {
-		opts.MaxRetries = 6
-	}
-	if opts.Backoff == nil {
-		opts.Backoff = defaultBackoff
-	}
-	if opts.HTTPClient == nil {
-		opts.HTTPClient = &http.Client{Timeout: 60 * time.Second}
+	var err error
+	if opts.Requests, err = opts.Requests.withDefaults(); err != nil {
+		return nil, fmt.Errorf("github: %w", err)
 	}
 	base, err := url.Parse(cmp.Or(opts.URL, "https://api.github.com"))
 	if err != nil || base.Host == "" {

@@ -110,7 +110,7 @@ func newFakeGitHub() *fakeGitHub {
 func githubClient(t *testing.T, f *fakeGitHub, url string, since time.Duration) *catchup.GitHub {
 	t.Helper()
 	g, err := catchup.NewGitHub(catchup.GitHubOptions{Token: f.token, URL: url, Repo: "acme/shop", HookID: 42, Since: time.Now().Add(-since),
-		PageSize: 4, Backoff: func(int) time.Duration { return time.Millisecond }})
+		Requests: catchup.Requests{PageSize: 4, Backoff: func(int) time.Duration { return time.Millisecond }}})
 	require.NoError(t, err)
 	return g
 }
@@ -165,7 +165,7 @@ func TestGitHubCatchupWaitsOnRateLimitsAndReportsRefusedRedeliveries(t *testing.
 	}
 	var retries int
 	g, err := catchup.NewGitHub(catchup.GitHubOptions{Token: f.token, URL: f.start(t), Repo: "acme/shop", HookID: 42, Since: time.Now().Add(-24 * time.Hour),
-		PageSize: 4, Backoff: func(int) time.Duration { return time.Millisecond }, OnRetry: func(int, time.Duration, error) { retries++ }})
+		Requests: catchup.Requests{PageSize: 4, Backoff: func(int) time.Duration { return time.Millisecond }, OnRetry: func(int, time.Duration, error) { retries++ }}})
 	require.NoError(t, err)
 	sum, err := catchup.RedeliverGitHub(context.Background(), g, b.db.Pool, "github", false)
 	require.NoError(t, err)

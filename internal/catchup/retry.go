@@ -5,9 +5,49 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"strings"
 	"time"
 )
+
+// Requests are how a catch-up client asks its API for pages, and when it
+// asks again. StripeOptions and GitHubOptions embed them.
+type Requests struct {
+	// PageSize is the items per request, 1 to 100 (the default).
+	PageSize int
+	// MaxRetries is how many times a request is made again after an
+	// error worth retrying, waiting longer each time. Default 6; negative
+	// for none.
+	MaxRetries int
+	// Backoff is the wait before retry n (1, 2, …) when the API does not
+	// say how long; default 1s, 2s, 4s … up to 30s, with jitter.
+	Backoff func(n int) time.Duration
+	// OnRetry, if set, is told of each wait before a retry.
+	OnRetry func(n int, wait time.Duration, err error)
+	// HTTPClient, if set, sends the requests; default one with a 60s
+	// timeout.
+	HTTPClient *http.Client
+}
+
+// withDefaults checks r's page size and fills in what r leaves unset.
+func (r Requests) withDefaults() (Requests, error) {
+	if r.PageSize < 0 || r.PageSize > 100 {
+		return r, fmt.Errorf("page size %d out of range [1, 100]", r.PageSize)
+	}
+	if r.PageSize == 0 {
+		r.PageSize = 100
+	}
+	if r.MaxRetries == 0 {
+		r.MaxRetries = 6
+	}
+	if r.Backoff == nil {
+		r.Backoff = defaultBackoff
+	}
+	if r.HTTPClient == nil {
+		r.HTTPClient = &http.Client{Timeout: 60 * time.Second}
+	}
+	return r, nil
+}
 
 // retry calls try until it succeeds, until wait says its error is not
 // worth another try, until max retries have failed, or until ctx ends.

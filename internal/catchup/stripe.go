@@ -40,20 +40,9 @@ type StripeOptions struct {
 	// FailedOnly lists only events that some webhook endpoint has not
 	// received successfully (Stripe's delivery_success=false).
 	FailedOnly bool
-	// PageSize is the events per request, 1 to 100 (the default).
-	PageSize int
-	// MaxRetries is how many times a page is asked for again after a
-	// 429, a 5xx or a network error, waiting longer each time. Default 6;
-	// negative for none.
-	MaxRetries int
-	// Backoff is the wait before retry n (1, 2, …) when the API does not
-	// say how long; default 1s, 2s, 4s … up to 30s, with jitter.
-	Backoff func(n int) time.Duration
-	// OnRetry, if set, is told of each wait before a retry.
-	OnRetry func(n int, wait time.Duration, err error)
-	// HTTPClient, if set, sends the requests; default one with a 60s
-	// timeout.
-	HTTPClient *http.Client
+	// Requests: events per page, and retries after a 429, a 5xx or a
+	// network error.
+	Requests
 }
 
 // StripeLister lists events through stripe-go's backend, newest first, as
@@ -71,20 +60,10 @@ func NewStripe(opts StripeOptions) (*StripeLister, error) {
 		return nil, errors.New("stripe: no API key (set STRIPE_API_KEY or STRIPE_API_KEY_FILE)")
 	case opts.Since.IsZero():
 		return nil, errors.New("stripe: no start time")
-	case opts.PageSize < 0 || opts.PageSize > 100:
-		return nil, fmt.Errorf("stripe: page size %d out of range [1, 100]", opts.PageSize)
 	}
-	if opts.PageSize == 0 {
-		opts.PageSize = 100
-	}
-	if opts.MaxRetries == 0 {
-		opts.MaxRetries = 6
-	}
-	if opts.Backoff == nil {
-		opts.Backoff = defaultBackoff
-	}
-	if opts.HTTPClient == nil {
-		opts.HTTPClient = &http.Client{Timeout: 60 * time.Second}
+	var err error
+	if opts.Requests, err = opts.Requests.withDefaults(); err != nil {
+		return nil, fmt.Errorf("stripe: %w", err)
 	}
 	cfg := &stripe.BackendConfig{
 		HTTPClient: opts.HTTPClient,
