@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hookline/hookline/internal/catchup"
-	"github.com/hookline/hookline/internal/config"
 	"github.com/hookline/hookline/internal/ingest"
 )
 
@@ -77,10 +76,7 @@ summary and every event recovered.`,
   hookctl catchup stripe --since 2026-11-01T00:00:00Z --type 'invoice.*' --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if since == "" {
-				return errors.New("--since is required, such as --since 72h")
-			}
-			t, err := parseSince(since, time.Now())
+			t, err := requiredSince(since, "72h")
 			if err != nil {
 				return err
 			}
@@ -88,11 +84,8 @@ summary and every event recovered.`,
 				fmt.Fprintf(cmd.ErrOrStderr(), "note: Stripe lists events of the last 30 days only; older events cannot be recovered\n")
 			}
 			so.Since, so.FailedOnly, so.URL = t, failedOnly, apiURL
-			if so.Key, err = config.Value(getenv, "STRIPE_API_KEY"); err != nil {
+			if so.Key, err = requiredValue(getenv, "STRIPE_API_KEY", "a restricted key with read access to Events"); err != nil {
 				return err
-			}
-			if so.Key == "" {
-				return errors.New("STRIPE_API_KEY (or STRIPE_API_KEY_FILE) is not set: give a restricted key with read access to Events")
 			}
 			if opts.By == "" {
 				opts.By = currentUser(getenv)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -11,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hookline/hookline/internal/catchup"
-	"github.com/hookline/hookline/internal/config"
 )
 
 func newCatchupGitHubCmd(getenv func(string) string) *cobra.Command {
@@ -44,19 +42,13 @@ look the events up in the inbox under --source.`,
   hookctl catchup github --org acme --hook 654321 --since 3d --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if since == "" {
-				return errors.New("--since is required, such as --since 24h")
-			}
-			t, err := parseSince(since, time.Now())
+			t, err := requiredSince(since, "24h")
 			if err != nil {
 				return err
 			}
 			opts.Since, opts.URL = t, apiURL
-			if opts.Token, err = config.Value(getenv, "GITHUB_TOKEN"); err != nil {
+			if opts.Token, err = requiredValue(getenv, "GITHUB_TOKEN", "a token that may administer the hook's webhooks"); err != nil {
 				return err
-			}
-			if opts.Token == "" {
-				return errors.New("GITHUB_TOKEN (or GITHUB_TOKEN_FILE) is not set: give a token that may administer the hook's webhooks")
 			}
 			errOut := cmd.ErrOrStderr()
 			opts.OnRetry = func(n int, wait time.Duration, err error) {
