@@ -31,31 +31,24 @@ var ErrDuplicate = errors.New("event already stored")
 // time). The job carries the trace context of ctx's span, if any, as the
 // receiver's jobs carry their request's.
 func Enqueue(ctx context.Context, tx pgx.Tx, ev hooklinetype.Event) (hooklinetype.Event, error) {
-	row, inserted, err := inbox.Insert(ctx, tx, inbox.NewEvent{
-		Source: ev.Source, EventID: ev.EventID, Type: ev.Type, APIVersion: ev.APIVersion,
-		Payload: ev.Payload, Headers: ev.Headers, Time: ev.Time, Object: ev.Object,
-	})
-	if err != nil {
-		return ev, err
-	}
-	if !inserted {
-		return ev, fmt.Errorf("enqueue event %s/%s: %w", ev.Source, ev.EventID, ErrDuplicate)
-	}
 	// An insert-only client: it needs no pool, since it writes through tx,
 	// and no workers.
 	rc, err := river.NewClient(riverpgxv5.New(nil), &river.Config{Middleware: []rivertype.Middleware{&ingest.JobIDs{}}})
 	if err != nil {
 		return ev, fmt.Errorf("create river client: %w", err)
 	}
-	// As the receiver stores its commit span's: the worker's spans then
-	// join the trace of the span in ctx, if any.
-	var md map[inbox.Key][]byte
-	if m := tracing.JobMetadata(trace.SpanContextFromContext(ctx)); m != nil {
-		md = map[inbox.Key][]byte{row.Key: m}
-	}
-	if _, err := ingest.Enqueue(ctx, rc, tx, []inbox.Inserted{row}, md); err != nil {
+	// The receiver's own store step, with the trace of the span in ctx, if
+	// any, as the receiver stores its commit span's.
+	st, err := ingest.StoreTraced(ctx, tx, rc, inbox.NewEvent{
+		Source: ev.Source, EventID: ev.EventID, Type: ev.Type, APIVersion: ev.APIVersion,
+		Payload: ev.Payload, Headers: ev.Headers, Time: ev.Time, Object: ev.Object,
+	}, tracing.JobMetadata(trace.SpanContextFromContext(ctx)))
+	if err != nil {
 		return ev, err
 	}
-	ev.InboxID = row.ID
+	if st.Outcome != ingest.Accepted {
+		return ev, fmt.Errorf("enqueue event %s/%s: %w", ev.Source, ev.EventID, ErrDuplicate)
+	}
+	ev.InboxID = st.InboxID
 	return ev, nil
 }

@@ -65,7 +65,7 @@ func (s *Single) Ingest(ctx context.Context, ev inbox.NewEvent) (Outcome, error)
 	span, metadata := startCommit(ctx, time.Now(), 1)
 	var outcome Outcome
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		st, err := store(ctx, tx, s.river, ev, metadata)
+		st, err := StoreTraced(ctx, tx, s.river, ev, metadata)
 		if err != nil {
 			return err
 		}
@@ -100,12 +100,13 @@ type Stored struct {
 // storing several events in one transaction stores them in key order, as
 // inbox.InsertMany asks.
 func Store(ctx context.Context, tx pgx.Tx, rc *river.Client[pgx.Tx], ev inbox.NewEvent) (Stored, error) {
-	return store(ctx, tx, rc, ev, nil)
+	return StoreTraced(ctx, tx, rc, ev, nil)
 }
 
-// store is Store, with the trace context to store with the job (nil for
-// none).
-func store(ctx context.Context, tx pgx.Tx, rc *river.Client[pgx.Tx], ev inbox.NewEvent, metadata []byte) (Stored, error) {
+// StoreTraced is Store, with the trace context to store with the job
+// (tracing.JobMetadata; nil for none), so that the worker's spans join
+// that trace.
+func StoreTraced(ctx context.Context, tx pgx.Tx, rc *river.Client[pgx.Tx], ev inbox.NewEvent, metadata []byte) (Stored, error) {
 	if err := inbox.LockReplayKeys(ctx, tx, []inbox.NewEvent{ev}); err != nil {
 		return Stored{}, err
 	}
