@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hookline/hookline/internal/catchup"
+	"github.com/hookline/hookline/internal/config"
 	"github.com/hookline/hookline/internal/ingest"
 )
 
@@ -84,7 +85,7 @@ summary and every event recovered.`,
 				fmt.Fprintf(cmd.ErrOrStderr(), "note: Stripe lists events of the last 30 days only; older events cannot be recovered\n")
 			}
 			so.Since, so.FailedOnly, so.URL = t, failedOnly, apiURL
-			if so.Key, err = requiredValue(getenv, "STRIPE_API_KEY", "a restricted key with read access to Events"); err != nil {
+			if so.Key, err = config.Required(getenv, "STRIPE_API_KEY", "a restricted key with read access to Events"); err != nil {
 				return err
 			}
 			if opts.By == "" {

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hookline/hookline/internal/catchup"
+	"github.com/hookline/hookline/internal/config"
 )
 
 func newCatchupGitHubCmd(getenv func(string) string) *cobra.Command {
@@ -47,7 +48,7 @@ look the events up in the inbox under --source.`,
 				return err
 			}
 			opts.Since, opts.URL = t, apiURL
-			if opts.Token, err = requiredValue(getenv, "GITHUB_TOKEN", "a token that may administer the hook's webhooks"); err != nil {
+			if opts.Token, err = config.Required(getenv, "GITHUB_TOKEN", "a token that may administer the hook's webhooks"); err != nil {
 				return err
 			}
 			errOut := cmd.ErrOrStderr()

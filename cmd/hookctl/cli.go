@@ -7,7 +7,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -27,24 +26,6 @@ import (
 	"github.com/hookline/hookline/internal/ops"
 )
 
-// requiredValue reads the variable name, or the file that name_FILE
-// names, and fails if neither is set, saying what to give (want), if
-// anything.
-func requiredValue(getenv func(string) string, name, want string) (string, error) {
-	v, err := config.Value(getenv, name)
-	if err != nil {
-		return "", err
-	}
-	if v == "" {
-		msg := fmt.Sprintf("%s (or %s_FILE) is not set", name, name)
-		if want != "" {
-			msg += ": give " + want
-		}
-		return "", errors.New(msg)
-	}
-	return v, nil
-}
-
 // requiredSince parses a --since flag that must be given; example shows
 // one when it is not.
 func requiredSince(since, example string) (time.Time, error) {
@@ -57,7 +38,7 @@ func requiredSince(since, example string) (time.Time, error) {
 // connect opens a small pool on DATABASE_URL (or DATABASE_URL_FILE) and
 // pings it, so that a wrong URL fails before the command does any work.
 func connect(cmd *cobra.Command, getenv func(string) string) (*pgxpool.Pool, error) {
-	url, err := requiredValue(getenv, "DATABASE_URL", "")
+	url, err := config.Required(getenv, "DATABASE_URL", "")
 	if err != nil {
 		return nil, err
 	}

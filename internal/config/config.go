@@ -124,6 +124,24 @@ func Value(getenv func(string) string, name string) (string, error) {
 	return lookup(getenv, name)
 }
 
+// Required is Value for a setting a tool cannot run without: unset, it is
+// an error that names the variable and its _FILE form and, if want is not
+// empty, says what to give.
+func Required(getenv func(string) string, name, want string) (string, error) {
+	v, err := lookup(getenv, name)
+	if err != nil {
+		return "", err
+	}
+	if v == "" {
+		msg := fmt.Sprintf("%s (or %s_FILE) is not set", name, name)
+		if want != "" {
+			msg += ": give " + want
+		}
+		return "", errors.New(msg)
+	}
+	return v, nil
+}
+
 // Secrets reads the comma-separated secret list in variable name, or in the
 // file named by name_FILE, for tools that need one setting and not a struct.
 func Secrets(getenv func(string) string, name string) ([]string, error) {

@@ -69,3 +69,15 @@ func TestSecrets(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"one", "two"}, got)
 }
+
+func TestRequiredNamesTheVariableAndWhatToGive(t *testing.T) {
+	t.Parallel()
+	got, err := config.Required(env(map[string]string{"KEY": "k"}), "KEY", "a key")
+	require.NoError(t, err)
+	require.Equal(t, "k", got)
+
+	_, err = config.Required(env(nil), "KEY", "a key")
+	require.EqualError(t, err, "KEY (or KEY_FILE) is not set: give a key")
+	_, err = config.Required(env(nil), "KEY", "")
+	require.EqualError(t, err, "KEY (or KEY_FILE) is not set")
+}

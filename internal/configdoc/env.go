@@ -379,8 +379,8 @@ func mergeDocs(docs [][2]string) string {
 
 // scanFiles finds, in the non-test Go files that globs (relative to root)
 // match, the variables read by literal name: getenv("X"), os.Getenv("X"),
-// os.LookupEnv("X") (no X_FILE form), and config.Secrets(getenv, "X") or
-// config.Value(getenv, "X") (with it). No type declares these, so this is
+// os.LookupEnv("X") (no X_FILE form), and config.Secrets(getenv, "X"),
+// config.Value(getenv, "X") or config.Required(getenv, "X", …) (with it). No type declares these, so this is
 // the one place the code is read as text. usesSources reports a call to
 // sources.Load or sources.FromEnv.
 func scanFiles(root string, globs []string) (fields []envField, usesSources bool, err error) {
@@ -424,7 +424,7 @@ func scanFile(fset *token.FileSet, f *ast.File, rel string) (fields []envField, 
 		switch fn {
 		case "getenv", "os.Getenv", "os.LookupEnv", "syscall.Getenv":
 			argIndex = 0
-		case "config.Secrets", "config.Value":
+		case "config.Secrets", "config.Value", "config.Required":
 			argIndex, fileForm = 1, true
 		case "sources.Load", "sources.FromEnv":
 			usesSources = true
