@@ -18,6 +18,7 @@ func main() {
 	defer stop()
 	cfg, err := hookline.LoadReceiverConfig(os.Getenv)
 	if err == nil {
+		applyGC(os.Getenv, cfg.BodyBytesInFlight)
 		err = hookline.RunReceiver(ctx, cfg)
 	}
 	if err != nil {

@@ -1,0 +1,29 @@
+package main
+
+import "testing"
+
+func TestGCSettings(t *testing.T) {
+	t.Parallel()
+	const budget = 64 << 20
+	tests := []struct {
+		name        string
+		env         map[string]string
+		budget      int64
+		wantPercent int
+		wantLimit   int64
+	}{
+		{"UnsetTakesTheReceiversDefaults", nil, budget, gcPercent, 4 * budget},
+		{"LimitIsAtLeastTheMinimum", nil, 1 << 20, gcPercent, minMemoryLimit},
+		{"GOGCFromTheEnvironmentIsLeftAlone", map[string]string{"GOGC": "100"}, budget, -1, 4 * budget},
+		{"GOMEMLIMITFromTheEnvironmentIsLeftAlone", map[string]string{"GOMEMLIMIT": "400MiB"}, budget, gcPercent, -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			percent, limit := gcSettings(func(k string) string { return tt.env[k] }, tt.budget)
+			if percent != tt.wantPercent || limit != tt.wantLimit {
+				t.Errorf("gcSettings = (%d, %d), want (%d, %d)", percent, limit, tt.wantPercent, tt.wantLimit)
+			}
+		})
+	}
+}
