@@ -9,6 +9,7 @@ package inbox
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -69,7 +70,7 @@ func Insert(ctx context.Context, tx pgx.Tx, ev NewEvent) (Inserted, bool, error)
 		VALUES ($1, $2, $3, NULLIF($4, ''), $5, $6, $7, $8, NULLIF($9, ''), nextval('`+riverdb.JobIDSequence+`'))
 		ON CONFLICT DO NOTHING
 		RETURNING id, job_id`,
-		ev.Source, ev.EventID, ev.Type, ev.APIVersion, ev.Payload, headersOrEmpty(ev.Headers), ev.ReplayKey, timeOrNull(ev.Time), ev.Object,
+		ev.Source, ev.EventID, ev.Type, ev.APIVersion, ev.Payload, headersJSON(ev.Headers), ev.ReplayKey, timeOrNull(ev.Time), ev.Object,
 	).Scan(&row.ID, &row.JobID)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
@@ -169,11 +170,16 @@ func timeOrNull(t time.Time) *time.Time {
 	return &t
 }
 
-func headersOrEmpty(h map[string]string) map[string]string {
-	if h == nil {
-		return map[string]string{}
+// headersJSON encodes h as the JSON object stored in inbox_events.headers,
+// "{}" when there are none. Encoded here, as text, pgx sends a batch's
+// headers as a text array rather than marshalling each map through its
+// reflection-based array encoder.
+func headersJSON(h map[string]string) string {
+	if len(h) == 0 {
+		return "{}"
 	}
-	return h
+	b, _ := json.Marshal(h) // a map of strings always encodes
+	return string(b)
 }
 
 // Key identifies an event: the sender and the sender's event id.
@@ -205,11 +211,11 @@ type Inserted struct {
 func InsertMany(ctx context.Context, tx pgx.Tx, evs []NewEvent) ([]Inserted, error) {
 	n := len(evs)
 	sources, ids, types, versions := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	payloads, headers, replayKeys := make([][]byte, n), make([]map[string]string, n), make([][]byte, n)
+	payloads, headers, replayKeys := make([][]byte, n), make([]string, n), make([][]byte, n)
 	times, objects := make([]*time.Time, n), make([]string, n)
 	for i, ev := range evs {
 		sources[i], ids[i], types[i], versions[i] = ev.Source, ev.EventID, ev.Type, ev.APIVersion
-		payloads[i], headers[i], replayKeys[i] = ev.Payload, headersOrEmpty(ev.Headers), ev.ReplayKey
+		payloads[i], headers[i], replayKeys[i] = ev.Payload, headersJSON(ev.Headers), ev.ReplayKey
 		times[i], objects[i] = timeOrNull(ev.Time), ev.Object
 	}
 	// As in Insert, either unique key makes a duplicate. Two rows of one

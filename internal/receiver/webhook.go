@@ -263,7 +263,12 @@ func isTimeout(err error) bool {
 	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }
 
+// keptHeaders returns the values of the named headers that the request
+// has, nil when it has none of them (stored as {}).
 func keptHeaders(h http.Header, names []string) map[string]string {
+	if len(names) == 0 {
+		return nil
+	}
 	out := make(map[string]string, len(names))
 	for _, name := range names {
 		if v := h.Get(name); v != "" {
