@@ -75,6 +75,8 @@ type cpuMeter struct {
 	// pg holds each Postgres process's CPU seconds when the meter started.
 	pg   map[int]float64
 	proc float64
+	// wal is the cluster's WAL position when the meter started.
+	wal string
 }
 
 func startCPU(ctx context.Context, pid int, db *database) (*cpuMeter, error) {
@@ -87,28 +89,35 @@ func startCPU(ctx context.Context, pid int, db *database) (*cpuMeter, error) {
 		for _, p := range pids {
 			m.pg[p] = procCPU(p)
 		}
+		if err := db.pool.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&m.wal); err != nil {
+			return nil, fmt.Errorf("read WAL position: %w", err)
+		}
 	}
 	m.at, m.proc = time.Now(), procCPU(pid)
 	return m, nil
 }
 
 // stop returns the seconds elapsed, the CPU seconds the server used and
-// those Postgres used since start. A backend that started during the
-// phase counts from zero; one that ended during it is lost (the pools
-// keep theirs open).
-func (m *cpuMeter) stop(ctx context.Context) (elapsed, server, pg float64, err error) {
+// those Postgres used since start, and the bytes of WAL written since. A
+// backend that started during the phase counts from zero; one that ended
+// during it is lost (the pools keep theirs open). WAL is the cluster's:
+// other work on it in the meantime counts too.
+func (m *cpuMeter) stop(ctx context.Context) (elapsed, server, pg, wal float64, err error) {
 	server, elapsed = procCPU(m.pid)-m.proc, time.Since(m.at).Seconds()
 	if m.db == nil {
-		return elapsed, server, 0, nil
+		return elapsed, server, 0, 0, nil
 	}
 	pids, err := m.db.pgProcs(ctx)
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	for _, p := range pids {
 		pg += procCPU(p) - m.pg[p]
 	}
-	return elapsed, server, pg, nil
+	if err := m.db.pool.QueryRow(ctx, `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn)::float8`, m.wal).Scan(&wal); err != nil {
+		return 0, 0, 0, 0, fmt.Errorf("read WAL written: %w", err)
+	}
+	return elapsed, server, pg, wal, nil
 }
 
 // cpuResult is one server at one load: its throughput, latency and the
@@ -124,6 +133,8 @@ type cpuResult struct {
 	// ServerCPU and PGCPU are CPU seconds per 1,000 acknowledged events.
 	ServerCPU float64 `json:"server_cpu_s_per_1k"`
 	PGCPU     float64 `json:"postgres_cpu_s_per_1k"`
+	// WAL is the bytes of WAL written per acknowledged event.
+	WAL float64 `json:"wal_bytes_per_event"`
 	// ServerCores, PGCores and LoadCores are CPU seconds per second: the
 	// cores used by the server, Postgres and hookbench's load generator.
 	ServerCores float64 `json:"server_cores"`
@@ -234,7 +245,7 @@ func (b *bench) cpuPhase(ctx context.Context, rep *report) error {
 					load := procCPU(os.Getpid())
 					res := closedLoop(ctx, url, ev, conns, b.o.duration)
 					load = procCPU(os.Getpid()) - load
-					elapsed, server, pg, err := m.stop(ctx)
+					elapsed, server, pg, wal, err := m.stop(ctx)
 					if err != nil {
 						return err
 					}
@@ -242,9 +253,10 @@ func (b *bench) cpuPhase(ctx context.Context, rep *report) error {
 						ServerCores: server / elapsed, PGCores: pg / elapsed, LoadCores: load / elapsed}
 					if res.OK > 0 {
 						c.ServerCPU, c.PGCPU = 1000*server/float64(res.OK), 1000*pg/float64(res.OK)
+						c.WAL = wal / float64(res.OK)
 					}
-					b.logf("cpu round %d, %d conns, %s: %s %.0f events/s, p99 %.1f ms, %.3f + %.3f (Postgres) CPU s per 1k",
-						round+1, conns, kind, s.name, c.Rate, c.P99, c.ServerCPU, c.PGCPU)
+					b.logf("cpu round %d, %d conns, %s: %s %.0f events/s, p99 %.1f ms, %.3f + %.3f (Postgres) CPU s per 1k, %.0f WAL bytes per event",
+						round+1, conns, kind, s.name, c.Rate, c.P99, c.ServerCPU, c.PGCPU, c.WAL)
 					rep.CPU = append(rep.CPU, c)
 				}
 			}
@@ -255,6 +267,13 @@ func (b *bench) cpuPhase(ctx context.Context, rep *report) error {
 			continue
 		}
 		s.p.stop()
+		if s.name == "batch" {
+			st, err := storage(ctx, s.name, s.db)
+			if err != nil {
+				return err
+			}
+			rep.Storage = st
+		}
 		for _, kind := range []string{"stripe", "bank"} {
 			r := serverResult{Name: "cpu: " + s.name + ", " + kind}
 			if err := b.check(ctx, rep, s.db, s.ev[kind], &r); err != nil {
@@ -276,6 +295,7 @@ func (r *report) cpuMean(server, kind string, conns int) (cpuResult, bool) {
 			sum.Failed += c.Failed
 			sum.ServerCPU += c.ServerCPU
 			sum.PGCPU += c.PGCPU
+			sum.WAL += c.WAL
 			sum.ServerCores += c.ServerCores
 			sum.PGCores += c.PGCores
 			sum.LoadCores += c.LoadCores
@@ -289,6 +309,7 @@ func (r *report) cpuMean(server, kind string, conns int) (cpuResult, bool) {
 	sum.Server, sum.Events, sum.Conns = server, kind, conns
 	sum.Rate, sum.P99, sum.ServerCPU, sum.PGCPU, sum.ServerCores, sum.PGCores = sum.Rate/f, sum.P99/f, sum.ServerCPU/f, sum.PGCPU/f, sum.ServerCores/f, sum.PGCores/f
 	sum.LoadCores /= f
+	sum.WAL /= f
 	return sum, true
 }
 
@@ -308,9 +329,9 @@ func (r *report) cpuMarkdown(b *strings.Builder) {
 		}
 	}
 	fmt.Fprintf(b, "\n## CPU per event (%s rounds, averaged)\n\n", r.Options["cpu-rounds"])
-	fmt.Fprintf(b, "CPU seconds per 1,000 acknowledged events, from /proc/<pid>/stat (utime + stime): the server process, and Postgres (the benchmark database's backends and the server's background processes). Cores are CPU seconds per second, the load generator's (hookbench itself) included: on a 2-core machine the three share 2.\n\n")
-	fmt.Fprintf(b, "| Events | Conns | Server | Events/s | / bare | / single | p99 ms | Failed | Server CPU s / 1k | Postgres CPU s / 1k | Server cores | Postgres cores | Load cores |\n")
-	fmt.Fprintf(b, "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(b, "CPU seconds per 1,000 acknowledged events, from /proc/<pid>/stat (utime + stime): the server process, and Postgres (the benchmark database's backends and the server's background processes). Cores are CPU seconds per second, the load generator's (hookbench itself) included: on a 2-core machine the three share 2. WAL is the bytes of write-ahead log the cluster wrote per acknowledged event.\n\n")
+	fmt.Fprintf(b, "| Events | Conns | Server | Events/s | / bare | / single | p99 ms | Failed | Server CPU s / 1k | Postgres CPU s / 1k | WAL B / event | Server cores | Postgres cores | Load cores |\n")
+	fmt.Fprintf(b, "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, conns := range splitInts(r.Options["cpu-conns"]) {
 		for _, kind := range []string{"stripe", "bank"} {
 			bare, _ := r.cpuMean("bare", kind, conns)
@@ -325,8 +346,8 @@ func (r *report) cpuMarkdown(b *strings.Builder) {
 						single = fmt.Sprintf("%.2fx", ratio(c.Rate, sm.Rate))
 					}
 				}
-				fmt.Fprintf(b, "| %s | %d | %s | %.0f | %.2f | %s | %.1f | %d | %.3f | %.3f | %.2f | %.2f | %.2f |\n",
-					kind, conns, s, c.Rate, ratio(c.Rate, bare.Rate), single, c.P99, c.Failed, c.ServerCPU, c.PGCPU, c.ServerCores, c.PGCores, c.LoadCores)
+				fmt.Fprintf(b, "| %s | %d | %s | %.0f | %.2f | %s | %.1f | %d | %.3f | %.3f | %.0f | %.2f | %.2f | %.2f |\n",
+					kind, conns, s, c.Rate, ratio(c.Rate, bare.Rate), single, c.P99, c.Failed, c.ServerCPU, c.PGCPU, c.WAL, c.ServerCores, c.PGCores, c.LoadCores)
 			}
 		}
 	}

@@ -29,9 +29,11 @@ type report struct {
 	// Ordering is the worker with ordered handlers beside unordered ones.
 	Ordering *orderingResult `json:"ordering,omitempty"`
 	// CPU is the CPU phase: each configuration at each load.
-	CPU     []cpuResult `json:"cpu,omitempty"`
-	Targets []target    `json:"targets"`
-	Lost    []string    `json:"lost,omitempty"`
+	CPU []cpuResult `json:"cpu,omitempty"`
+	// Storage is the CPU phase's batch receiver's database, per event.
+	Storage []storageResult `json:"storage,omitempty"`
+	Targets []target        `json:"targets"`
+	Lost    []string        `json:"lost,omitempty"`
 }
 
 // target is one of the goals set for this machine, and whether it was met.
@@ -133,6 +135,7 @@ func (r *report) markdown() string {
 			r.Options["big-conns"], batch.Big.Rate, batch.Big.P99, batch.Big.Failed)
 	}
 	r.cpuMarkdown(&b)
+	r.storageMarkdown(&b)
 	fmt.Fprintf(&b, "\n## Worker (backlog of %s events, example handler, grouped)\n\n", r.Options["backlog"])
 	fmt.Fprintf(&b, "The median of %s runs per concurrency, each a River no-op drain then a worker drain of the same backlog; the range is the lowest and highest ratio.\n\n", r.Options["worker-runs"])
 	fmt.Fprintf(&b, "| Concurrency | Worker jobs/s | River no-op jobs/s | Worker / River | Range | Worker connections (max) | River no-op connections (max) |\n|---:|---:|---:|---:|---|---:|---:|\n")
