@@ -128,6 +128,12 @@ type ReceiverConfig struct {
 	LogFormat string `env:"LOG_FORMAT" envDefault:"json"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel slog.Level `env:"LOG_LEVEL" envDefault:"info"`
+	// LogFlushInterval is how long log lines may wait in a 64 KiB buffer
+	// before they are written, so that a busy receiver writes its request
+	// lines in chunks rather than with a system call each; warnings and
+	// errors are written at once. 0 writes every line as it is logged. A
+	// killed process loses at most this interval's lines.
+	LogFlushInterval time.Duration `env:"LOG_FLUSH_INTERVAL" envDefault:"100ms"`
 	// TraceIncoming says what the receiver does with a request's
 	// traceparent header when tracing is on (OTEL_TRACES_EXPORTER and the
 	// other standard OTEL_* variables): ignore starts a new trace, link starts one
@@ -185,9 +191,12 @@ func RunReceiver(ctx context.Context, cfg ReceiverConfig) error {
 	}
 	logger := cfg.Logger
 	if logger == nil {
-		if logger, err = logging.New(os.Stderr, cfg.LogFormat, cfg.LogLevel); err != nil {
-			return fmt.Errorf("LOG_FORMAT: %w", err)
+		var closeLog func() error
+		if logger, closeLog, err = newReceiverLogger(cfg); err != nil {
+			return err
 		}
+		// Deferred first, so it runs last: the final lines are written.
+		defer closeLog()
 	}
 	getenv := cfg.Getenv
 	if getenv == nil {
@@ -418,4 +427,24 @@ func debugServer() *http.Server {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+}
+
+// newReceiverLogger returns the logger RunReceiver writes to standard
+// error with, buffered as LogFlushInterval says, and what writes out its
+// last lines.
+func newReceiverLogger(cfg ReceiverConfig) (*slog.Logger, func() error, error) {
+	if cfg.LogFlushInterval <= 0 {
+		logger, err := logging.New(os.Stderr, cfg.LogFormat, cfg.LogLevel)
+		if err != nil {
+			return nil, nil, fmt.Errorf("LOG_FORMAT: %w", err)
+		}
+		return logger, func() error { return nil }, nil
+	}
+	buf := logging.NewBuffered(os.Stderr, 64<<10, cfg.LogFlushInterval)
+	logger, err := logging.New(buf, cfg.LogFormat, cfg.LogLevel)
+	if err != nil {
+		_ = buf.Close()
+		return nil, nil, fmt.Errorf("LOG_FORMAT: %w", err)
+	}
+	return slog.New(logging.FlushAbove(logger.Handler(), buf, slog.LevelWarn)), buf.Close, nil
 }

@@ -212,7 +212,9 @@ func (c *Cluster) Start(t testing.TB, name, addr string, env []string) *Proc {
 	t.Helper()
 	p := &Proc{Name: name, Addr: addr, URL: "http://" + addr, Out: &logtest.Buffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(Binary(t, name))
-	p.cmd.Env = append(append([]string{"PATH=" + os.Getenv("PATH"), "LOG_FORMAT=json", "LOG_LEVEL=debug"}, c.Env...), env...)
+	p.cmd.Env = append(append([]string{"PATH=" + os.Getenv("PATH"), "LOG_FORMAT=json", "LOG_LEVEL=debug",
+		// Tests read a receiver's lines as soon as its answer arrives.
+		"LOG_FLUSH_INTERVAL=0"}, c.Env...), env...)
 	p.cmd.Stdout = p.Out
 	p.cmd.Stderr = p.Out
 	// If the test binary dies without its cleanups (a -timeout panic, a
