@@ -62,16 +62,29 @@ type Observer interface {
 // the inserts in it, so sharing commits multiplies throughput; see
 // docs/BENCHMARKS.md.
 type Batcher struct {
-	logger  *slog.Logger
-	opts    BatchOptions
-	pool    *pgxpool.Pool
-	river   *river.Client[pgx.Tx]
-	in      chan *pending
-	flushes chan batch
+	logger *slog.Logger
+	opts   BatchOptions
+	pool   *pgxpool.Pool
+	river  *river.Client[pgx.Tx]
 
-	mu     sync.RWMutex // guards closed against sends on in
-	closed bool
-	done   sync.WaitGroup
+	// A request adds its event to the open batch itself, under mu, and a
+	// flusher takes closed batches from ready; a goroutine that collected
+	// events from a channel woke once for every event.
+	mu sync.Mutex
+	// work wakes a flusher: a batch is ready, or (FlushWhenFree) the open
+	// batch has an event, or the batcher is closing.
+	work *sync.Cond
+	// cur is the open batch; gen counts the batches opened, so that the
+	// MaxWait timer of a batch already closed leaves the next one alone.
+	cur   batch
+	gen   uint64
+	timer *time.Timer
+	// ready holds closed batches, oldest first, until a flusher is free.
+	ready []batch
+	// idle counts the flushers waiting for work and not yet woken.
+	idle     int
+	closed   bool
+	flushers sync.WaitGroup
 
 	// failures logs failed batches when they start, then once a minute:
 	// while the database is down, every batch fails the same way.
@@ -112,22 +125,16 @@ func NewBatcher(pool *pgxpool.Pool, rc *river.Client[pgx.Tx], logger *slog.Logge
 	opts.Flushers = cmp.Or(opts.Flushers, 4)
 	opts.Timeout = cmp.Or(opts.Timeout, 5*time.Second)
 	b := &Batcher{
-		logger:  logger,
-		opts:    opts,
-		pool:    pool,
-		river:   rc,
-		in:      make(chan *pending, opts.MaxSize*opts.Flushers),
-		flushes: make(chan batch),
+		logger: logger,
+		opts:   opts,
+		pool:   pool,
+		river:  rc,
 
 		failures: logging.NewFailures(logger, "batch failed; answering its requests 503", logging.DefaultEvery),
 	}
-	b.done.Go(b.collect)
+	b.work = sync.NewCond(&b.mu)
 	for range opts.Flushers {
-		b.done.Go(func() {
-			for bt := range b.flushes {
-				b.flush(bt)
-			}
-		})
+		b.flushers.Go(b.runFlusher)
 	}
 	return b
 }
@@ -142,20 +149,23 @@ func (b *Batcher) Ingest(ctx context.Context, ev inbox.NewEvent) (Outcome, error
 	if trace.SpanFromContext(ctx).IsRecording() {
 		p.arrived = time.Now()
 	}
-	b.mu.RLock()
+	b.mu.Lock()
 	if b.closed {
-		b.mu.RUnlock()
+		b.mu.Unlock()
 		release(ev)
 		return 0, fmt.Errorf("ingest event %s/%s: %w", ev.Source, ev.EventID, ErrClosed)
 	}
-	select {
-	case b.in <- p:
-		b.mu.RUnlock()
-	case <-ctx.Done():
-		b.mu.RUnlock()
-		release(ev)
-		return 0, fmt.Errorf("ingest event %s/%s: %w", ev.Source, ev.EventID, ctx.Err())
+	if len(b.cur.items) == 0 {
+		b.open()
 	}
+	b.cur.items = append(b.cur.items, p)
+	switch {
+	case len(b.cur.items) >= b.opts.MaxSize:
+		b.closeCur()
+	case b.opts.FlushWhenFree:
+		b.wake() // an idle flusher takes the open batch itself
+	}
+	b.mu.Unlock()
 	select {
 	case r := <-p.done:
 		if r.err != nil {
@@ -167,71 +177,93 @@ func (b *Batcher) Ingest(ctx context.Context, ev inbox.NewEvent) (Outcome, error
 	}
 }
 
+// open starts a new batch, to be closed MaxWait from now if nothing closes
+// it before. b.mu must be held.
+func (b *Batcher) open() {
+	b.gen++
+	gen := b.gen
+	b.cur = batch{items: make([]*pending, 0, b.opts.MaxSize), first: time.Now()}
+	b.timer = time.AfterFunc(b.opts.MaxWait, func() { b.expire(gen) })
+}
+
+// expire closes batch gen, MaxWait after its first event, if it is still
+// the open one.
+func (b *Batcher) expire(gen uint64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.gen == gen && len(b.cur.items) > 0 {
+		b.closeCur()
+	}
+}
+
+// closeCur closes the open batch and queues it for the next free flusher.
+// b.mu must be held.
+func (b *Batcher) closeCur() {
+	b.ready = append(b.ready, b.take())
+	b.wake()
+}
+
+// wake wakes one idle flusher, if any. It counts the flusher busy at
+// once, so that the events arriving before it runs do not wake others for
+// the same work. b.mu must be held.
+func (b *Batcher) wake() {
+	if b.idle > 0 {
+		b.idle--
+		b.work.Signal()
+	}
+}
+
+// take closes the open batch and returns it. b.mu must be held.
+func (b *Batcher) take() batch {
+	full := b.cur
+	b.cur = batch{}
+	b.timer.Stop()
+	return full
+}
+
+// runFlusher commits batches until Close has been called and nothing is
+// left: the oldest closed batch first, or, with FlushWhenFree, the open
+// batch as soon as it holds an event.
+func (b *Batcher) runFlusher() {
+	b.mu.Lock()
+	for {
+		var next batch
+		switch {
+		case len(b.ready) > 0:
+			next = b.ready[0]
+			b.ready[0] = batch{} // let the answered batch's events go
+			b.ready = b.ready[1:]
+		case len(b.cur.items) > 0 && (b.opts.FlushWhenFree || b.closed):
+			next = b.take()
+		case b.closed:
+			b.mu.Unlock()
+			return
+		default:
+			b.idle++ // wake and Close count it busy again
+			b.work.Wait()
+			continue
+		}
+		b.mu.Unlock()
+		b.flush(next)
+		b.mu.Lock()
+	}
+}
+
 // Close stops accepting events, flushes the open batch, and waits for every
 // batch in flight to commit or fail, or for ctx to end.
 func (b *Batcher) Close(ctx context.Context) error {
 	b.mu.Lock()
-	if !b.closed {
-		b.closed = true
-		close(b.in)
-	}
+	b.closed = true
+	b.idle = 0
+	b.work.Broadcast()
 	b.mu.Unlock()
 	stopped := make(chan struct{})
-	go func() { b.done.Wait(); close(stopped) }()
+	go func() { b.flushers.Wait(); close(stopped) }()
 	select {
 	case <-stopped:
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("close batcher: %w", ctx.Err())
-	}
-}
-
-// collect groups arriving events into batches, closing each at MaxSize or
-// MaxWait after its first event (or, with FlushWhenFree, when a flusher is
-// idle), and hands them to the flushers.
-func (b *Batcher) collect() {
-	defer close(b.flushes)
-	var (
-		cur   batch
-		timer = time.NewTimer(time.Hour)
-	)
-	timer.Stop()
-	send := func() {
-		timer.Stop()
-		b.flushes <- cur
-		cur = batch{}
-	}
-	for {
-		// A send on a nil channel never proceeds: the batch goes to an idle
-		// flusher only when FlushWhenFree is set and it holds an event.
-		var idle chan batch
-		if b.opts.FlushWhenFree && len(cur.items) > 0 {
-			idle = b.flushes
-		}
-		select {
-		case idle <- cur:
-			timer.Stop()
-			cur = batch{}
-		case p, ok := <-b.in:
-			if !ok {
-				if len(cur.items) > 0 {
-					send()
-				}
-				return
-			}
-			if len(cur.items) == 0 {
-				cur = batch{items: make([]*pending, 0, b.opts.MaxSize), first: time.Now()}
-				timer.Reset(b.opts.MaxWait)
-			}
-			cur.items = append(cur.items, p)
-			if len(cur.items) >= b.opts.MaxSize {
-				send()
-			}
-		case <-timer.C:
-			if len(cur.items) > 0 {
-				send()
-			}
-		}
 	}
 }
 

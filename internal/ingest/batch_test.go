@@ -314,3 +314,60 @@ func TestBatcherWithFlushWhenFreeBatchesWhatArrivesDuringACommit(t *testing.T) {
 	sizes, _ := b.observer.snapshot()
 	require.Equal(t, []int{1, 5}, sizes)
 }
+
+// TestBatcherQueuesBatchesClosedWhileEveryFlusherIsBusy: batches that fill
+// while the only flusher is held wait their turn, in order; a caller who
+// leaves meanwhile is answered at once and left out of its batch; and Close
+// waits for the queued batches to commit.
+func TestBatcherQueuesBatchesClosedWhileEveryFlusherIsBusy(t *testing.T) {
+	t.Parallel()
+	b := setupBatch(t, ingest.BatchOptions{MaxSize: 2, MaxWait: time.Hour, Flushers: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	blocker, err := b.db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = blocker.Rollback(context.Background()) })
+	_, err = inbox.InsertMany(ctx, blocker, []inbox.NewEvent{event("held")})
+	require.NoError(t, err)
+	held := make(chan error, 2)
+	for _, ev := range []inbox.NewEvent{event("held"), event("held_mate")} {
+		go func() { _, err := b.batcher.Ingest(ctx, ev); held <- err }()
+	}
+	require.Eventually(t, func() bool {
+		var waiting int
+		_ = b.db.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
+		return waiting > 0
+	}, 10*time.Second, 10*time.Millisecond, "the only flusher waits on the held key")
+
+	// Two full batches queue behind it; one of their callers leaves.
+	gone, leave := context.WithCancel(ctx)
+	left := make(chan error, 1)
+	go func() { _, err := b.batcher.Ingest(gone, event("tr_gone")); left <- err }()
+	time.Sleep(20 * time.Millisecond) // tr_gone opens the second batch
+	queued := make(chan []error, 1)
+	go func() { _, errs := b.ingestAll(ctx, events("tr_queued", 3)); queued <- errs }()
+	time.Sleep(50 * time.Millisecond)
+	leave()
+	select {
+	case err := <-left:
+		require.ErrorIs(t, err, context.Canceled, "a caller who leaves a queued batch is answered at once")
+	case <-time.After(5 * time.Second):
+		t.Fatal("the caller who left waited for a busy flusher")
+	}
+
+	closed := make(chan error, 1)
+	go func() { closed <- b.batcher.Close(ctx) }()
+	time.Sleep(50 * time.Millisecond)
+	require.NoError(t, blocker.Rollback(ctx))
+	require.NoError(t, <-closed)
+	for range 2 {
+		require.NoError(t, <-held)
+	}
+	for _, err := range <-queued {
+		require.NoError(t, err, "every queued batch committed before Close returned")
+	}
+	require.Equal(t, 5, b.count(t, "inbox_events"), "held, held_mate and the three queued; not the one who left")
+	sizes, _ := b.observer.snapshot()
+	require.Equal(t, []int{2, 1, 2}, sizes, "the leaver's batch went without it")
+}
