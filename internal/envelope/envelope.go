@@ -191,6 +191,7 @@ func (x Extractor) checkKeys(body []byte) (KeyProblem, int) {
 			s.addPath(l.JSON)
 		}
 	}
+	s.setPaths()
 	return s.scan(body)
 }
 

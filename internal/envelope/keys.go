@@ -57,6 +57,7 @@ func CheckKeys(body []byte, paths []string) (KeyProblem, int) {
 	for _, p := range paths {
 		s.addPath(p)
 	}
+	s.setPaths()
 	return s.scan(body)
 }
 

@@ -2,16 +2,21 @@ package envelope
 
 import (
 	"bytes"
+	"fmt"
+	"net/http"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/tidwall/gjson"
 )
 
-// This file keeps the first CheckKeys, which decoded every key into a
-// string and kept its sets in maps, as the reference that the
-// allocation-free scanner must agree with byte for byte (see
-// FuzzCheckKeysAgreesWithReference).
+// This file keeps the first Extract, CheckKeys and Depth, which decoded
+// every key into a string and kept its sets in maps, as the reference
+// that the allocation-free versions must agree with byte for byte (see
+// FuzzCheckKeysAgreesWithReference and FuzzExtractAgreesWithReference).
 
 // refCheckKeys is CheckKeys as it was, with a string per key and a map
 // per set.
@@ -271,4 +276,101 @@ func refASCIICase(s string) (ascii, lower bool) {
 		}
 	}
 	return true, lower
+}
+
+// refExtract is Extract as it was.
+func refExtract(x Extractor, header http.Header, body []byte) (Envelope, error) {
+	if _, at := refDepth(body, MaxDepth); at >= 0 {
+		return Envelope{}, fmt.Errorf("%w: JSON nested deeper than %d levels (at byte %d)", ErrMalformed, MaxDepth, at)
+	}
+	// The id, type and API version, when located in the body, make it a
+	// JSON object. The object and time do not: they are optional, and a
+	// source whose other fields come from headers (Shopify, which may send
+	// XML) has them from a JSON body only.
+	inBody := slices.ContainsFunc([]Locator{x.ID, x.Type, x.APIVersion}, func(l Locator) bool { return l.JSON != "" })
+	if inBody {
+		// JSON is UTF-8 (RFC 8259); gjson would pass invalid bytes through.
+		if at := invalidUTF8(body); at >= 0 {
+			return Envelope{}, fmt.Errorf("%w: body is not valid UTF-8 (at byte %d)", ErrMalformed, at)
+		}
+		if !gjson.ValidBytes(body) || !gjson.ParseBytes(body).IsObject() {
+			return Envelope{}, fmt.Errorf("%w: not a JSON object", ErrMalformed)
+		}
+	}
+	// A source that reads nothing from the body may still be sent JSON,
+	// which its handlers will parse: hold it to the same rule.
+	jsonBody := inBody || looksJSON(body) && gjson.ValidBytes(body)
+	if jsonBody {
+		if problem, at := refCheckKeys(body, refReadPaths(x)); at >= 0 {
+			return Envelope{}, fmt.Errorf("%w: %s in a JSON object (at byte %d)", ErrMalformed, problem, at)
+		}
+	}
+	var env Envelope
+	var err error
+	if env.ID, err = field(header, body, "id", x.ID, MaxIDLen); err != nil {
+		return Envelope{}, err
+	}
+	if env.ID == "" {
+		return Envelope{}, fmt.Errorf("%w: missing id (%s)", ErrMalformed, x.ID)
+	}
+	if env.Type, err = field(header, body, "type", x.Type, MaxTypeLen); err != nil {
+		return Envelope{}, err
+	}
+	if env.APIVersion, err = field(header, body, "api_version", x.APIVersion, MaxTypeLen); err != nil {
+		return Envelope{}, err
+	}
+	if env.Object, err = objectField(header, body, jsonBody, x.Object); err != nil {
+		return Envelope{}, err
+	}
+	if env.Time, err = timeField(header, body, jsonBody, x.Time); err != nil {
+		return Envelope{}, err
+	}
+	return env, nil
+}
+
+// refReadPaths is what Extract passed CheckKeys as it was.
+func refReadPaths(x Extractor) []string {
+	paths := x.ReadObjects
+	for _, l := range append([]Locator{x.ID, x.Type, x.APIVersion, x.Object}, x.Time...) {
+		if l.JSON != "" {
+			paths = append(paths[:len(paths):len(paths)], l.JSON)
+		}
+	}
+	return paths
+}
+
+// refDepth is Depth as it was.
+func refDepth(body []byte, limit int) (depth, offset int) {
+	cur := 0
+	inString, escaped := false, false
+	for i, c := range body {
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '[', '{':
+			cur++
+			if cur > depth {
+				depth = cur
+				if depth > limit {
+					return depth, i
+				}
+			}
+		case ']', '}':
+			if cur > 0 {
+				cur--
+			}
+		}
+	}
+	return depth, -1
 }

@@ -3,6 +3,7 @@ package envelope
 import (
 	"bytes"
 	"hash/maphash"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -69,12 +70,22 @@ type frame struct {
 	last int
 }
 
-// pathStep is a step read in the object at node: folded is its name with
-// case folded, in keyScanner.paths, and written its name as written.
+// pathNode is an object on a read path. path is its path in
+// keyScanner.paths: its steps' folded names joined by NULs, as the first
+// CheckKeys keyed them, so that a key holding a NUL matches the paths it
+// always did. steps is its first step in keyScanner.steps, -1 for none.
+type pathNode struct {
+	path  span
+	steps int
+}
+
+// pathStep is a step read in an object on a read path: folded is its name
+// with case folded, in keyScanner.paths, and written its name as written.
+// next is the object's next step, -1 for none.
 type pathStep struct {
-	node    int
 	folded  span
 	written string
+	next    int
 }
 
 type keyScanner struct {
@@ -88,39 +99,56 @@ type keyScanner struct {
 	// collision costs time and never changes a result.
 	index map[uint64]int
 	hash  func([]byte) uint64
+	// built lists the read paths that paths, nodes and steps were built
+	// from, and pending those of the body to come (see setPaths).
+	built, pending []string
 	// paths holds the read paths' folded names. nodes are the objects on
-	// read paths, each by its path in paths: its steps' folded names
-	// joined by NULs, as the first CheckKeys keyed them, so that a key
-	// holding a NUL matches the paths it always did. nodes[0] is the
-	// root, "".
+	// read paths; nodes[0] is the root, "".
 	paths []byte
-	nodes []span
+	nodes []pathNode
 	steps []pathStep
 }
 
 func newKeyScanner() *keyScanner {
 	seed := maphash.MakeSeed()
 	s := &keyScanner{hash: func(b []byte) uint64 { return maphash.Bytes(seed, b) }}
-	s.reset()
+	s.setPaths()
 	return s
 }
 
-// reset empties s for another body, keeping its storage.
+// reset empties s for another body, keeping its storage and read paths.
 func (s *keyScanner) reset() {
 	s.stack = s.stack[:0]
 	s.keys = s.keys[:0]
 	s.arena = s.arena[:0]
 	clear(s.index)
-	s.paths = s.paths[:0]
-	clear(s.steps) // drop the callers' path strings
-	s.steps = s.steps[:0]
-	s.nodes = append(s.nodes[:0], span{})
+	s.pending = s.pending[:0]
 }
 
-// addPath records a dotted read path: each step is read in the object its
-// previous steps lead to, and each object on the way lies on a read path.
-// A later path's spelling of a step replaces an earlier one's.
-func (s *keyScanner) addPath(p string) {
+// addPath adds a dotted read path to those of the body to come.
+func (s *keyScanner) addPath(p string) { s.pending = append(s.pending, p) }
+
+// setPaths makes the added paths the read paths. A pooled scanner mostly
+// sees one source's paths body after body, so the tables are rebuilt only
+// when the paths differ from the last body's.
+func (s *keyScanner) setPaths() {
+	if len(s.nodes) > 0 && slices.Equal(s.pending, s.built) {
+		return
+	}
+	s.paths = s.paths[:0]
+	clear(s.steps) // drop the old path strings
+	s.steps = s.steps[:0]
+	s.nodes = append(s.nodes[:0], pathNode{steps: -1})
+	for _, p := range s.pending {
+		s.buildPath(p)
+	}
+	s.built, s.pending = s.pending, s.built[:0]
+}
+
+// buildPath records a dotted read path: each step is read in the object
+// its previous steps lead to, and each object on the way lies on a read
+// path. A later path's spelling of a step replaces an earlier one's.
+func (s *keyScanner) buildPath(p string) {
 	parent := 0
 	for {
 		step, rest, more := strings.Cut(p, ".")
@@ -132,13 +160,13 @@ func (s *keyScanner) addPath(p string) {
 		if child < 0 {
 			child = len(s.nodes)
 			at := len(s.paths)
-			parentPath := s.nodes[parent]
+			parentPath := s.nodes[parent].path
 			s.paths = append(s.paths, s.paths[parentPath.start:parentPath.end]...)
 			if parentPath.end > parentPath.start {
 				s.paths = append(s.paths, 0)
 			}
 			s.paths = append(s.paths, s.paths[folded.start:folded.end]...)
-			s.nodes = append(s.nodes, span{at, len(s.paths)})
+			s.nodes = append(s.nodes, pathNode{path: span{at, len(s.paths)}, steps: -1})
 		}
 		parent = child
 		if !more {
@@ -150,20 +178,21 @@ func (s *keyScanner) addPath(p string) {
 
 func (s *keyScanner) setStep(node int, folded span, written string) {
 	b := s.paths[folded.start:folded.end]
-	for i := range s.steps {
-		if st := &s.steps[i]; st.node == node && bytes.Equal(s.paths[st.folded.start:st.folded.end], b) {
+	for i := s.nodes[node].steps; i >= 0; i = s.steps[i].next {
+		if st := &s.steps[i]; bytes.Equal(s.paths[st.folded.start:st.folded.end], b) {
 			st.written = written
 			return
 		}
 	}
-	s.steps = append(s.steps, pathStep{node: node, folded: folded, written: written})
+	s.steps = append(s.steps, pathStep{folded: folded, written: written, next: s.nodes[node].steps})
+	s.nodes[node].steps = len(s.steps) - 1
 }
 
 // step returns the name as written of the step read at node whose folded
 // name is folded.
 func (s *keyScanner) step(node int, folded []byte) (string, bool) {
-	for _, st := range s.steps {
-		if st.node == node && bytes.Equal(s.paths[st.folded.start:st.folded.end], folded) {
+	for i := s.nodes[node].steps; i >= 0; i = s.steps[i].next {
+		if st := &s.steps[i]; bytes.Equal(s.paths[st.folded.start:st.folded.end], folded) {
 			return st.written, true
 		}
 	}
@@ -172,13 +201,13 @@ func (s *keyScanner) step(node int, folded []byte) (string, bool) {
 
 // child returns the node whose path is parent's followed by folded, or -1.
 func (s *keyScanner) child(parent int, folded []byte) int {
-	pp := s.paths[s.nodes[parent].start:s.nodes[parent].end]
+	pp := s.paths[s.nodes[parent].path.start:s.nodes[parent].path.end]
 	sep := 0
 	if len(pp) > 0 {
 		sep = 1
 	}
 	for i, n := range s.nodes {
-		path := s.paths[n.start:n.end]
+		path := s.paths[n.path.start:n.path.end]
 		if len(path) == len(pp)+sep+len(folded) && bytes.HasPrefix(path, pp) &&
 			(sep == 0 || path[len(pp)] == 0) && bytes.Equal(path[len(pp)+sep:], folded) {
 			return i

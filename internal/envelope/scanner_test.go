@@ -22,6 +22,7 @@ func checkKeysWith(s *keyScanner, body string, paths []string) (KeyProblem, int)
 	for _, p := range paths {
 		s.addPath(p)
 	}
+	s.setPaths()
 	return s.scan([]byte(body))
 }
 
@@ -85,6 +86,24 @@ func TestCheckKeysScannerReuse(t *testing.T) {
 	problem, at := checkKeysWith(s, `{"c":`+object(20, `"z":0`)+`,"k1":0}`, nil)
 	require.Equal(t, KeyProblem(""), problem)
 	require.Equal(t, -1, at)
+
+	// The read paths built for one body are rebuilt when the next body's
+	// differ, and only then.
+	for _, tt := range []struct {
+		paths   []string
+		problem KeyProblem
+	}{
+		{[]string{"id"}, CaseVariantKey},
+		{[]string{"id"}, CaseVariantKey},
+		{nil, ""},
+		{[]string{"id"}, CaseVariantKey},
+		{[]string{"type"}, ""},
+		{[]string{"type", "id"}, CaseVariantKey},
+		{[]string{"type"}, ""},
+	} {
+		problem, _ := checkKeysWith(s, `{"ID":"e"}`, tt.paths)
+		require.Equal(t, tt.problem, problem, "paths %q", tt.paths)
+	}
 }
 
 func TestCheckKeysAllocatesNothingOnceWarm(t *testing.T) {
