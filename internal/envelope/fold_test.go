@@ -33,7 +33,7 @@ func TestFoldCaseASCIIMatchesTheFoldingOrbits(t *testing.T) {
 		s := "x" + string(rune(c)) + "Y"
 		require.Equal(t, least(s), foldCase(s), "byte %#x", c)
 	}
-	for _, s := range []string{"", "id", "ID", "data.object", "api_version", "\u212Aey", "ſtatus", "Ünïcode", "amount"} {
+	for _, s := range []string{"", "id", "ID", "data.object", "api_version", "\u212Aey", "ſtatus", "Ünïcode", "amount", "ke\u212a", "data\u017fÜ"} {
 		require.Equal(t, least(s), foldCase(s), "%q", s)
 	}
 	require.Equal(t, foldCase("key"), foldCase("\u212Aey"), "KELVIN SIGN folds with k")

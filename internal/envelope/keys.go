@@ -64,7 +64,18 @@ func CheckKeys(body []byte, paths []string) (KeyProblem, int) {
 // stringEnd returns the index of the quote that closes the string opening
 // at body[start], or len(body).
 func stringEnd(body []byte, start int) int {
-	for i := start + 1; i < len(body); {
+	// Most strings are short, and a byte loop finds their end sooner than
+	// a call to IndexByte would.
+	i := start + 1
+	for short := min(len(body), start+16); i < short; i++ {
+		switch body[i] {
+		case '\\':
+			i++
+		case '"':
+			return i
+		}
+	}
+	for i < len(body) {
 		q := bytes.IndexByte(body[i:], '"')
 		if q < 0 {
 			return len(body)
@@ -88,7 +99,7 @@ func stringEnd(body []byte, start int) int {
 // does, to dst: a lone surrogate escape, and each byte that is not valid
 // UTF-8, becomes U+FFFD.
 func appendUnquote(dst, raw []byte) []byte {
-	if bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
+	if plain(raw) || bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
 		return append(dst, raw...)
 	}
 	for i := 0; i < len(raw); i++ {
@@ -142,6 +153,18 @@ func appendUnquote(dst, raw []byte) []byte {
 	return dst
 }
 
+// plain reports whether raw is ASCII with no escape, as almost every key
+// is, and so is its own decoding: for short keys one loop costs less than
+// IndexByte and utf8.Valid.
+func plain(raw []byte) bool {
+	for _, c := range raw {
+		if c == '\\' || c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
 // hex4 reads the four hex digits of a \u escape at raw[at:].
 func hex4[T string | []byte](raw T, at int) (rune, bool) {
 	if at+4 > len(raw) {
@@ -159,16 +182,22 @@ func appendFold[T string | []byte](dst []byte, s T) []byte {
 	// rune above ASCII (U+212A KELVIN SIGN, U+017F LONG S): its least is
 	// the upper case. Other ASCII runes fold to themselves. Keys are
 	// almost always ASCII, and this path costs no SimpleFold walk.
-	if ascii, _ := asciiCase(s); ascii {
-		for i := 0; i < len(s); i++ {
-			c := s[i]
-			if 'a' <= c && c <= 'z' {
-				c -= 'a' - 'A'
-			}
-			dst = append(dst, c)
+	n := len(dst)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return appendFoldRunes(dst[:n], s)
 		}
-		return dst
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		dst = append(dst, c)
 	}
+	return dst
+}
+
+// appendFoldRunes is appendFold for s holding a rune above ASCII.
+func appendFoldRunes[T string | []byte](dst []byte, s T) []byte {
 	for _, r := range string(s) {
 		least := r
 		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
@@ -177,19 +206,4 @@ func appendFold[T string | []byte](dst []byte, s T) []byte {
 		dst = utf8.AppendRune(dst, least)
 	}
 	return dst
-}
-
-// asciiCase reports whether s is all ASCII, and whether it holds a
-// lower-case letter.
-func asciiCase[T string | []byte](s T) (ascii, lower bool) {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= utf8.RuneSelf {
-			return false, false
-		}
-		if 'a' <= c && c <= 'z' {
-			lower = true
-		}
-	}
-	return true, lower
 }

@@ -192,7 +192,7 @@ func (s *keyScanner) setStep(node int, folded span, written string) {
 // name is folded.
 func (s *keyScanner) step(node int, folded []byte) (string, bool) {
 	for i := s.nodes[node].steps; i >= 0; i = s.steps[i].next {
-		if st := &s.steps[i]; bytes.Equal(s.paths[st.folded.start:st.folded.end], folded) {
+		if st := &s.steps[i]; st.folded.end-st.folded.start == len(folded) && bytes.Equal(s.paths[st.folded.start:st.folded.end], folded) {
 			return st.written, true
 		}
 	}
@@ -294,11 +294,9 @@ func (s *keyScanner) addKey(raw []byte) KeyProblem {
 	e := keyEntry{key: span{start, len(s.arena)}, next: -1}
 	e.cmp = e.key
 	if f.node >= 0 {
-		if ascii, lower := asciiCase(s.bytes(e.key)); !ascii || lower {
-			start := len(s.arena)
-			s.arena = appendFold(s.arena, s.bytes(e.key))
-			e.cmp = span{start, len(s.arena)}
-		}
+		start := len(s.arena)
+		s.arena = appendFold(s.arena, s.bytes(e.key))
+		e.cmp = span{start, len(s.arena)}
 	}
 	cmp := s.bytes(e.cmp)
 	// On a read path a key may match an earlier one only when folded, and
