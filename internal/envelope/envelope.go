@@ -229,19 +229,30 @@ func field(header http.Header, body []byte, name string, loc Locator, maxLen int
 	case loc.Header != "":
 		v = header.Get(loc.Header)
 	case loc.JSON != "":
-		r := gjson.GetBytes(body, loc.JSON)
-		switch r.Type {
-		case gjson.Null:
-			// absent or null: the same as empty
-		case gjson.String:
-			if loneSurrogate(r.Raw) {
-				return "", fmt.Errorf("%w: %s (%s) holds a lone UTF-16 surrogate escape, which decodes to U+FFFD like others would", ErrMalformed, name, loc)
-			}
-			v = r.Str
-		default:
-			return "", fmt.Errorf("%w: %s (%s) must be a string, not %s", ErrMalformed, name, loc, kind(r))
-		}
+		return jsonField(gjson.GetBytes(body, loc.JSON), name, loc, maxLen)
 	}
+	return checkField(v, name, maxLen)
+}
+
+// jsonField is field for r, read at loc.JSON.
+func jsonField(r gjson.Result, name string, loc Locator, maxLen int) (string, error) {
+	var v string
+	switch r.Type {
+	case gjson.Null:
+		// absent or null: the same as empty
+	case gjson.String:
+		if loneSurrogate(r.Raw) {
+			return "", fmt.Errorf("%w: %s (%s) holds a lone UTF-16 surrogate escape, which decodes to U+FFFD like others would", ErrMalformed, name, loc)
+		}
+		v = r.Str
+	default:
+		return "", fmt.Errorf("%w: %s (%s) must be a string, not %s", ErrMalformed, name, loc, kind(r))
+	}
+	return checkField(v, name, maxLen)
+}
+
+// checkField checks a field's value v as read.
+func checkField(v, name string, maxLen int) (string, error) {
 	if len(v) > maxLen {
 		return "", fmt.Errorf("%w: %s is %d bytes, more than %d", ErrMalformed, name, len(v), maxLen)
 	}
