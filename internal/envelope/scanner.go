@@ -29,7 +29,7 @@ const (
 func getScanner() *keyScanner { return scanners.Get().(*keyScanner) }
 
 func putScanner(s *keyScanner) {
-	if cap(s.arena) > maxPooledArena || cap(s.keys) > maxPooledKeys || len(s.index) > maxPooledKeys ||
+	if cap(s.arena) > maxPooledArena || cap(s.keys) > maxPooledKeys || len(s.slots) > maxPooledKeys ||
 		cap(s.paths) > maxPooledArena || cap(s.stack) > maxPooledKeys {
 		return
 	}
@@ -47,10 +47,8 @@ type keyEntry struct {
 	// cmp is what the object compares keys by, in keyScanner.arena: the
 	// key itself, or on a read path the key with case folded.
 	cmp span
-	// hash is cmp's hash, and next the entry that index held for it
-	// before this one (-1 for none), once the object is indexed.
+	// hash is cmp's hash, once the object is indexed.
 	hash uint64
-	next int
 }
 
 // frame is one open object or array.
@@ -60,8 +58,10 @@ type frame struct {
 	// and arena the length of keyScanner.arena when it opened.
 	first, arena int
 	// indexed is set once the object holds more than linearKeys keys:
-	// its keys are then in keyScanner.index.
-	indexed bool
+	// its keys are then in the hash table at keyScanner.slots[table:],
+	// of tableLen slots.
+	indexed         bool
+	table, tableLen int
 	// node is the index in keyScanner.nodes of the object's read path,
 	// -1 when it is on none.
 	node int
@@ -94,10 +94,13 @@ type keyScanner struct {
 	// arena holds the open objects' keys, decoded and folded; closing an
 	// object truncates it back to frame.arena.
 	arena []byte
-	// index maps a cmp hash to the latest entry with it; earlier ones
-	// follow keyEntry.next. Entries are verified byte for byte, so a
-	// collision costs time and never changes a result.
-	index map[uint64]int
+	// slots holds the indexed objects' hash tables, open-addressed, each
+	// slot an index in keys plus one, or 0 for empty. Only the innermost
+	// indexed object adds keys (its children have closed), so its table
+	// is the last and grows in place; closing it truncates slots. Keys
+	// found by hash are compared byte for byte, so a collision costs
+	// time and never changes a result.
+	slots []int32
 	hash  func([]byte) uint64
 	// built lists the read paths that paths, nodes and steps were built
 	// from, and pending those of the body to come (see setPaths).
@@ -121,7 +124,7 @@ func (s *keyScanner) reset() {
 	s.stack = s.stack[:0]
 	s.keys = s.keys[:0]
 	s.arena = s.arena[:0]
-	clear(s.index)
+	s.slots = s.slots[:0]
 	s.pending = s.pending[:0]
 }
 
@@ -271,15 +274,7 @@ func (s *keyScanner) childNode() int {
 // close forgets the keys of f, which is closing.
 func (s *keyScanner) close(f *frame) {
 	if f.indexed {
-		// Latest first, so that each hash gets back the entry it had
-		// before f opened.
-		for j := len(s.keys) - 1; j >= f.first; j-- {
-			if e := s.keys[j]; e.next >= 0 {
-				s.index[e.hash] = e.next
-			} else {
-				delete(s.index, e.hash)
-			}
-		}
+		s.slots = s.slots[:f.table]
 	}
 	s.keys = s.keys[:f.first]
 	s.arena = s.arena[:f.arena]
@@ -291,7 +286,7 @@ func (s *keyScanner) addKey(raw []byte) KeyProblem {
 	f := &s.stack[len(s.stack)-1]
 	start := len(s.arena)
 	s.arena = appendUnquote(s.arena, raw)
-	e := keyEntry{key: span{start, len(s.arena)}, next: -1}
+	e := keyEntry{key: span{start, len(s.arena)}}
 	e.cmp = e.key
 	if f.node >= 0 {
 		start := len(s.arena)
@@ -305,12 +300,12 @@ func (s *keyScanner) addKey(raw []byte) KeyProblem {
 	match := -1
 	if f.indexed {
 		e.hash = s.hash(cmp)
-		if j, ok := s.index[e.hash]; ok {
-			for ; j >= f.first; j = s.keys[j].next {
-				if bytes.Equal(s.bytes(s.keys[j].cmp), cmp) {
-					match = j
-					break
-				}
+		table := s.slots[f.table : f.table+f.tableLen]
+		mask := uint64(f.tableLen - 1)
+		for p := e.hash & mask; table[p] != 0; p = (p + 1) & mask {
+			if j := int(table[p]) - 1; s.keys[j].hash == e.hash && bytes.Equal(s.bytes(s.keys[j].cmp), cmp) {
+				match = j
+				break
 			}
 		}
 	} else {
@@ -336,27 +331,43 @@ func (s *keyScanner) addKey(raw []byte) KeyProblem {
 	s.keys = append(s.keys, e)
 	switch {
 	case f.indexed:
-		s.link(f.last)
+		if 2*(len(s.keys)-f.first) > f.tableLen {
+			s.rehash(f, 2*f.tableLen)
+		} else {
+			s.insert(f, f.last)
+		}
 	case len(s.keys)-f.first > linearKeys:
-		f.indexed = true
 		for j := f.first; j < len(s.keys); j++ {
 			s.keys[j].hash = s.hash(s.bytes(s.keys[j].cmp))
-			s.link(j)
 		}
+		f.indexed = true
+		s.rehash(f, 4*linearKeys)
 	}
 	return ""
 }
 
-// link puts keys[j], the latest key of its object, with its hash set, in
-// the index.
-func (s *keyScanner) link(j int) {
-	if s.index == nil {
-		s.index = make(map[uint64]int, 4*linearKeys)
+// rehash gives f, the innermost indexed object, a table of size slots (a
+// power of two, at least twice its keys) holding all its keys. A table
+// that grows is the last in slots, so it grows in place.
+func (s *keyScanner) rehash(f *frame, size int) {
+	if f.tableLen == 0 {
+		f.table = len(s.slots)
 	}
-	e := &s.keys[j]
-	e.next = -1
-	if prev, ok := s.index[e.hash]; ok {
-		e.next = prev
+	f.tableLen = size
+	s.slots = slices.Grow(s.slots[:f.table], size)[:f.table+size]
+	clear(s.slots[f.table:])
+	for j := f.first; j < len(s.keys); j++ {
+		s.insert(f, j)
 	}
-	s.index[e.hash] = j
+}
+
+// insert puts keys[j], with its hash set, in f's table.
+func (s *keyScanner) insert(f *frame, j int) {
+	table := s.slots[f.table : f.table+f.tableLen]
+	mask := uint64(f.tableLen - 1)
+	p := s.keys[j].hash & mask
+	for table[p] != 0 {
+		p = (p + 1) & mask
+	}
+	table[p] = int32(j + 1)
 }

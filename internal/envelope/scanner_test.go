@@ -9,8 +9,8 @@ import (
 	"github.com/tidwall/gjson"
 )
 
-// collidingScanner hashes every key alike, so that every lookup in the
-// index walks a chain of keys that differ.
+// collidingScanner hashes every key alike, so that every lookup in an
+// object's hash table probes past keys that differ.
 func collidingScanner() *keyScanner {
 	s := newKeyScanner()
 	s.hash = func([]byte) uint64 { return 7 }
@@ -26,8 +26,7 @@ func checkKeysWith(s *keyScanner, body string, paths []string) (KeyProblem, int)
 	return s.scan([]byte(body))
 }
 
-// object returns an object of n keys k0... then extra, as a member of the
-// root's "x" when nested.
+// object returns an object of n keys k0... then extra.
 func object(n int, extra string) string {
 	var b strings.Builder
 	b.WriteString(`{`)
@@ -35,6 +34,15 @@ func object(n int, extra string) string {
 		fmt.Fprintf(&b, `"k%d":%d,`, i, i)
 	}
 	b.WriteString(extra + `}`)
+	return b.String()
+}
+
+// members returns n members named prefix0..., each followed by a comma.
+func members(prefix string, n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, `"%s%d":%d,`, prefix, i, i)
+	}
 	return b.String()
 }
 
@@ -59,6 +67,10 @@ func TestCheckKeysAcrossTheIndexThreshold(t *testing.T) {
 		{"an indexed child's keys go when it closes", `{"x":` + object(20, `"c":`+object(20, `"z":0`)+`,"z":0`) + `}`, nil, ""},
 		{"indexed siblings are separate", `[` + object(20, `"z":0`) + `,` + object(20, `"z":0`) + `]`, nil, ""},
 		{"20 distinct keys", object(20, `"z":0`), nil, ""},
+		{"a repeat after the table grows twice", object(150, `"k\u0031\u0034\u0039":0`), nil, DuplicateKey},
+		{"150 distinct keys", object(150, `"z":0`), nil, ""},
+		{"the parent's keys survive a child's growing table", `{"x":` + object(40, `"c":`+object(150, `"z":0`)+`,"k39":0`) + `}`, nil, DuplicateKey},
+		{"a parent's table grows after an indexed child closes", `{"x":{` + members("a", 20) + `"c":` + object(20, `"z":0`) + `,` + members("b", 100) + `"a5":0}}`, nil, DuplicateKey},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
