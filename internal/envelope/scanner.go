@@ -10,9 +10,8 @@ import (
 
 // CheckKeys runs once per request, on every key of the body. The scanner
 // keeps each key's decoded bytes in one buffer rather than a string apiece,
-// finds repeats in large objects through one hash index shared by all open
-// objects, and is pooled, so that a body costs no allocation once the pool
-// is warm.
+// finds repeats in large objects through hash tables kept in one slab, and
+// is pooled, so that a body costs no allocation once the pool is warm.
 
 // scanners holds idle keyScanners. A scanner holds no reference to a body
 // once putScanner has reset it, so reuse cannot leak one request's bytes
@@ -29,7 +28,7 @@ const (
 func getScanner() *keyScanner { return scanners.Get().(*keyScanner) }
 
 func putScanner(s *keyScanner) {
-	if cap(s.arena) > maxPooledArena || cap(s.keys) > maxPooledKeys || len(s.slots) > maxPooledKeys ||
+	if cap(s.arena) > maxPooledArena || cap(s.keys) > maxPooledKeys || cap(s.slots) > 4*maxPooledKeys ||
 		cap(s.paths) > maxPooledArena || cap(s.stack) > maxPooledKeys {
 		return
 	}
