@@ -30,9 +30,9 @@ const (
 )
 
 // linearKeys is how many keys an object may hold before duplicates are
-// found with a map rather than by comparing each new key with the earlier
-// ones: a body of one object with 100,000 keys must cost a pass, not 10^10
-// comparisons.
+// found with a hash table rather than by comparing each new key with the
+// earlier ones: a body of one object with 100,000 keys must cost a pass,
+// not 10^10 comparisons.
 const linearKeys = 16
 
 // CheckKeys reports the first ambiguous key of body, a valid JSON text. It

@@ -87,6 +87,7 @@ type pathStep struct {
 	next    int
 }
 
+// keyScanner is CheckKeys's state, reused from body to body.
 type keyScanner struct {
 	stack []frame
 	keys  []keyEntry
@@ -100,7 +101,9 @@ type keyScanner struct {
 	// found by hash are compared byte for byte, so a collision costs
 	// time and never changes a result.
 	slots []int32
-	hash  func([]byte) uint64
+	// hash is maphash under the scanner's own random seed, so that a
+	// sender cannot pick keys that collide; tests make every hash collide.
+	hash func([]byte) uint64
 	// built lists the read paths that paths, nodes and steps were built
 	// from, and pending those of the body to come (see setPaths).
 	built, pending []string
