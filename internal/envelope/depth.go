@@ -21,22 +21,11 @@ const MaxDepth = 64
 // the parser that runs afterwards refuses such bodies.
 func Depth(body []byte, limit int) (depth, offset int) {
 	cur := 0
-	inString, escaped := false, false
-	for i, c := range body {
-		if inString {
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-			continue
-		}
-		switch c {
+	for i := 0; i < len(body); i++ {
+		switch body[i] {
 		case '"':
-			inString = true
+			// Strings are skipped whole: their brackets do not count.
+			i = stringEnd(body, i)
 		case '[', '{':
 			cur++
 			if cur > depth {

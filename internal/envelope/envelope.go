@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -122,13 +121,13 @@ func (x Extractor) Extract(header http.Header, body []byte) (Envelope, error) {
 	// JSON object. The object and time do not: they are optional, and a
 	// source whose other fields come from headers (Shopify, which may send
 	// XML) has them from a JSON body only.
-	inBody := slices.ContainsFunc([]Locator{x.ID, x.Type, x.APIVersion}, func(l Locator) bool { return l.JSON != "" })
+	inBody := x.ID.JSON != "" || x.Type.JSON != "" || x.APIVersion.JSON != ""
 	if inBody {
 		// JSON is UTF-8 (RFC 8259); gjson would pass invalid bytes through.
 		if at := invalidUTF8(body); at >= 0 {
 			return Envelope{}, fmt.Errorf("%w: body is not valid UTF-8 (at byte %d)", ErrMalformed, at)
 		}
-		if !gjson.ValidBytes(body) || !gjson.ParseBytes(body).IsObject() {
+		if !gjson.ValidBytes(body) || !isObject(body) {
 			return Envelope{}, fmt.Errorf("%w: not a JSON object", ErrMalformed)
 		}
 	}
@@ -136,7 +135,7 @@ func (x Extractor) Extract(header http.Header, body []byte) (Envelope, error) {
 	// which its handlers will parse: hold it to the same rule.
 	jsonBody := inBody || looksJSON(body) && gjson.ValidBytes(body)
 	if jsonBody {
-		if problem, at := CheckKeys(body, x.readPaths()); at >= 0 {
+		if problem, at := x.checkKeys(body); at >= 0 {
 			return Envelope{}, fmt.Errorf("%w: %s in a JSON object (at byte %d)", ErrMalformed, problem, at)
 		}
 	}
@@ -174,21 +173,37 @@ func (l Locator) String() string {
 	return "JSON field " + l.JSON
 }
 
-// readPaths returns what is read from a JSON body: ReadObjects, and the
-// fields located in the body (see CheckKeys).
-func (x Extractor) readPaths() []string {
-	paths := x.ReadObjects
-	for _, l := range x.locators() {
+// checkKeys is CheckKeys on what is read from a JSON body: ReadObjects, and
+// the fields located in the body, in that order.
+func (x Extractor) checkKeys(body []byte) (KeyProblem, int) {
+	s := getScanner()
+	defer putScanner(s)
+	for _, p := range x.ReadObjects {
+		s.addPath(p)
+	}
+	for _, l := range [...]Locator{x.ID, x.Type, x.APIVersion, x.Object} {
 		if l.JSON != "" {
-			paths = append(paths[:len(paths):len(paths)], l.JSON)
+			s.addPath(l.JSON)
 		}
 	}
-	return paths
+	for _, l := range x.Time {
+		if l.JSON != "" {
+			s.addPath(l.JSON)
+		}
+	}
+	s.setPaths()
+	return s.scan(body)
 }
 
-// locators returns every field's locators.
-func (x Extractor) locators() []Locator {
-	return append([]Locator{x.ID, x.Type, x.APIVersion, x.Object}, x.Time...)
+// isObject reports whether body, a valid JSON text, is an object: whether
+// its first byte past the leading space is '{', as gjson.Parse reads it.
+func isObject(body []byte) bool {
+	for _, c := range body {
+		if c > ' ' {
+			return c == '{'
+		}
+	}
+	return false
 }
 
 // looksJSON reports whether body starts, after whitespace, like a JSON
@@ -214,19 +229,30 @@ func field(header http.Header, body []byte, name string, loc Locator, maxLen int
 	case loc.Header != "":
 		v = header.Get(loc.Header)
 	case loc.JSON != "":
-		r := gjson.GetBytes(body, loc.JSON)
-		switch r.Type {
-		case gjson.Null:
-			// absent or null: the same as empty
-		case gjson.String:
-			if loneSurrogate(r.Raw) {
-				return "", fmt.Errorf("%w: %s (%s) holds a lone UTF-16 surrogate escape, which decodes to U+FFFD like others would", ErrMalformed, name, loc)
-			}
-			v = r.Str
-		default:
-			return "", fmt.Errorf("%w: %s (%s) must be a string, not %s", ErrMalformed, name, loc, kind(r))
-		}
+		return jsonField(gjson.GetBytes(body, loc.JSON), name, loc, maxLen)
 	}
+	return checkField(v, name, maxLen)
+}
+
+// jsonField is field for r, read at loc.JSON.
+func jsonField(r gjson.Result, name string, loc Locator, maxLen int) (string, error) {
+	var v string
+	switch r.Type {
+	case gjson.Null:
+		// absent or null: the same as empty
+	case gjson.String:
+		if loneSurrogate(r.Raw) {
+			return "", fmt.Errorf("%w: %s (%s) holds a lone UTF-16 surrogate escape, which decodes to U+FFFD like others would", ErrMalformed, name, loc)
+		}
+		v = r.Str
+	default:
+		return "", fmt.Errorf("%w: %s (%s) must be a string, not %s", ErrMalformed, name, loc, kind(r))
+	}
+	return checkField(v, name, maxLen)
+}
+
+// checkField checks a field's value v as read.
+func checkField(v, name string, maxLen int) (string, error) {
 	if len(v) > maxLen {
 		return "", fmt.Errorf("%w: %s is %d bytes, more than %d", ErrMalformed, name, len(v), maxLen)
 	}

@@ -9,7 +9,7 @@ import (
 )
 
 // TestFoldCaseASCIIMatchesTheFoldingOrbits checks the ASCII fast path of
-// foldCase against the orbits it stands for: every ASCII string folds as
+// appendFold, on strings and on bytes, against the orbits it stands for: every ASCII string folds as
 // its runes' least orbit members would, so "Kelvin" with U+212A and with
 // K are still one key.
 func TestFoldCaseASCIIMatchesTheFoldingOrbits(t *testing.T) {
@@ -24,11 +24,16 @@ func TestFoldCaseASCIIMatchesTheFoldingOrbits(t *testing.T) {
 		}
 		return b.String()
 	}
+	foldCase := func(s string) string {
+		folded := string(appendFold(nil, s))
+		require.Equal(t, folded, string(appendFold([]byte("kept:"), []byte(s)))[len("kept:"):], "bytes fold as strings do")
+		return folded
+	}
 	for c := range 128 {
 		s := "x" + string(rune(c)) + "Y"
 		require.Equal(t, least(s), foldCase(s), "byte %#x", c)
 	}
-	for _, s := range []string{"", "id", "ID", "data.object", "api_version", "\u212Aey", "ſtatus", "Ünïcode", "amount"} {
+	for _, s := range []string{"", "id", "ID", "data.object", "api_version", "\u212Aey", "ſtatus", "Ünïcode", "amount", "ke\u212a", "data\u017fÜ"} {
 		require.Equal(t, least(s), foldCase(s), "%q", s)
 	}
 	require.Equal(t, foldCase("key"), foldCase("\u212Aey"), "KELVIN SIGN folds with k")

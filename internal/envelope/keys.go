@@ -3,7 +3,6 @@ package envelope
 import (
 	"bytes"
 	"strconv"
-	"strings"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -31,9 +30,9 @@ const (
 )
 
 // linearKeys is how many keys an object may hold before duplicates are
-// found with a map rather than by comparing each new key with the earlier
-// ones: a body of one object with 100,000 keys must cost a pass, not 10^10
-// comparisons.
+// found with a hash table rather than by comparing each new key with the
+// earlier ones: a body of one object with 100,000 keys must cost a pass,
+// not 10^10 comparisons.
 const linearKeys = 16
 
 // CheckKeys reports the first ambiguous key of body, a valid JSON text. It
@@ -53,148 +52,22 @@ const linearKeys = 16
 // Like Depth, it is one iterative pass with no recursion. It assumes body
 // is valid JSON (Extract checks first) and does not validate it.
 func CheckKeys(body []byte, paths []string) (KeyProblem, int) {
-	s := keyScanner{fold: map[string]map[string]string{"": {}}}
+	s := getScanner()
+	defer putScanner(s)
 	for _, p := range paths {
-		parent := ""
-		for step := range strings.SplitSeq(p, ".") {
-			folded := foldCase(step)
-			s.fold[parent][folded] = step
-			if parent != "" {
-				parent += "\x00"
-			}
-			parent += folded
-			if s.fold[parent] == nil {
-				s.fold[parent] = map[string]string{}
-			}
-		}
+		s.addPath(p)
 	}
+	s.setPaths()
 	return s.scan(body)
 }
 
-// frame is one open object or array.
-type frame struct {
-	object bool
-	// first is the index in keyScanner.keys of this object's first key.
-	first int
-	// set holds the keys once there are more than linearKeys.
-	set map[string]struct{}
-	// fold is set for objects on a read path; folded holds their keys
-	// with case folded, and path is their path, folded, NUL-separated.
-	fold   bool
-	folded map[string]struct{}
-	path   string
-	// lastKey is the key whose value is being read, for a child's path.
-	lastKey string
-}
-
-type keyScanner struct {
-	stack []frame
-	keys  []string
-	// fold holds, for each object on a read path (by folded path), the
-	// steps read in it: folded name to the name as written.
-	fold map[string]map[string]string
-}
-
-func (s *keyScanner) scan(body []byte) (KeyProblem, int) {
-	expectKey := false
-	for i := 0; i < len(body); i++ {
-		switch c := body[i]; c {
-		case '{', '[':
-			f := frame{object: c == '{', first: len(s.keys)}
-			if c == '{' {
-				f.fold, f.path = s.childPath()
-			}
-			s.stack = append(s.stack, f)
-			expectKey = c == '{'
-		case '}', ']':
-			if n := len(s.stack); n > 0 {
-				s.keys = s.keys[:s.stack[n-1].first]
-				s.stack = s.stack[:n-1]
-			}
-			expectKey = false
-		case ',':
-			expectKey = len(s.stack) > 0 && s.stack[len(s.stack)-1].object
-		case '"':
-			end := stringEnd(body, i)
-			if expectKey {
-				if p := s.addKey(body[i+1 : end]); p != "" {
-					return p, i
-				}
-				expectKey = false
-			}
-			i = end
-		}
-	}
-	return "", -1
-}
-
-// childPath returns whether an object opened now lies on a fold path, and
-// its path.
-func (s *keyScanner) childPath() (bool, string) {
-	n := len(s.stack)
-	if n == 0 {
-		return true, "" // the root
-	}
-	parent := s.stack[n-1]
-	if !parent.object || !parent.fold {
-		return false, ""
-	}
-	path := foldCase(parent.lastKey)
-	if parent.path != "" {
-		path = parent.path + "\x00" + path
-	}
-	_, onPath := s.fold[path]
-	return onPath, path
-}
-
-// addKey records raw, a key's bytes between its quotes, in the innermost
-// object and reports the ambiguity it makes, if any.
-func (s *keyScanner) addKey(raw []byte) KeyProblem {
-	f := &s.stack[len(s.stack)-1]
-	key := unquote(raw)
-	if f.fold {
-		f.lastKey = key
-	}
-	if f.set != nil {
-		if _, dup := f.set[key]; dup {
-			return DuplicateKey
-		}
-		f.set[key] = struct{}{}
-	} else {
-		for _, k := range s.keys[f.first:] {
-			if k == key {
-				return DuplicateKey
-			}
-		}
-		if len(s.keys)-f.first >= linearKeys {
-			f.set = make(map[string]struct{}, 2*linearKeys)
-			for _, k := range s.keys[f.first:] {
-				f.set[k] = struct{}{}
-			}
-			f.set[key] = struct{}{}
-		}
-	}
-	s.keys = append(s.keys, key)
-	if f.fold {
-		if f.folded == nil {
-			f.folded = map[string]struct{}{}
-		}
-		k := foldCase(key)
-		if _, dup := f.folded[k]; dup {
-			return FoldedKey
-		}
-		f.folded[k] = struct{}{}
-		if want, read := s.fold[f.path][k]; read && want != key {
-			return CaseVariantKey
-		}
-	}
-	return ""
-}
-
 // stringEnd returns the index of the quote that closes the string opening
-// at body[start].
+// at body[start], or len(body).
 func stringEnd(body []byte, start int) int {
-	for i := start + 1; i < len(body); i++ {
+	// Most strings are short, and a byte loop finds their end sooner than
+	// a call to IndexByte would.
+	i := start + 1
+	for short := min(len(body), start+16); i < short; i++ {
 		switch body[i] {
 		case '\\':
 			i++
@@ -202,44 +75,61 @@ func stringEnd(body []byte, start int) int {
 			return i
 		}
 	}
+	for i < len(body) {
+		q := bytes.IndexByte(body[i:], '"')
+		if q < 0 {
+			return len(body)
+		}
+		i += q
+		// The quote closes the string unless an odd run of backslashes,
+		// each escaping the next, ends just before it.
+		escapes := 0
+		for j := i - 1; j > start && body[j] == '\\'; j-- {
+			escapes++
+		}
+		if escapes%2 == 0 {
+			return i
+		}
+		i++
+	}
 	return len(body)
 }
 
-// unquote decodes a JSON string's contents as encoding/json does: a lone
-// surrogate escape, and each byte that is not valid UTF-8, becomes U+FFFD.
-func unquote(raw []byte) string {
-	if bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
-		return string(raw)
+// appendUnquote appends a JSON string's contents, decoded as encoding/json
+// does, to dst: a lone surrogate escape, and each byte that is not valid
+// UTF-8, becomes U+FFFD.
+func appendUnquote(dst, raw []byte) []byte {
+	if plain(raw) || bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
+		return append(dst, raw...)
 	}
-	var b strings.Builder
 	for i := 0; i < len(raw); i++ {
 		c := raw[i]
 		if c >= utf8.RuneSelf {
 			r, size := utf8.DecodeRune(raw[i:])
-			b.WriteRune(r) // utf8.RuneError for an invalid byte
+			dst = utf8.AppendRune(dst, r) // utf8.RuneError for an invalid byte
 			i += size - 1
 			continue
 		}
 		if c != '\\' || i+1 >= len(raw) {
-			b.WriteByte(c)
+			dst = append(dst, c)
 			continue
 		}
 		i++
 		switch raw[i] {
 		case 'b':
-			b.WriteByte('\b')
+			dst = append(dst, '\b')
 		case 'f':
-			b.WriteByte('\f')
+			dst = append(dst, '\f')
 		case 'n':
-			b.WriteByte('\n')
+			dst = append(dst, '\n')
 		case 'r':
-			b.WriteByte('\r')
+			dst = append(dst, '\r')
 		case 't':
-			b.WriteByte('\t')
+			dst = append(dst, '\t')
 		case 'u':
 			r, ok := hex4(raw, i+1)
 			if !ok {
-				b.WriteRune(utf8.RuneError)
+				dst = utf8.AppendRune(dst, utf8.RuneError)
 				continue
 			}
 			i += 4
@@ -247,7 +137,7 @@ func unquote(raw []byte) string {
 				if i+6 < len(raw) && raw[i+1] == '\\' && raw[i+2] == 'u' {
 					if r2, ok := hex4(raw, i+3); ok {
 						if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
-							b.WriteRune(dec)
+							dst = utf8.AppendRune(dst, dec)
 							i += 6
 							continue
 						}
@@ -255,12 +145,24 @@ func unquote(raw []byte) string {
 				}
 				r = utf8.RuneError
 			}
-			b.WriteRune(r)
+			dst = utf8.AppendRune(dst, r)
 		default: // \" \\ \/
-			b.WriteByte(raw[i])
+			dst = append(dst, raw[i])
 		}
 	}
-	return b.String()
+	return dst
+}
+
+// plain reports whether raw is ASCII with no escape, as almost every key
+// is, and so is its own decoding: for short keys one loop costs less than
+// IndexByte and utf8.Valid.
+func plain(raw []byte) bool {
+	for _, c := range raw {
+		if c == '\\' || c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // hex4 reads the four hex digits of a \u escape at raw[at:].
@@ -272,49 +174,36 @@ func hex4[T string | []byte](raw T, at int) (rune, bool) {
 	return rune(v), err == nil
 }
 
-// foldCase maps s to a form shared by every string that strings.EqualFold
-// (and so encoding/json's field matching) treats as equal to it: each rune
-// becomes the smallest rune of its case-folding orbit.
-func foldCase(s string) string {
+// appendFold appends s to dst in a form shared by every string that
+// strings.EqualFold (and so encoding/json's field matching) treats as equal
+// to it: each rune becomes the smallest rune of its case-folding orbit.
+func appendFold[T string | []byte](dst []byte, s T) []byte {
 	// The orbit of an ASCII letter is its two cases and, for k and s, a
 	// rune above ASCII (U+212A KELVIN SIGN, U+017F LONG S): its least is
 	// the upper case. Other ASCII runes fold to themselves. Keys are
-	// almost always ASCII, and this path costs no SimpleFold walk, and no
-	// allocation when s has no lower-case letter.
-	if ascii, lower := asciiCase(s); ascii {
-		if !lower {
-			return s
+	// almost always ASCII, and this path costs no SimpleFold walk.
+	n := len(dst)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return appendFoldRunes(dst[:n], s)
 		}
-		b := []byte(s)
-		for i, c := range b {
-			if 'a' <= c && c <= 'z' {
-				b[i] = c - ('a' - 'A')
-			}
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
 		}
-		return string(b)
+		dst = append(dst, c)
 	}
-	var b strings.Builder
-	for _, r := range s {
+	return dst
+}
+
+// appendFoldRunes is appendFold for s holding a rune above ASCII.
+func appendFoldRunes[T string | []byte](dst []byte, s T) []byte {
+	for _, r := range string(s) {
 		least := r
 		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
 			least = min(least, f)
 		}
-		b.WriteRune(least)
+		dst = utf8.AppendRune(dst, least)
 	}
-	return b.String()
-}
-
-// asciiCase reports whether s is all ASCII, and whether it holds a
-// lower-case letter.
-func asciiCase(s string) (ascii, lower bool) {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= utf8.RuneSelf {
-			return false, false
-		}
-		if 'a' <= c && c <= 'z' {
-			lower = true
-		}
-	}
-	return true, lower
+	return dst
 }

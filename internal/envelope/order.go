@@ -26,8 +26,12 @@ func objectField(header http.Header, body []byte, jsonBody bool, loc Locator) (s
 		if !jsonBody {
 			return "", nil
 		}
-		if r := gjson.GetBytes(body, loc.JSON); r.Type == gjson.Number {
+		r := gjson.GetBytes(body, loc.JSON)
+		if r.Type == gjson.Number {
 			return r.Raw, nil
+		}
+		if loc.Signed == nil && loc.Header == "" {
+			return jsonField(r, "object", loc, MaxObjectLen) // not field: a second read of the path
 		}
 	}
 	return field(header, body, "object", loc, MaxObjectLen)
