@@ -27,7 +27,7 @@ func TestStorageMeasuresEveryRelationOfTheInboxPerRow(t *testing.T) {
 		id := fmt.Sprintf("tr_%d", i)
 		evs = append(evs, inbox.NewEvent{Source: "bank", EventID: id, Type: "transfer.settled", Payload: []byte(`{"id":"` + id + `"}`)})
 	}
-	if _, err := inbox.InsertMany(ctx, tx, evs); err != nil {
+	if _, err := inbox.InsertMany(ctx, tx, evs, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := tx.Commit(ctx); err != nil {

@@ -208,7 +208,11 @@ type Inserted struct {
 // are skipped, as by Insert. The caller should pass keys in a consistent
 // order (InsertMany does not sort): two transactions inserting overlapping
 // keys in opposite orders could deadlock on the unique index.
-func InsertMany(ctx context.Context, tx pgx.Tx, evs []NewEvent) ([]Inserted, error) {
+//
+// deliveries, if not nil, counts the requests per source that evs came
+// from; the same statement records those that inserted no row as
+// duplicates (see RecordDuplicates), which saves a batch a round trip.
+func InsertMany(ctx context.Context, tx pgx.Tx, evs []NewEvent, deliveries map[string]int) ([]Inserted, error) {
 	n := len(evs)
 	sources, ids, types, versions := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	payloads, headers, replayKeys := make([][]byte, n), make([]string, n), make([][]byte, n)
@@ -223,14 +227,27 @@ func InsertMany(ctx context.Context, tx pgx.Tx, evs []NewEvent) ([]Inserted, err
 	// skipped.
 	// A duplicate consumes a job id that no job will take: a gap in River's
 	// sequence, which nothing relies on.
+	deliverySources, deliveryCounts := make([]string, 0, len(deliveries)), make([]int32, 0, len(deliveries))
+	for s, n := range deliveries {
+		deliverySources, deliveryCounts = append(deliverySources, s), append(deliveryCounts, int32(n))
+	}
 	rows, err := tx.Query(ctx, `
-		INSERT INTO inbox_events (source, event_id, event_type, api_version, payload, headers, replay_key, event_time, object_key, job_id)
-		SELECT s, e, t, NULLIF(v, ''), p, h, r, et, NULLIF(o, ''), nextval('`+riverdb.JobIDSequence+`')
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::jsonb[], $7::bytea[], $8::timestamptz[], $9::text[])
-			AS u(s, e, t, v, p, h, r, et, o)
-		ON CONFLICT DO NOTHING
-		RETURNING id, source, event_id, event_type, coalesce(object_key, ''), job_id`,
-		sources, ids, types, versions, payloads, headers, replayKeys, times, objects)
+		WITH inserted AS (
+			INSERT INTO inbox_events (source, event_id, event_type, api_version, payload, headers, replay_key, event_time, object_key, job_id)
+			SELECT s, e, t, NULLIF(v, ''), p, h, r, et, NULLIF(o, ''), nextval('`+riverdb.JobIDSequence+`')
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::jsonb[], $7::bytea[], $8::timestamptz[], $9::text[])
+				AS u(s, e, t, v, p, h, r, et, o)
+			ON CONFLICT DO NOTHING
+			RETURNING id, source, event_id, event_type, coalesce(object_key, '') AS object_key, job_id
+		), duplicates AS (
+			INSERT INTO inbox_duplicates (source, count)
+			SELECT d.s, d.n - c.inserted
+			FROM unnest($10::text[], $11::int[]) AS d(s, n)
+			CROSS JOIN LATERAL (SELECT count(*) AS inserted FROM inserted WHERE inserted.source = d.s) AS c
+			WHERE d.n > c.inserted
+		)
+		SELECT id, source, event_id, event_type, object_key, job_id FROM inserted`,
+		sources, ids, types, versions, payloads, headers, replayKeys, times, objects, deliverySources, deliveryCounts)
 	if err != nil {
 		return nil, fmt.Errorf("insert %d events: %w", n, err)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -397,7 +396,9 @@ func (b *Batcher) commit(deadline time.Time, events []inbox.NewEvent, callers ma
 		if err := inbox.LockReplayKeys(ctx, tx, events); err != nil {
 			return err
 		}
-		rows, err := inbox.InsertMany(ctx, tx, events)
+		// The same statement counts the callers whose events it did not
+		// insert as duplicates.
+		rows, err := inbox.InsertMany(ctx, tx, events, callers)
 		if err != nil {
 			return err
 		}
@@ -405,15 +406,6 @@ func (b *Batcher) commit(deadline time.Time, events []inbox.NewEvent, callers ma
 			inserted[r.Key] = true
 		}
 		if bodyDups, err = refusedBodies(ctx, tx, events, inserted); err != nil {
-			return err
-		}
-		dups := maps.Clone(callers)
-		for _, r := range rows {
-			if dups[r.Source]--; dups[r.Source] == 0 {
-				delete(dups, r.Source)
-			}
-		}
-		if err := inbox.RecordDuplicates(ctx, tx, dups); err != nil {
 			return err
 		}
 		if len(rows) == 0 {

@@ -261,6 +261,25 @@ func TestBatcherCountsDuplicatesPerSourceInItsTransaction(t *testing.T) {
 	var dups int
 	require.NoError(t, b.db.Pool.QueryRow(ctx, `SELECT coalesce(sum(count), 0) FROM inbox_duplicates WHERE source = 'bank'`).Scan(&dups))
 	require.Equal(t, 3, dups, "the repeat within the batch and the two replays")
+
+	// A batch of two sources: each is counted on its own, and a source
+	// whose every event was new gets no row at all.
+	shop := func(id string) inbox.NewEvent { ev := event(id); ev.Source = "shop"; return ev }
+	_, errs = b.ingestAll(ctx, []inbox.NewEvent{shop("sh_1"), shop("sh_2"), event("tr_c"), event("tr_e")})
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	counts := map[string]int{}
+	rows, err := b.db.Pool.Query(ctx, `SELECT source, sum(count)::int FROM inbox_duplicates GROUP BY source`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var source string
+		var n int
+		require.NoError(t, rows.Scan(&source, &n))
+		counts[source] = n
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, map[string]int{"bank": 4}, counts, "tr_c again for bank; nothing for shop")
 }
 
 // TestBatcherWithFlushWhenFreeSendsALoneEventAtOnce: with FlushWhenFree, an
@@ -291,7 +310,7 @@ func TestBatcherWithFlushWhenFreeBatchesWhatArrivesDuringACommit(t *testing.T) {
 	// A failed test must still give the connection back, or closing the
 	// pool would wait for it forever.
 	t.Cleanup(func() { _ = blocker.Rollback(context.Background()) })
-	_, err = inbox.InsertMany(ctx, blocker, []inbox.NewEvent{event("held")})
+	_, err = inbox.InsertMany(ctx, blocker, []inbox.NewEvent{event("held")}, nil)
 	require.NoError(t, err)
 	first := make(chan error, 1)
 	go func() { _, err := b.batcher.Ingest(ctx, event("held")); first <- err }()
@@ -328,7 +347,7 @@ func TestBatcherQueuesBatchesClosedWhileEveryFlusherIsBusy(t *testing.T) {
 	blocker, err := b.db.Pool.Begin(ctx)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = blocker.Rollback(context.Background()) })
-	_, err = inbox.InsertMany(ctx, blocker, []inbox.NewEvent{event("held")})
+	_, err = inbox.InsertMany(ctx, blocker, []inbox.NewEvent{event("held")}, nil)
 	require.NoError(t, err)
 	held := make(chan error, 2)
 	for _, ev := range []inbox.NewEvent{event("held"), event("held_mate")} {

@@ -66,7 +66,14 @@ func logRequests(logger *slog.Logger, rec Recorder) echo.MiddlewareFunc {
 			if c.Response().Status >= http.StatusInternalServerError {
 				level = slog.LevelWarn
 			}
-			logger.LogAttrs(c.Request().Context(), level, "request", attrs...)
+			// As slog.Logger.LogAttrs does, without the runtime.Callers it
+			// makes for a source location that every request line shares.
+			ctx := c.Request().Context()
+			if h := logger.Handler(); h.Enabled(ctx, level) {
+				r := slog.NewRecord(time.Now(), level, "request", 0)
+				r.AddAttrs(attrs...)
+				_ = h.Handle(ctx, r)
+			}
 			return nil
 		}
 	}
