@@ -129,11 +129,16 @@ RECEIVER_PID=$!
 "$BIN"/worker > >(prefix worker) 2>&1 &
 WORKER_PID=$!
 
-# 5. How to use it. The URL holds no password in development.
+# 5. How to use it. The URL holds no password in development. The banner
+# waits for both processes to answer: it points at the worker's admin
+# address (River UI) too, which a user may open at once.
 port=${RECEIVER_ADDR##*:}
-for _ in $(seq 1 50); do
-	curl -fsS -o /dev/null "http://localhost:$port/healthz" 2>/dev/null && break
-	kill -0 "$RECEIVER_PID" 2>/dev/null || break
+admin_host=${WORKER_ADDR%:*} admin_port=${WORKER_ADDR##*:}
+[[ -n $admin_host && $admin_host != 0.0.0.0 && $admin_host != "[::]" ]] || admin_host=localhost
+for _ in $(seq 1 100); do
+	curl -fsS -o /dev/null "http://localhost:$port/healthz" 2>/dev/null &&
+		curl -fsS -o /dev/null "http://$admin_host:$admin_port/healthz" 2>/dev/null && break
+	kill -0 "$RECEIVER_PID" 2>/dev/null && kill -0 "$WORKER_PID" 2>/dev/null || break
 	sleep 0.1
 done
 # hookctl in another terminal needs the same secrets; spell out the dev
@@ -152,8 +157,6 @@ if [[ $port != 8080 ]]; then
 fi
 # River UI: its development password is shown, one from the environment
 # never is.
-admin_host=${WORKER_ADDR%:*} admin_port=${WORKER_ADDR##*:}
-[[ -n $admin_host && $admin_host != 0.0.0.0 && $admin_host != "[::]" ]] || admin_host=localhost
 riverui_url="http://$admin_host:$admin_port/riverui/"
 if [[ -n $riverui_dev ]]; then
 	riverui_banner="[run] River UI: $riverui_url (user dev, password $(<"$RIVERUI_PASSWORD_PATH"), kept in $RIVERUI_PASSWORD_PATH)"

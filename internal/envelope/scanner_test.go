@@ -120,6 +120,9 @@ func TestCheckKeysScannerReuse(t *testing.T) {
 
 func TestCheckKeysAllocatesNothingOnceWarm(t *testing.T) {
 	// Not parallel: AllocsPerRun counts the whole process's allocations.
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop scanners at random")
+	}
 	body := []byte(`{"id":"evt_1","type":"t","data":{"object":` + object(40, `"metadata":{"Plan":"a","plan":"b"}`) + `}}`)
 	paths := []string{"data.object", "id", "type", "data.object.id"}
 	CheckKeys(body, paths)
