@@ -12,7 +12,7 @@ const gcPercent = 400
 
 // minMemoryLimit is the least soft memory limit the receiver sets for
 // itself when GOMEMLIMIT is not set.
-const minMemoryLimit = 256 << 20
+const minMemoryLimit = 128 << 20
 
 // gcSettings returns the GC percent and soft memory limit the receiver
 // should run with, or -1 for a setting the environment already makes
@@ -20,18 +20,20 @@ const minMemoryLimit = 256 << 20
 //
 // A higher GC percent lets the heap grow to five times what is live
 // before a collection. The soft limit keeps that growth bounded: as the
-// heap nears it, the collector runs sooner, so the percent only spends
-// memory that is there. The limit is four times the body budget
-// (MAX_BODY_BYTES_IN_FLIGHT, the bulk of what can be live under a flood),
-// and at least minMemoryLimit; a deployment with a hard memory limit sets
-// GOMEMLIMIT below it instead, as the deploy files do.
+// heap nears it, the collector runs sooner, so the percent spends memory
+// only while the receiver is far below it (as it is under a steady load),
+// and a busy receiver's heap stays where GOGC=100 would have kept it. The
+// limit is twice the body budget (MAX_BODY_BYTES_IN_FLIGHT, the bulk of
+// what can be live under a flood), and at least minMemoryLimit; a
+// deployment with a hard memory limit sets GOMEMLIMIT below it instead, as
+// the deploy files do.
 func gcSettings(getenv func(string) string, bodyBytesInFlight int64) (percent int, limit int64) {
 	percent, limit = -1, -1
 	if getenv("GOGC") == "" {
 		percent = gcPercent
 	}
 	if getenv("GOMEMLIMIT") == "" {
-		limit = max(4*bodyBytesInFlight, minMemoryLimit)
+		limit = max(2*bodyBytesInFlight, minMemoryLimit)
 	}
 	return percent, limit
 }

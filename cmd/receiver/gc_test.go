@@ -12,9 +12,9 @@ func TestGCSettings(t *testing.T) {
 		wantPercent int
 		wantLimit   int64
 	}{
-		{"UnsetTakesTheReceiversDefaults", nil, budget, gcPercent, 4 * budget},
+		{"UnsetTakesTheReceiversDefaults", nil, 256 << 20, gcPercent, 512 << 20},
 		{"LimitIsAtLeastTheMinimum", nil, 1 << 20, gcPercent, minMemoryLimit},
-		{"GOGCFromTheEnvironmentIsLeftAlone", map[string]string{"GOGC": "100"}, budget, -1, 4 * budget},
+		{"GOGCFromTheEnvironmentIsLeftAlone", map[string]string{"GOGC": "100"}, budget, -1, minMemoryLimit},
 		{"GOMEMLIMITFromTheEnvironmentIsLeftAlone", map[string]string{"GOMEMLIMIT": "400MiB"}, budget, gcPercent, -1},
 	}
 	for _, tt := range tests {

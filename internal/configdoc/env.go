@@ -80,7 +80,7 @@ var extraEnv = map[string]extra{
 	"GOMEMLIMIT": {
 		Type: "string",
 		Doc: "The Go runtime's soft memory limit: near it, the garbage collector works harder instead of the heap growing. Unset, the receiver " +
-			"sets 4 x MAX_BODY_BYTES_IN_FLIGHT, at least 256MiB, so that GOGC=400 only spends memory that is there. Set it to about 80% of a " +
+			"sets 2 x MAX_BODY_BYTES_IN_FLIGHT, at least 128MiB (128MiB by default), so that GOGC=400 spends memory only while the heap is far below it. Set it to about 80% of a " +
 			"container's hard limit, as the deploy files do.",
 		Example: "GOMEMLIMIT=400MiB",
 	},
