@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
@@ -44,6 +45,32 @@ func (b *batchBundle) count(t *testing.T, table string) int {
 	var n int
 	require.NoError(t, b.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM `+table).Scan(&n))
 	return n
+}
+
+// holdKey inserts event id's row in a transaction it leaves open, so that
+// a flusher inserting the same key waits on it until the returned
+// transaction rolls back.
+func (b *batchBundle) holdKey(ctx context.Context, t *testing.T, id string) pgx.Tx {
+	t.Helper()
+	blocker, err := b.db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	// A failed test must still give the connection back, or closing the
+	// pool would wait for it forever.
+	t.Cleanup(func() { _ = blocker.Rollback(context.Background()) })
+	_, err = inbox.InsertMany(ctx, blocker, []inbox.NewEvent{event(id)}, nil)
+	require.NoError(t, err)
+	return blocker
+}
+
+// waitForALockWait waits until a session of the test's database waits on
+// a lock: a flusher has reached a held key.
+func (b *batchBundle) waitForALockWait(ctx context.Context, t *testing.T) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		var waiting int
+		_ = b.db.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
+		return waiting > 0
+	}, 10*time.Second, 10*time.Millisecond, "a flusher waits on the held key")
 }
 
 // ingestAll submits evs concurrently and returns each one's outcome and error.
@@ -303,22 +330,10 @@ func TestBatcherWithFlushWhenFreeBatchesWhatArrivesDuringACommit(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
-	// Another transaction holds the first event's key, uncommitted: the
-	// flusher's insert waits on it until it rolls back.
-	blocker, err := b.db.Pool.Begin(ctx)
-	require.NoError(t, err)
-	// A failed test must still give the connection back, or closing the
-	// pool would wait for it forever.
-	t.Cleanup(func() { _ = blocker.Rollback(context.Background()) })
-	_, err = inbox.InsertMany(ctx, blocker, []inbox.NewEvent{event("held")}, nil)
-	require.NoError(t, err)
+	blocker := b.holdKey(ctx, t, "held")
 	first := make(chan error, 1)
 	go func() { _, err := b.batcher.Ingest(ctx, event("held")); first <- err }()
-	require.Eventually(t, func() bool {
-		var waiting int
-		_ = b.db.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
-		return waiting > 0
-	}, 10*time.Second, 10*time.Millisecond, "the flusher waits on the held key")
+	b.waitForALockWait(ctx, t)
 
 	rest := events("during", 5)
 	done := make(chan []error, 1)
@@ -344,20 +359,12 @@ func TestBatcherQueuesBatchesClosedWhileEveryFlusherIsBusy(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
-	blocker, err := b.db.Pool.Begin(ctx)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = blocker.Rollback(context.Background()) })
-	_, err = inbox.InsertMany(ctx, blocker, []inbox.NewEvent{event("held")}, nil)
-	require.NoError(t, err)
+	blocker := b.holdKey(ctx, t, "held")
 	held := make(chan error, 2)
 	for _, ev := range []inbox.NewEvent{event("held"), event("held_mate")} {
 		go func() { _, err := b.batcher.Ingest(ctx, ev); held <- err }()
 	}
-	require.Eventually(t, func() bool {
-		var waiting int
-		_ = b.db.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
-		return waiting > 0
-	}, 10*time.Second, 10*time.Millisecond, "the only flusher waits on the held key")
+	b.waitForALockWait(ctx, t)
 
 	// Two full batches queue behind it; one of their callers leaves.
 	gone, leave := context.WithCancel(ctx)
