@@ -179,6 +179,11 @@ func LoadReceiverConfig(getenv func(string) string) (ReceiverConfig, error) {
 // and has this build's migrations (Migrate, or hookctl migrate). Everything
 // it starts has stopped when it returns.
 //
+// It leaves the Go runtime's settings to the process: cmd/receiver sets
+// GOGC=400 under a soft memory limit when GOGC and GOMEMLIMIT are unset,
+// which cuts the receiver's CPU per event by 12-20% (docs/BENCHMARKS.md);
+// a main of your own may do the same with runtime/debug.
+//
 // cfg must have been loaded by LoadReceiverConfig, or checked with
 // Validate.
 func RunReceiver(ctx context.Context, cfg ReceiverConfig) error {
