@@ -14,8 +14,8 @@ func TestGCSettings(t *testing.T) {
 	}{
 		{"UnsetTakesTheReceiversDefaults", nil, 256 << 20, gcPercent, 512 << 20},
 		{"LimitIsAtLeastTheMinimum", nil, 1 << 20, gcPercent, minMemoryLimit},
-		{"GOGCFromTheEnvironmentIsLeftAlone", map[string]string{"GOGC": "100"}, budget, -1, minMemoryLimit},
-		{"GOMEMLIMITFromTheEnvironmentIsLeftAlone", map[string]string{"GOMEMLIMIT": "400MiB"}, budget, gcPercent, -1},
+		{"GOGCFromTheEnvironmentLeavesBothAlone", map[string]string{"GOGC": "off"}, budget, -1, -1},
+		{"GOMEMLIMITFromTheEnvironmentLeavesBothAlone", map[string]string{"GOMEMLIMIT": "400MiB"}, budget, -1, -1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

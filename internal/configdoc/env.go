@@ -72,16 +72,17 @@ var extraEnv = map[string]extra{
 	// The Go runtime's own: the receiver's main chooses for them when unset.
 	"GOGC": {
 		Type: "int",
-		Doc: "The Go garbage collector's target heap growth, in percent. Unset, the receiver uses 400 (Go's default is 100): " +
-			"it allocates per request while little stays live, and collecting four times less often saves 15-20% of its CPU per event " +
-			"(docs/BENCHMARKS.md). The worker keeps Go's default.",
-		Example: "GOGC=100",
+		Doc: "The Go garbage collector's target heap growth, in percent. When neither GOGC nor GOMEMLIMIT is set, the receiver uses 400 " +
+			"(Go's default is 100) under a soft memory limit (see GOMEMLIMIT): it allocates per request while little stays live, and " +
+			"collecting four times less often saves 12-20% of its CPU per event (docs/BENCHMARKS.md). Setting either variable leaves " +
+			"both to Go, so the deploy files, which set GOMEMLIMIT, set GOGC=400 too. The worker keeps Go's default.",
+		Example: "GOGC=400",
 	},
 	"GOMEMLIMIT": {
 		Type: "string",
-		Doc: "The Go runtime's soft memory limit: near it, the garbage collector works harder instead of the heap growing. Unset, the receiver " +
-			"sets 2 x MAX_BODY_BYTES_IN_FLIGHT, at least 128MiB (128MiB by default), so that GOGC=400 spends memory only while the heap is far below it. Set it to about 80% of a " +
-			"container's hard limit, as the deploy files do.",
+		Doc: "The Go runtime's soft memory limit: near it, the garbage collector works harder instead of the heap growing. When neither " +
+			"GOGC nor GOMEMLIMIT is set, the receiver sets 2 x MAX_BODY_BYTES_IN_FLIGHT, at least 128MiB (128MiB by default), so that " +
+			"GOGC=400 spends memory only while the heap is far below it. Set it to about 80% of a container's hard limit, as the deploy files do.",
 		Example: "GOMEMLIMIT=400MiB",
 	},
 	"USER": {
