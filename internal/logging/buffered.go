@@ -22,17 +22,18 @@ import (
 // lines are lost if the process is killed.
 type Buffered struct {
 	mu   sync.Mutex
+	dst  io.Writer
 	w    *bufio.Writer
-	err  error // the first write error, returned by later writes
 	stop chan struct{}
 	done chan struct{}
+	once sync.Once
 }
 
 // NewBuffered returns a Buffered writing to w through a buffer of size
 // bytes, flushed every interval. Close it to stop its flusher and write
 // what is left.
 func NewBuffered(w io.Writer, size int, every time.Duration) *Buffered {
-	b := &Buffered{w: bufio.NewWriterSize(w, size), stop: make(chan struct{}), done: make(chan struct{})}
+	b := &Buffered{dst: w, w: bufio.NewWriterSize(w, size), stop: make(chan struct{}), done: make(chan struct{})}
 	go b.flushEvery(every)
 	return b
 }
@@ -57,16 +58,15 @@ func (b *Buffered) flushEvery(every time.Duration) {
 func (b *Buffered) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.err != nil {
-		return 0, b.err
-	}
 	if len(p) > b.w.Available() && b.w.Buffered() > 0 {
-		if b.err = b.w.Flush(); b.err != nil {
-			return 0, b.err
+		if err := b.flushLocked(); err != nil {
+			return 0, err
 		}
 	}
 	n, err := b.w.Write(p)
-	b.err = err
+	if err != nil {
+		b.w.Reset(b.dst)
+	}
 	return n, err
 }
 
@@ -74,19 +74,25 @@ func (b *Buffered) Write(p []byte) (int, error) {
 func (b *Buffered) Flush() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.err == nil {
-		b.err = b.w.Flush()
-	}
-	return b.err
+	return b.flushLocked()
 }
 
-// Close stops the periodic flush and writes out what is buffered.
-func (b *Buffered) Close() error {
-	select {
-	case <-b.stop:
-	default:
-		close(b.stop)
+// flushLocked writes out the buffer. A failed write (a full disk, a
+// closed pipe) loses what was buffered, as unbuffered writes would lose
+// their lines, and the buffer starts afresh: bufio's error would otherwise
+// stick, and every later line be lost too.
+func (b *Buffered) flushLocked() error {
+	err := b.w.Flush()
+	if err != nil {
+		b.w.Reset(b.dst)
 	}
+	return err
+}
+
+// Close stops the periodic flush and writes out what is buffered. Later
+// lines are still buffered, and written by a Flush or a warning.
+func (b *Buffered) Close() error {
+	b.once.Do(func() { close(b.stop) })
 	<-b.done
 	return b.Flush()
 }

@@ -3,6 +3,7 @@ package logging
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -115,4 +116,37 @@ func TestBufferedNeverSplitsALine(t *testing.T) {
 		var m map[string]any
 		require.NoError(t, json.Unmarshal([]byte(line), &m), fmt.Sprintf("a split line: %.80q", line))
 	}
+}
+
+// failingOnce fails its first write, as a full disk or a closed pipe
+// would, and takes the rest.
+type failingOnce struct {
+	lockedBuffer
+	failed bool
+}
+
+func (f *failingOnce) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	if !f.failed {
+		f.failed = true
+		f.mu.Unlock()
+		return 0, errors.New("no space left on device")
+	}
+	f.mu.Unlock()
+	return f.lockedBuffer.Write(p)
+}
+
+// A failed write loses the lines it carried, and only those.
+func TestBufferedKeepsLoggingAfterAFailedWrite(t *testing.T) {
+	t.Parallel()
+	dst := &failingOnce{}
+	buf := NewBuffered(dst, 64<<10, time.Hour)
+	defer buf.Close()
+	_, err := buf.Write([]byte("lost\n"))
+	require.NoError(t, err, "buffered, not yet written")
+	require.Error(t, buf.Flush())
+	_, err = buf.Write([]byte("kept\n"))
+	require.NoError(t, err)
+	require.NoError(t, buf.Flush())
+	require.Equal(t, "kept\n", dst.String())
 }
