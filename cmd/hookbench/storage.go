@@ -20,9 +20,9 @@ type storageResult struct {
 }
 
 // storage measures, in db, the heap and each index of inbox_events and
-// river_job, per row: what each event costs on disk and in the pages
-// every insert dirties. Sizes are of the relations' main forks, so a
-// table's figure leaves out its TOAST (payloads over ~2 KB).
+// river_job, per row: what each event costs on disk. Sizes are of the
+// relations' main forks, so a table's figure leaves out its TOAST
+// (payloads over ~2 KB).
 func storage(ctx context.Context, server string, db *database) ([]storageResult, error) {
 	var out []storageResult
 	for _, table := range []string{"inbox_events", "river_job"} {
@@ -65,7 +65,7 @@ func (r *report) storageMarkdown(b *strings.Builder) {
 		return
 	}
 	fmt.Fprintf(b, "\n## Storage per event (%s, after the CPU phase)\n\n", r.Storage[0].Server)
-	fmt.Fprintf(b, "Each relation's main fork (`pg_relation_size`) divided by its table's rows; TOAST is left out. Every insert writes the heap row and an entry in each index, so these are also the bytes each event dirties.\n\n")
+	fmt.Fprintf(b, "Each relation's main fork (`pg_relation_size`) divided by its table's rows: the average bytes stored per event; TOAST is left out. Every insert adds a heap row and an entry to each index, on pages of 8 KB.\n\n")
 	fmt.Fprintf(b, "| Table | Relation | Rows | Bytes per row |\n|---|---|---:|---:|\n")
 	for _, s := range r.Storage {
 		kind := "heap"

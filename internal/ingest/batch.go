@@ -79,6 +79,11 @@ type Batcher struct {
 	gen   uint64
 	timer *time.Timer
 	// ready holds closed batches, oldest first, until a flusher is free.
+	// It has no bound of its own: each event in it is a request waiting
+	// for its answer, with its body counted in the receiver's body budget,
+	// which bounds them. A caller that gives up keeps its body counted
+	// until a flusher reaches its batch and drops it, which takes no
+	// database work.
 	ready []batch
 	// idle counts the flushers waiting for work and not yet woken.
 	idle     int
@@ -161,8 +166,11 @@ func (b *Batcher) Ingest(ctx context.Context, ev inbox.NewEvent) (Outcome, error
 	switch {
 	case len(b.cur.items) >= b.opts.MaxSize:
 		b.closeCur()
-	case b.opts.FlushWhenFree:
-		b.wake() // an idle flusher takes the open batch itself
+	case b.opts.FlushWhenFree && len(b.cur.items) == 1:
+		// An idle flusher takes the open batch itself. Once per batch: a
+		// flusher that comes free later looks at the open batch before it
+		// waits.
+		b.wake()
 	}
 	b.mu.Unlock()
 	select {
@@ -202,9 +210,8 @@ func (b *Batcher) closeCur() {
 	b.wake()
 }
 
-// wake wakes one idle flusher, if any. It counts the flusher busy at
-// once, so that the events arriving before it runs do not wake others for
-// the same work. b.mu must be held.
+// wake wakes one idle flusher, if any, and counts it busy at once, so
+// that the next wake picks another. b.mu must be held.
 func (b *Batcher) wake() {
 	if b.idle > 0 {
 		b.idle--

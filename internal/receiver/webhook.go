@@ -264,7 +264,7 @@ func isTimeout(err error) bool {
 }
 
 // keptHeaders returns the values of the named headers that the request
-// has, nil when it has none of them (stored as {}).
+// has; nil, stored as {}, when the source keeps none.
 func keptHeaders(h http.Header, names []string) map[string]string {
 	if len(names) == 0 {
 		return nil
