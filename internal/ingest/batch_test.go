@@ -9,9 +9,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
-	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hookline/hookline/internal/inbox"
@@ -28,11 +25,7 @@ type batchBundle struct {
 func setupBatch(t *testing.T, opts ingest.BatchOptions) *batchBundle {
 	t.Helper()
 	db := pgtest.NewDB(t)
-	rc, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{
-		Logger:     slog.New(slog.DiscardHandler),
-		Middleware: []rivertype.Middleware{&ingest.JobIDs{}},
-	})
-	require.NoError(t, err)
+	rc := newRiverClient(t, db.Pool)
 	rec := &flushRecorder{}
 	opts.Observer = rec
 	b := ingest.NewBatcher(db.Pool, rc, slog.New(slog.DiscardHandler), opts)

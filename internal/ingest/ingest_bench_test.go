@@ -8,9 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
-	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hookline/hookline/internal/inbox"
@@ -27,11 +24,7 @@ func BenchmarkIngest(b *testing.B) {
 	body := []byte(`{"id":"tr","type":"transfer.settled","amount":1250,"account":"acct_1"}`)
 	b.Run("Single", func(b *testing.B) {
 		db := pgtest.NewDB(b)
-		rc, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{
-			Logger:     slog.New(slog.DiscardHandler),
-			Middleware: []rivertype.Middleware{&ingest.JobIDs{}},
-		})
-		require.NoError(b, err)
+		rc := newRiverClient(b, db.Pool)
 		s := ingest.NewSingle(db.Pool, rc)
 		i := 0
 		for b.Loop() {
@@ -42,11 +35,7 @@ func BenchmarkIngest(b *testing.B) {
 	})
 	b.Run("Batch", func(b *testing.B) {
 		db := pgtest.NewDB(b)
-		rc, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{
-			Logger:     slog.New(slog.DiscardHandler),
-			Middleware: []rivertype.Middleware{&ingest.JobIDs{}},
-		})
-		require.NoError(b, err)
+		rc := newRiverClient(b, db.Pool)
 		batcher := ingest.NewBatcher(db.Pool, rc, slog.New(slog.DiscardHandler), ingest.BatchOptions{MaxWait: time.Millisecond})
 		b.Cleanup(func() { _ = batcher.Close(ctx) })
 		const callers = 100

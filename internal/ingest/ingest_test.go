@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
@@ -26,12 +27,20 @@ type testBundle struct {
 func setup(t *testing.T) *testBundle {
 	t.Helper()
 	db := pgtest.NewDB(t)
-	rc, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{
+	rc := newRiverClient(t, db.Pool)
+	return &testBundle{db: db, ingester: ingest.NewSingle(db.Pool, rc)}
+}
+
+// newRiverClient returns an insert-only River client on pool with the
+// receiver's JobIDs middleware, as the receiver builds its own.
+func newRiverClient(tb testing.TB, pool *pgxpool.Pool) *river.Client[pgx.Tx] {
+	tb.Helper()
+	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Logger:     slog.New(slog.DiscardHandler),
 		Middleware: []rivertype.Middleware{&ingest.JobIDs{}},
 	})
-	require.NoError(t, err)
-	return &testBundle{db: db, ingester: ingest.NewSingle(db.Pool, rc)}
+	require.NoError(tb, err)
+	return rc
 }
 
 func (b *testBundle) count(t *testing.T, table string) int {
